@@ -1,0 +1,156 @@
+/** Command-line settings of the coordinator, and the values derived from them. */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { isStrategyName, STRATEGY_NAMES } from './core';
+import type { StrategyName } from './core';
+
+export interface CoordinatorConfig {
+  readonly port: number;
+  readonly host: string;
+  /** Devices must present it to join. */
+  readonly token: string;
+  /** True when no --token was given and one was generated (then it is printed once). */
+  readonly tokenGenerated: boolean;
+  readonly strategy: StrategyName;
+  /** Global rounds to train. */
+  readonly rounds: number;
+  /** Devices to wait for before round 1; also the number of fleet partitions. */
+  readonly devicesExpected: number;
+  /** Dirichlet concentration of the fleet's label skew. */
+  readonly alpha: number;
+  readonly seed: number;
+  /** 'memory' or an SQLite file path. */
+  readonly db: string;
+  /** Local steps per intra-group round (the strategy's I). */
+  readonly localSteps: number;
+  readonly batchSize: number;
+  readonly learningRate: number;
+  readonly headLearningRate: number;
+  readonly rank: number;
+  /** Keep the K most frequent classes of the dataset. */
+  readonly topK: number;
+  /** Optional cap on samples per class (smaller, faster demo runs). */
+  readonly maxPerClass: number | undefined;
+  /** A round waits at most this long for uploads; devices past it are left out of that round. */
+  readonly roundTimeoutMs: number;
+  /** Exit the process once the run has finished (demo, tests). */
+  readonly exitWhenDone: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export const USAGE = `Usage: coordinator [options]
+  --port N            listen port (default 8080; 0 = any free port)
+  --host H            listen address (default 0.0.0.0, reachable from phones on the LAN)
+  --token T           join token (default: generated and printed once)
+  --strategy S        ${STRATEGY_NAMES.join(' | ')} (default fedlora)
+  --rounds N          global rounds (default 5)
+  --devices N         devices to wait for before round 1, and fleet partitions (default 4)
+  --alpha A           Dirichlet alpha of the fleet's label skew (default 0.5)
+  --seed N            run seed (default 42)
+  --db PATH|memory    SQLite file for runs, rounds, metrics, checkpoints (default .data/tabfleet.sqlite)
+  --local-steps N     local steps per intra-group round (default 10)
+  --batch-size N      local batch size (default 16)
+  --lr X              learning rate of the LoRA factors (default 0.001)
+  --head-lr X         learning rate of the classification head (default 0.01)
+  --rank N            LoRA rank (default 8)
+  --top-k N           classes kept from the dataset (default 20)
+  --max-per-class N   cap on samples per class (default: no cap)
+  --round-timeout S   seconds a round waits for uploads (default 600)
+  --exit-when-done    exit after the last round
+`;
+
+function int(name: string, raw: string | undefined, fallback: number, min: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`--${name} must be an integer >= ${min}, got "${raw}"`);
+  return n;
+}
+
+function positive(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`--${name} must be a number > 0, got "${raw}"`);
+  return n;
+}
+
+export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        token: { type: 'string' },
+        strategy: { type: 'string' },
+        rounds: { type: 'string' },
+        devices: { type: 'string' },
+        alpha: { type: 'string' },
+        seed: { type: 'string' },
+        db: { type: 'string' },
+        'local-steps': { type: 'string' },
+        'batch-size': { type: 'string' },
+        lr: { type: 'string' },
+        'head-lr': { type: 'string' },
+        rank: { type: 'string' },
+        'top-k': { type: 'string' },
+        'max-per-class': { type: 'string' },
+        'round-timeout': { type: 'string' },
+        'exit-when-done': { type: 'boolean' },
+      },
+    }));
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const strategy = values.strategy ?? 'fedlora';
+  if (!isStrategyName(strategy)) throw new ConfigError(`--strategy must be one of ${STRATEGY_NAMES.join(', ')}, got "${strategy}"`);
+  const port = int('port', values.port, 8080, 0);
+  if (port > 65535) throw new ConfigError(`--port must be <= 65535, got ${port}`);
+  const token = values.token ?? randomBytes(12).toString('base64url');
+  if (token.length === 0 || token.length > 256) throw new ConfigError('--token must be 1-256 characters');
+  return {
+    port,
+    host: values.host ?? '0.0.0.0',
+    token,
+    tokenGenerated: values.token === undefined,
+    strategy,
+    rounds: int('rounds', values.rounds, 5, 1),
+    devicesExpected: int('devices', values.devices, 4, 1),
+    alpha: positive('alpha', values.alpha, 0.5),
+    seed: int('seed', values.seed, 42, 0),
+    db: values.db ?? '.data/tabfleet.sqlite',
+    localSteps: int('local-steps', values['local-steps'], 10, 1),
+    batchSize: int('batch-size', values['batch-size'], 16, 1),
+    learningRate: positive('lr', values.lr, 0.001),
+    headLearningRate: positive('head-lr', values['head-lr'], 0.01),
+    rank: int('rank', values.rank, 8, 1),
+    topK: int('top-k', values['top-k'], 20, 2),
+    maxPerClass: values['max-per-class'] === undefined ? undefined : int('max-per-class', values['max-per-class'], 0, 1),
+    roundTimeoutMs: positive('round-timeout', values['round-timeout'], 600) * 1000,
+    exitWhenDone: values['exit-when-done'] ?? false,
+  };
+}
+
+/** Socket.IO's limit per message. The default (1 MB) silently drops a client sending more. */
+export const HTTP_BUFFER_MARGIN = 1.25;
+export const HTTP_BUFFER_OVERHEAD_BYTES = 64 * 1024;
+
+/**
+ * maxHttpBufferSize for a largest binary payload (the full encoded adapter): the payload with a
+ * 25% margin plus 64 KiB for the message's JSON part and framing, rounded up to a KiB.
+ */
+export function computeMaxHttpBufferSize(largestPayloadBytes: number): number {
+  if (!(Number.isFinite(largestPayloadBytes) && largestPayloadBytes > 0)) {
+    throw new ConfigError(`largest payload must be a positive number of bytes, got ${largestPayloadBytes}`);
+  }
+  const bytes = largestPayloadBytes * HTTP_BUFFER_MARGIN + HTTP_BUFFER_OVERHEAD_BYTES;
+  return Math.ceil(bytes / 1024) * 1024;
+}

@@ -1,0 +1,34 @@
+/** Where the coordinator finds what it serves: the built device page, the model files, tfjs wasm binaries. */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { useLiteAssetDir } from '../core-node';
+
+export interface AssetDirs {
+  /** apps/web-device/dist (vite build output). */
+  readonly devicePage: string;
+  /** USE-lite: model.json, group1-shard*of7, vocab.json. */
+  readonly model: string;
+  /** tfjs-backend-wasm's *.wasm binaries. */
+  readonly tfjsWasm: string;
+}
+
+export function defaultAssetDirs(): AssetDirs {
+  const appDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const require = createRequire(import.meta.url);
+  return {
+    devicePage: join(appDir, '..', 'web-device', 'dist'),
+    model: useLiteAssetDir(),
+    tfjsWasm: dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')),
+  };
+}
+
+/** Only these model files are served (the package's dist also holds its JS entry). */
+export function isModelFile(name: string): boolean {
+  return name === 'model.json' || name === 'vocab.json' || /^group\d+-shard\d+of\d+$/.test(name);
+}
+
+/** Only the wasm binaries are served from tfjs-backend-wasm's dist. */
+export function isWasmFile(name: string): boolean {
+  return /^[A-Za-z0-9_.-]+\.wasm$/.test(name);
+}

@@ -1,0 +1,82 @@
+/**
+ * `npm start`: the coordinator for real devices. Prints the device URL (with the join token, once)
+ * and the dashboard URL, then a line `TABFLEET_READY {json}` that scripts and tests parse.
+ */
+import { ConfigError, parseCoordinatorArgs, USAGE } from './config';
+import { createStrategy } from './core';
+import { startCoordinator } from './server';
+import { openState } from './state';
+import { createWordNetTask } from './wordnet-task';
+
+const stamp = () => new Date().toISOString().slice(11, 19);
+const log = (line: string) => console.log(`[coordinator ${stamp()}] ${line}`);
+
+async function main(): Promise<number> {
+  if (process.argv.includes('--help')) {
+    console.log(USAGE);
+    return 0;
+  }
+  let config;
+  try {
+    config = parseCoordinatorArgs(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+  log(`loading the WordNet task (top ${config.topK} classes${config.maxPerClass ? `, ≤ ${config.maxPerClass} per class` : ''}) and the model…`);
+  const task = await createWordNetTask({
+    partitions: config.devicesExpected,
+    dirichletAlpha: config.alpha,
+    seed: config.seed,
+    topK: config.topK,
+    rank: config.rank,
+    batchSize: config.batchSize,
+    ...(config.maxPerClass === undefined ? {} : { maxPerClass: config.maxPerClass }),
+  });
+  const state = openState(config.db);
+  const coordinator = await startCoordinator({
+    config,
+    strategy: createStrategy(config.strategy, { planner: { localSteps: config.localSteps } }),
+    task,
+    state,
+    log,
+  });
+  const tokenQuery = `?token=${encodeURIComponent(config.token)}`;
+  console.log('');
+  console.log(`  device URL:    ${coordinator.lanUrl}/${tokenQuery}`);
+  if (coordinator.lanUrl !== coordinator.localUrl) console.log(`  on this host:  ${coordinator.localUrl}/${tokenQuery}`);
+  console.log(`  fleet URL:     ${coordinator.localUrl}/${tokenQuery}&mode=fleet`);
+  console.log(`  dashboard:     ${coordinator.lanUrl}/dashboard`);
+  if (config.tokenGenerated) console.log('  (the join token was generated for this run; it is not shown again)');
+  console.log('');
+  console.log(`TABFLEET_READY ${JSON.stringify({ url: coordinator.localUrl, runId: coordinator.runId })}`);
+
+  const shutdown = async (signal: string) => {
+    log(`${signal}: shutting down`);
+    await coordinator.close();
+    state.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+
+  const result = await coordinator.done;
+  if (!config.exitWhenDone) {
+    log(`run ${result}; still serving the dashboard (Ctrl-C to stop)`);
+    return new Promise<number>(() => {});
+  }
+  await coordinator.close();
+  state.close();
+  return result === 'finished' ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,190 @@
+/**
+ * Live view of the devices of this process: which socket speaks for which deviceId, what each
+ * device reported at join, what it is doing now. The persistent record lives in CoordinatorState;
+ * this is the in-memory side the run loop and the gateway consult.
+ */
+import type { DataMode, DeviceInfo, Join } from './core';
+
+export type DeviceActivity = 'idle' | 'training' | 'gone';
+
+export interface DeviceProgress {
+  readonly round: number;
+  readonly intraRound: number;
+  readonly step: number;
+  readonly localSteps: number;
+  readonly loss: number;
+}
+
+export interface LiveDevice {
+  readonly deviceId: string;
+  /** Socket currently speaking for this device; null while disconnected. */
+  socketId: string | null;
+  dataMode: DataMode;
+  /** The device's join report; undefined between hello and join. */
+  report: Join | undefined;
+  /** Number of joins in this process (a reload or reconnect adds one). */
+  joins: number;
+  activity: DeviceActivity;
+  progress: DeviceProgress | undefined;
+  groupId: string | undefined;
+  depth: number | undefined;
+  lastSeen: number;
+  bytesUp: number;
+  bytesDown: number;
+  lastError: string | undefined;
+}
+
+export type RegistryListener = () => void;
+
+export class DeviceRegistry {
+  private readonly devices = new Map<string, LiveDevice>();
+  private readonly socketToDevice = new Map<string, string>();
+  private readonly listeners = new Set<RegistryListener>();
+
+  /** A socket introduced itself as `deviceId`; a newer socket replaces an older one. */
+  hello(deviceId: string, socketId: string, dataMode: DataMode, at: number): LiveDevice {
+    let device = this.devices.get(deviceId);
+    if (!device) {
+      device = {
+        deviceId,
+        socketId,
+        dataMode,
+        report: undefined,
+        joins: 0,
+        activity: 'idle',
+        progress: undefined,
+        groupId: undefined,
+        depth: undefined,
+        lastSeen: at,
+        bytesUp: 0,
+        bytesDown: 0,
+        lastError: undefined,
+      };
+      this.devices.set(deviceId, device);
+    }
+    if (device.socketId !== null && device.socketId !== socketId) this.socketToDevice.delete(device.socketId);
+    const previousDevice = this.socketToDevice.get(socketId);
+    if (previousDevice !== undefined && previousDevice !== deviceId) this.release(previousDevice, socketId, at);
+    device.socketId = socketId;
+    device.dataMode = dataMode;
+    device.lastSeen = at;
+    if (device.activity === 'gone') device.activity = 'idle';
+    this.socketToDevice.set(socketId, deviceId);
+    this.changed();
+    return device;
+  }
+
+  /** Records a join; `rejoin` is true when this deviceId had joined before in this process. */
+  join(socketId: string, report: Join, at: number): { device: LiveDevice; rejoin: boolean } {
+    const device = this.bySocket(socketId);
+    if (!device || device.deviceId !== report.deviceId) {
+      throw new Error(`socket ${socketId} has not said hello as ${report.deviceId}`);
+    }
+    const rejoin = device.joins > 0;
+    device.report = report;
+    device.joins += 1;
+    device.lastSeen = at;
+    device.activity = 'idle';
+    device.progress = undefined;
+    this.changed();
+    return { device, rejoin };
+  }
+
+  /** The socket went away; returns the device it spoke for, if it was still the current one. */
+  disconnect(socketId: string, at: number): LiveDevice | undefined {
+    const deviceId = this.socketToDevice.get(socketId);
+    if (deviceId === undefined) return undefined;
+    return this.release(deviceId, socketId, at);
+  }
+
+  get(deviceId: string): LiveDevice | undefined {
+    return this.devices.get(deviceId);
+  }
+
+  bySocket(socketId: string): LiveDevice | undefined {
+    const deviceId = this.socketToDevice.get(socketId);
+    return deviceId === undefined ? undefined : this.devices.get(deviceId);
+  }
+
+  /** Connected devices that have joined (reported profile and data), in deviceId order. */
+  joinedConnected(): LiveDevice[] {
+    return [...this.devices.values()]
+      .filter((d) => d.socketId !== null && d.report !== undefined)
+      .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+  }
+
+  isConnected(deviceId: string): boolean {
+    return (this.devices.get(deviceId)?.socketId ?? null) !== null;
+  }
+
+  list(): LiveDevice[] {
+    return [...this.devices.values()];
+  }
+
+  touch(deviceId: string, at: number): void {
+    const d = this.devices.get(deviceId);
+    if (d) d.lastSeen = at;
+  }
+
+  setWork(deviceId: string, work: { groupId: string; depth: number } | undefined): void {
+    const d = this.devices.get(deviceId);
+    if (!d) return;
+    d.groupId = work?.groupId ?? d.groupId;
+    d.depth = work?.depth ?? d.depth;
+    d.activity = work ? 'training' : d.socketId === null ? 'gone' : 'idle';
+    if (!work) d.progress = undefined;
+    this.changed();
+  }
+
+  setProgress(deviceId: string, progress: DeviceProgress, at: number): void {
+    const d = this.devices.get(deviceId);
+    if (!d) return;
+    d.progress = progress;
+    d.lastSeen = at;
+  }
+
+  addBytes(deviceId: string, up: number, down: number): void {
+    const d = this.devices.get(deviceId);
+    if (!d) return;
+    d.bytesUp += up;
+    d.bytesDown += down;
+  }
+
+  setError(deviceId: string, message: string): void {
+    const d = this.devices.get(deviceId);
+    if (d) d.lastError = message;
+  }
+
+  /** Called on every membership change (hello, join, disconnect, work assigned or done). */
+  onChange(listener: RegistryListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private release(deviceId: string, socketId: string, at: number): LiveDevice | undefined {
+    this.socketToDevice.delete(socketId);
+    const device = this.devices.get(deviceId);
+    if (!device || device.socketId !== socketId) return undefined;
+    device.socketId = null;
+    device.activity = 'gone';
+    device.lastSeen = at;
+    this.changed();
+    return device;
+  }
+
+  private changed(): void {
+    for (const l of this.listeners) l();
+  }
+}
+
+/** The strategy's view of a joined device. */
+export function toDeviceInfo(device: LiveDevice): DeviceInfo {
+  const report = device.report;
+  if (!report) throw new Error(`device ${device.deviceId} has not joined`);
+  return {
+    id: device.deviceId,
+    numSamples: report.numSamples,
+    labelHistogram: report.labelHistogram,
+    profile: report.profile,
+  };
+}

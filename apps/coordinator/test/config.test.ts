@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { computeMaxHttpBufferSize, ConfigError, parseCoordinatorArgs } from '../src/config';
+
+describe('parseCoordinatorArgs', () => {
+  it('reads every flag', () => {
+    const c = parseCoordinatorArgs([
+      '--port', '9001', '--host', '127.0.0.1', '--token', 'abc', '--strategy', 'hierfedlora', '--rounds', '7',
+      '--devices', '6', '--alpha', '0.3', '--seed', '5', '--db', 'memory', '--exit-when-done',
+    ]);
+    assert.deepEqual(
+      [c.port, c.host, c.token, c.tokenGenerated, c.strategy, c.rounds, c.devicesExpected, c.alpha, c.seed, c.db, c.exitWhenDone],
+      [9001, '127.0.0.1', 'abc', false, 'hierfedlora', 7, 6, 0.3, 5, 'memory', true],
+    );
+  });
+
+  it('generates a join token when none is given', () => {
+    const a = parseCoordinatorArgs([]);
+    const b = parseCoordinatorArgs([]);
+    assert.equal(a.tokenGenerated, true);
+    assert.ok(a.token.length >= 16);
+    assert.notEqual(a.token, b.token);
+  });
+
+  it('rejects bad values with a message naming the flag', () => {
+    assert.throws(() => parseCoordinatorArgs(['--rounds', '0']), (e: Error) => e instanceof ConfigError && /--rounds/.test(e.message));
+    assert.throws(() => parseCoordinatorArgs(['--alpha', '0']), /--alpha must be a number > 0/);
+    assert.throws(() => parseCoordinatorArgs(['--strategy', 'fedsgd']), /--strategy must be one of .*fedlora/);
+    assert.throws(() => parseCoordinatorArgs(['--port', '70000']), /--port/);
+    assert.throws(() => parseCoordinatorArgs(['--bogus']), ConfigError);
+  });
+});
+
+describe('computeMaxHttpBufferSize', () => {
+  it('fits the largest payload with a margin, above Socket.IO’s silent 1 MB default when needed', () => {
+    const payload = 3_000_000;
+    const size = computeMaxHttpBufferSize(payload);
+    assert.ok(size >= payload * 1.25 + 64 * 1024, `${size} leaves no margin`);
+    assert.ok(size > 1e6);
+    assert.equal(size % 1024, 0);
+    assert.ok(computeMaxHttpBufferSize(1000) < computeMaxHttpBufferSize(2000));
+    assert.throws(() => computeMaxHttpBufferSize(0), ConfigError);
+  });
+});

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { escapeHtml, renderDashboard } from '../src/http/dashboard';
+import { createRequestHandler, PROBE_MAX_BYTES } from '../src/http/routes';
+import { mimeTypeFor, resolveInside } from '../src/http/static-files';
+import type { Snapshot } from '../src/snapshot';
+
+describe('mimeTypeFor', () => {
+  it('maps the types the page needs, and extension-less weight shards to octet-stream', () => {
+    assert.equal(mimeTypeFor('tfjs-backend-wasm-simd.wasm'), 'application/wasm');
+    assert.equal(mimeTypeFor('model.json'), 'application/json; charset=utf-8');
+    assert.equal(mimeTypeFor('group1-shard3of7'), 'application/octet-stream');
+    assert.equal(mimeTypeFor('index.HTML'), 'text/html; charset=utf-8');
+    assert.equal(mimeTypeFor('assets/index-abc.js'), 'text/javascript; charset=utf-8');
+    assert.equal(mimeTypeFor('style.css'), 'text/css; charset=utf-8');
+  });
+});
+
+describe('resolveInside', () => {
+  it('keeps paths inside the root', () => {
+    assert.equal(resolveInside('/srv/page', 'assets/a.js'), '/srv/page/assets/a.js');
+    for (const bad of ['../etc/passwd', 'assets/../../x', '%2e%2e/secret', '/etc/passwd/..', 'a\\..\\b', 'x%00y', '%E0%A4%A', '']) {
+      const r = resolveInside('/srv/page', bad);
+      assert.ok(r === undefined || r.startsWith('/srv/page/'), `${bad} resolved to ${r}`);
+    }
+    assert.equal(resolveInside('/srv/page', '../etc/passwd'), undefined);
+    assert.equal(resolveInside('/srv/page', '%2e%2e/secret'), undefined);
+  });
+});
+
+const snapshot: Snapshot = {
+  run: { id: 'run-x', createdAt: 0, strategy: 'fedlora', config: {}, status: 'running', finishedAt: null },
+  status: { runId: 'run-x', state: 'running', strategy: 'fedlora', round: 1, totalRounds: 3, devicesJoined: 1, devicesExpected: 2, lastAccuracy: 0.42 },
+  devices: [],
+  rounds: [
+    { round: 0, participants: 0, groups: 0, bytesUp: 0, bytesDown: 0, durationMs: 10, accuracy: 0.1, loss: 2.9 },
+    { round: 1, participants: 2, groups: 1, bytesUp: 2048, bytesDown: 4096, durationMs: 1500, accuracy: 0.42, loss: 2.1 },
+  ],
+};
+
+describe('routes', () => {
+  let dir: string;
+  let server: Server;
+  let base: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tabfleet-http-'));
+    const page = join(dir, 'page');
+    const model = join(dir, 'model');
+    const wasm = join(dir, 'wasm');
+    for (const d of [join(page, 'assets'), model, wasm]) mkdirSync(d, { recursive: true });
+    writeFileSync(join(page, 'index.html'), '<!doctype html><title>device</title>');
+    writeFileSync(join(page, 'assets', 'index-abc123.js'), 'console.log(1)');
+    writeFileSync(join(model, 'model.json'), '{"weightsManifest":[]}');
+    writeFileSync(join(model, 'group1-shard1of7'), Buffer.from([1, 2, 3, 4]));
+    writeFileSync(join(model, 'index.js'), 'module.exports = {}');
+    writeFileSync(join(wasm, 'tfjs-backend-wasm-simd.wasm'), Buffer.from([0, 0x61, 0x73, 0x6d]));
+    writeFileSync(join(dir, 'secret.txt'), 'secret');
+    server = createServer(
+      createRequestHandler({
+        assets: { devicePage: page, model, tfjsWasm: wasm },
+        snapshot: () => snapshot,
+        publicDeviceUrl: () => 'http://192.0.2.1:8080/',
+        partitionFor: (deviceId, key) =>
+          deviceId === 'dev-aaaaaaaa' && key === 'k1' ? { index: 3, classNames: ['a', 'b'], texts: ['x'], labels: [1] } : undefined,
+      }),
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  after(async () => {
+    await new Promise<void>((r) => server.close(() => r()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves weight shards as cacheable binary and revalidates with ETag', async () => {
+    const res = await fetch(`${base}/model/group1-shard1of7`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/octet-stream');
+    assert.match(res.headers.get('cache-control') ?? '', /public, max-age=\d+/);
+    assert.deepEqual([...new Uint8Array(await res.arrayBuffer())], [1, 2, 3, 4]);
+    const etag = res.headers.get('etag');
+    assert.ok(etag);
+    const again = await fetch(`${base}/model/group1-shard1of7`, { headers: { 'If-None-Match': etag } });
+    assert.equal(again.status, 304);
+  });
+
+  it('serves model.json as JSON and the wasm binary as application/wasm', async () => {
+    const json = await fetch(`${base}/model/model.json`);
+    assert.equal(json.headers.get('content-type'), 'application/json; charset=utf-8');
+    assert.deepEqual(await json.json(), { weightsManifest: [] });
+    const wasm = await fetch(`${base}/tfjs-wasm/tfjs-backend-wasm-simd.wasm`);
+    assert.equal(wasm.status, 200);
+    assert.equal(wasm.headers.get('content-type'), 'application/wasm');
+  });
+
+  it('serves only model files from the model folder, and nothing outside the page folder', async () => {
+    assert.equal((await fetch(`${base}/model/index.js`)).status, 404);
+    assert.equal((await fetch(`${base}/model/..%2Fsecret.txt`)).status, 404);
+    assert.equal((await fetch(`${base}/..%2Fsecret.txt`)).status, 404);
+    assert.equal((await fetch(`${base}/%2e%2e/secret.txt`)).status, 404);
+  });
+
+  it('serves the device page: index revalidated, hashed assets immutable', async () => {
+    const index = await fetch(`${base}/?token=abc`);
+    assert.equal(index.status, 200);
+    assert.equal(index.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.equal(index.headers.get('cache-control'), 'no-cache');
+    const asset = await fetch(`${base}/assets/index-abc123.js`);
+    assert.equal(asset.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    assert.match(asset.headers.get('cache-control') ?? '', /immutable/);
+  });
+
+  it('gives a partition only to the device holding its key', async () => {
+    const ok = await fetch(`${base}/api/fleet/partition?deviceId=dev-aaaaaaaa&key=k1`);
+    assert.equal(ok.status, 200);
+    assert.deepEqual(await ok.json(), { index: 3, classNames: ['a', 'b'], texts: ['x'], labels: [1] });
+    assert.equal((await fetch(`${base}/api/fleet/partition?deviceId=dev-aaaaaaaa&key=k2`)).status, 403);
+    assert.equal((await fetch(`${base}/api/fleet/partition?deviceId=dev-bbbbbbbb&key=k1`)).status, 403);
+  });
+
+  it('measures uploads on the probe and caps their size', async () => {
+    const ok = await fetch(`${base}/api/probe/upload`, { method: 'POST', body: new Uint8Array(100_000) });
+    assert.deepEqual(await ok.json(), { bytes: 100_000 });
+    const big = await fetch(`${base}/api/probe/upload`, { method: 'POST', body: new Uint8Array(PROBE_MAX_BYTES + 1) }).catch(() => undefined);
+    assert.ok(big === undefined || big.status === 413);
+  });
+
+  it('serves status JSON and a dashboard with rounds and the accuracy chart', async () => {
+    const status = await fetch(`${base}/api/status`);
+    assert.equal(((await status.json()) as Snapshot).status.round, 1);
+    const dash = await fetch(`${base}/dashboard`);
+    assert.equal(dash.headers.get('content-type'), 'text/html; charset=utf-8');
+    const html = await dash.text();
+    assert.match(html, /<tr data-round="1"><td>1<\/td><td>42\.0%<\/td>/);
+    assert.match(html, /<svg id="accuracy-chart"/);
+    assert.match(html, /http:\/\/192\.0\.2\.1:8080\//);
+  });
+});
+
+describe('dashboard', () => {
+  it('escapes what devices report', () => {
+    const html = renderDashboard(
+      {
+        ...snapshot,
+        devices: [
+          {
+            deviceId: 'dev-<script>', connected: true, activity: 'idle', joins: 1, dataMode: 'own', backend: 'wasm', backendForced: false,
+            gpuAdapter: null, fallbackAdapter: null, benchmarkMs: null, msPerStep: [3], uploadBytesPerSec: 1, memoryBytes: 1, numSamples: 1,
+            labelHistogram: [1], partitionIndex: null, groupId: null, depth: null, progress: null, bytesUp: 0, bytesDown: 0, lastSeen: 0,
+            lastError: '<img src=x onerror=alert(1)>',
+          },
+        ],
+      },
+      'http://h/',
+    );
+    assert.ok(!html.includes('<script>'));
+    assert.ok(!html.includes('<img src=x'));
+    assert.equal(escapeHtml(`<a href="x">'&`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;');
+  });
+});

@@ -1,0 +1,43 @@
+import { useSyncExternalStore } from 'react';
+import type { DeviceSession } from './device-session';
+import { DataChooser } from './ui/DataChooser';
+import { StatusPanel } from './ui/StatusPanel';
+import { TrainingPanel } from './ui/TrainingPanel';
+
+export function App({ session }: { session: DeviceSession }) {
+  const view = useSyncExternalStore(
+    (onChange) => session.subscribe(onChange),
+    () => session.view,
+  );
+  return (
+    <main
+      className="device"
+      data-testid="device"
+      data-device-id={view.deviceId}
+      data-phase={view.phase}
+      data-connection={view.connection}
+      data-backend={view.backend?.name ?? ''}
+      data-joins={view.joins}
+    >
+      <header>
+        <h1>tabfleet</h1>
+        <span className={`pill ${view.connection}`} data-testid="connection">
+          {view.connection}
+        </span>
+      </header>
+      <StatusPanel view={view} />
+      {view.phase === 'choosing-data' && view.task === undefined && view.mode === undefined && (
+        <DataChooser onMode={(m) => session.chooseMode(m)} onFile={undefined} classNames={undefined} />
+      )}
+      {view.phase === 'choosing-data' && view.mode === 'own' && view.task !== undefined && (
+        <DataChooser onMode={undefined} onFile={(f) => session.provideFile(f)} classNames={view.task.classNames} />
+      )}
+      <TrainingPanel view={view} />
+      {view.error && (
+        <p className="error" role="alert" data-testid="error">
+          {view.error}
+        </p>
+      )}
+    </main>
+  );
+}

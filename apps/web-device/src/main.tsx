@@ -1,0 +1,28 @@
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { App } from './App';
+import { DeviceSession } from './device-session';
+import type { DeviceView } from './device-session';
+import { loadIdentity } from './identity';
+import './styles.css';
+
+declare global {
+  interface Window {
+    /** Read-only hook for end-to-end tests and curious people: the device's current state. */
+    __tabfleet?: { view: () => DeviceView };
+  }
+}
+
+const root = createRoot(document.getElementById('root') as HTMLElement);
+try {
+  const session = new DeviceSession(loadIdentity(window.localStorage, window.location.search));
+  window.__tabfleet = { view: () => session.view };
+  root.render(
+    <StrictMode>
+      <App session={session} />
+    </StrictMode>,
+  );
+  void session.start();
+} catch (err) {
+  root.render(<p className="error">{(err as Error).message}</p>);
+}

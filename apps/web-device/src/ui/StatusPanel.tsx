@@ -1,0 +1,46 @@
+import type { DeviceView } from '../device-session';
+
+const fmtMs = (ms: number | null | undefined) => (ms == null ? '–' : ms < 10 ? `${ms.toFixed(1)} ms` : `${ms.toFixed(0)} ms`);
+
+export function StatusPanel({ view }: { view: DeviceView }) {
+  const b = view.backend;
+  return (
+    <section className="card">
+      <dl>
+        <dt>Device</dt>
+        <dd data-testid="device-id">{view.deviceId}</dd>
+        <dt>Status</dt>
+        <dd data-testid="phase">
+          {view.phase}
+          {view.message && <span className="muted"> · {view.message}</span>}
+        </dd>
+        <dt>Backend</dt>
+        <dd data-testid="backend">
+          {b ? `${b.name}${b.forced ? ' (forced)' : ''}` : '…'}
+          {b?.gpuAdapter?.isFallbackAdapter && <span className="muted"> · software GPU adapter</span>}
+        </dd>
+        {view.trials.length > 0 && (
+          <>
+            <dt>Step time</dt>
+            <dd className="muted" data-testid="trials">
+              {view.trials.map((t) => `${t.name} ${t.ms === null ? 'n/a' : fmtMs(t.ms)}`).join(' · ')}
+            </dd>
+          </>
+        )}
+        <dt>Data</dt>
+        <dd data-testid="data">
+          {view.mode === 'fleet' && view.partitionIndex !== undefined ? `fleet partition ${view.partitionIndex}` : view.mode === 'own' ? 'own file' : '–'}
+          {view.numSamples !== undefined && ` · ${view.numSamples} samples`}
+        </dd>
+        {view.profile && (
+          <>
+            <dt>Profile</dt>
+            <dd className="muted" data-testid="profile">
+              {view.profile.msPerStep.map((ms) => fmtMs(ms)).join(' / ')} per step by depth
+            </dd>
+          </>
+        )}
+      </dl>
+    </section>
+  );
+}

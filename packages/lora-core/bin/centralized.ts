@@ -1,0 +1,201 @@
+/**
+ * Centralized baseline: LoRA fine-tuning of USE-lite on the pooled WordNet training split, compared
+ * with a linear probe on frozen features and with the majority class.
+ *
+ *   npm run centralized -- --quick            (< 10 min on 2 cores)
+ *   npm run centralized -- --depth 2 --epochs 3 --backend cpu
+ */
+import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import { fetchUseLiteAsset, loadWordNetGlosses, useBackend } from '../node';
+import type { NodeBackend } from '../node';
+import {
+  DEFAULT_LORA,
+  LoraClassifier,
+  batchesPerPass,
+  evaluateProbe,
+  evaluationBatches,
+  extractFeatures,
+  loadUseLiteModel,
+  majorityClassAccuracy,
+  seededSplit,
+  trainLinearProbe,
+  trainingBatches,
+  trainingLoop,
+  withMaxTokens,
+} from '../src';
+import { formatTable } from './format-table';
+
+const HELP = `usage: npm run centralized -- [options]
+  --quick              small setting that finishes in < 10 min on 2 cores (150/class, 2 epochs, max-len 48)
+  --backend wasm|cpu   tfjs backend (default wasm)
+  --depth N            fine-tuning depth 1..4 (default 4)
+  --rank N             LoRA rank (default 8; alpha = 2·rank)
+  --epochs N           LoRA epochs over the training split (default 3; quick 2)
+  --max-per-class N    cap per class before the split (default 300; quick 150)
+  --top-k N            classes kept, most frequent first (default 20)
+  --test-fraction F    held-out share per class (default 0.2)
+  --batch N            batch size (default 32)
+  --max-len N          tokens kept per gloss (default 64; quick 48)
+  --lr F               LoRA learning rate (default 1e-3)
+  --head-lr F          head learning rate, LoRA and probe (default 1e-2)
+  --probe-epochs N     linear-probe epochs on frozen features (default 200)
+  --seed N             data split, init and shuffles (default 42)
+  --log-every N        print a training-step line every N steps (default 25)`;
+
+const { values: a } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    backend: { type: 'string', default: 'wasm' },
+    depth: { type: 'string', default: '4' },
+    rank: { type: 'string', default: '8' },
+    epochs: { type: 'string' },
+    'max-per-class': { type: 'string' },
+    'top-k': { type: 'string', default: '20' },
+    'test-fraction': { type: 'string', default: '0.2' },
+    batch: { type: 'string', default: '32' },
+    'max-len': { type: 'string' },
+    lr: { type: 'string', default: '1e-3' },
+    'head-lr': { type: 'string', default: '1e-2' },
+    'probe-epochs': { type: 'string', default: '200' },
+    seed: { type: 'string', default: '42' },
+    'log-every': { type: 'string', default: '25' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  strict: true,
+});
+
+function num(name: string, raw: string, integer = true): number {
+  const v = Number(raw);
+  if (!Number.isFinite(v) || (integer && !Number.isInteger(v))) throw new Error(`--${name} expects ${integer ? 'an integer' : 'a number'}, got "${raw}"`);
+  return v;
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+async function main(): Promise<void> {
+  if (a.help) {
+    console.log(HELP);
+    return;
+  }
+  const t0 = performance.now();
+  if (a.backend !== 'wasm' && a.backend !== 'cpu') throw new Error(`--backend must be wasm or cpu, got "${a.backend}"`);
+  const backend: NodeBackend = a.backend;
+  const cfg = {
+    depth: num('depth', a.depth),
+    rank: num('rank', a.rank),
+    epochs: num('epochs', a.epochs ?? (a.quick ? '2' : '3')),
+    maxPerClass: num('max-per-class', a['max-per-class'] ?? (a.quick ? '150' : '300')),
+    topK: num('top-k', a['top-k']),
+    testFraction: num('test-fraction', a['test-fraction'], false),
+    batch: num('batch', a.batch),
+    maxLen: num('max-len', a['max-len'] ?? (a.quick ? '48' : '64')),
+    lr: num('lr', a.lr, false),
+    headLr: num('head-lr', a['head-lr'], false),
+    probeEpochs: num('probe-epochs', a['probe-epochs']),
+    seed: num('seed', a.seed),
+    logEvery: num('log-every', a['log-every']),
+  };
+
+  await useBackend(backend);
+  const encoder = withMaxTokens(await loadUseLiteModel(fetchUseLiteAsset), cfg.maxLen);
+  const dataset = loadWordNetGlosses({ topK: cfg.topK, maxPerClass: cfg.maxPerClass, seed: cfg.seed });
+  const { train, test } = seededSplit(dataset, cfg.testFraction, cfg.seed);
+  const numClasses = dataset.classNames.length;
+  console.log(`tfjs ${backend} · USE-lite (${encoder.blocks.length} blocks) · max ${cfg.maxLen} tokens · loaded in ${secs(performance.now() - t0)}`);
+  console.log(
+    `WordNet glosses: top ${numClasses} lexicographer classes, ≤${cfg.maxPerClass}/class → ${train.texts.length} train / ${test.texts.length} test`,
+  );
+  const evalBatches = () => evaluationBatches(encoder, test, 64);
+
+  const majority = majorityClassAccuracy(train.labels, test.labels);
+  console.log(`\nmajority class (${dataset.classNames[majority.label]}): test accuracy ${pct(majority.accuracy)}`);
+
+  console.log('\nlinear probe on frozen features');
+  let tp = performance.now();
+  const trainFeatures = await extractFeatures(encoder, train, 64);
+  const testFeatures = await extractFeatures(encoder, test, 64);
+  const featureMs = performance.now() - tp;
+  tp = performance.now();
+  const probe = await trainLinearProbe(trainFeatures, {
+    numClasses,
+    epochs: cfg.probeEpochs,
+    batchSize: cfg.batch,
+    learningRate: cfg.headLr,
+    seed: cfg.seed,
+  });
+  const probeFitMs = performance.now() - tp;
+  const probeTrain = await evaluateProbe(probe, trainFeatures);
+  const probeTest = await evaluateProbe(probe, testFeatures);
+  console.log(
+    `  features ${secs(featureMs)}, ${cfg.probeEpochs} epochs ${secs(probeFitMs)} · train acc ${pct(probeTrain.accuracy)} · ` +
+      `test acc ${pct(probeTest.accuracy)} loss ${probeTest.loss.toFixed(3)}`,
+  );
+
+  const lora = { ...DEFAULT_LORA, rank: cfg.rank, alpha: 2 * cfg.rank };
+  const clf = new LoraClassifier(encoder, {
+    numClasses,
+    depth: cfg.depth,
+    lora,
+    learningRate: cfg.lr,
+    headLearningRate: cfg.headLr,
+    seed: cfg.seed,
+  });
+  const rows = Array.from({ length: train.texts.length }, (_, i) => i);
+  const perEpoch = batchesPerPass(rows.length, cfg.batch);
+  console.log(
+    `\nLoRA depth ${cfg.depth}, rank ${lora.rank}, alpha ${lora.alpha}, targets ${lora.targets.join('+')} · ` +
+      `${clf.trainableParameters.toLocaleString('en')} trainable parameters · batch ${cfg.batch} · ${perEpoch} steps/epoch · ` +
+      `lr ${cfg.lr} (head ${cfg.headLr})`,
+  );
+  const epochRows: string[][] = [['epoch', 'train loss', 'test loss', 'test acc', 'train time', 'ms/step']];
+  let last = { accuracy: 0, loss: 0, count: 0 };
+  let trainMs = 0;
+  let windowMs = 0;
+  let windowLoss = 0;
+  let windowSteps = 0;
+  const loop = trainingLoop(clf, {
+    epochsPerRound: cfg.epochs,
+    batchesPerEpoch: perEpoch,
+    batches: trainingBatches(encoder, train, rows, cfg.batch, cfg.seed),
+    evaluationBatches: evalBatches,
+  });
+  for await (const e of loop) {
+    if (e.kind === 'batch') {
+      windowMs += e.ms;
+      windowLoss += e.loss;
+      windowSteps++;
+      if (e.step % cfg.logEvery === 0) {
+        console.log(`  step ${e.step}/${perEpoch * cfg.epochs}  loss ${(windowLoss / windowSteps).toFixed(3)}  ${(windowMs / windowSteps).toFixed(0)} ms/step`);
+        windowMs = windowLoss = windowSteps = 0;
+      }
+    } else if (e.kind === 'epoch' && e.evaluation) {
+      last = e.evaluation;
+      trainMs += e.ms;
+      console.log(
+        `epoch ${e.epoch + 1}/${cfg.epochs}: train loss ${e.meanLoss.toFixed(3)} · test acc ${pct(last.accuracy)} loss ${last.loss.toFixed(3)} · ` +
+          `${secs(e.ms)} training, ${secs(e.evaluationMs ?? 0)} eval`,
+      );
+      epochRows.push([`${e.epoch + 1}`, e.meanLoss.toFixed(3), last.loss.toFixed(3), pct(last.accuracy), secs(e.ms), (e.ms / e.steps).toFixed(0)]);
+    }
+  }
+  const trainableParameters = clf.trainableParameters;
+  clf.dispose();
+
+  console.log(`\n${formatTable(epochRows)}`);
+  const headParams = encoder.featureDim * numClasses + numClasses;
+  const summary = [
+    ['method', 'test acc', 'test loss', 'trainable params', 'train time'],
+    [`LoRA d=${cfg.depth} r=${lora.rank}, ${cfg.epochs} epochs`, pct(last.accuracy), last.loss.toFixed(3), trainableParameters.toLocaleString('en'), secs(trainMs)],
+    [`linear probe, ${cfg.probeEpochs} epochs`, pct(probeTest.accuracy), probeTest.loss.toFixed(3), headParams.toLocaleString('en'), secs(featureMs + probeFitMs)],
+    ['majority class', pct(majority.accuracy), '-', '0', '-'],
+  ];
+  console.log(`\n${formatTable(summary)}`);
+  console.log(`\nLoRA − probe: ${((last.accuracy - probeTest.accuracy) * 100).toFixed(1)} points · wall time ${secs(performance.now() - t0)}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});

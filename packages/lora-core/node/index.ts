@@ -1,0 +1,7 @@
+/** Node-only shell around the core: backends, model files, datasets read from installed packages. */
+export { useBackend } from './backend';
+export type { NodeBackend } from './backend';
+export { fetchUseLiteAsset, folderAssetFetcher, useLiteAssetDir } from './model-files';
+export { readUseLiteVocab } from './assets';
+export { WORDNET_DATA_FILES, loadWordNetGlosses, readWordNetItems, wordNetDictDir } from './wordnet';
+export type { LoadWordNetOptions } from './wordnet';

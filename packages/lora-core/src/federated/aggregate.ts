@@ -1,0 +1,177 @@
+/**
+ * Block-by-block weighted averaging of adapter deltas, and applying a delta to an adapter.
+ *
+ * LoRA factors are averaged separately, as FedLoRA/FedIT do: the aggregate of a block's A and B is
+ * (Σ w_i A_i / Σ w_i, Σ w_i B_i / Σ w_i). This is biased with respect to the weight update the
+ * clients actually made: mean(B_i A_i) ≠ mean(B_i) · mean(A_i) in general (the cross terms
+ * B_i A_j, i ≠ j, enter the product of means). The bias shrinks as the clients' factors agree,
+ * which is one reason near-IID groups help; whether it matters at our scale is to be measured.
+ */
+import type { AdapterState, BlockKey, NamedArray } from '../lora/adapter-state';
+import type { ClientUpdate } from './types';
+
+export class AggregationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AggregationError';
+  }
+}
+
+/** Anything carrying a sample count and a (partial) adapter: a device's update or a group's aggregate. */
+export interface WeightedDelta {
+  readonly numSamples: number;
+  readonly delta: AdapterState;
+  /** For error messages only. */
+  readonly id?: string;
+}
+
+/**
+ * For each block key present in any update: the numSamples-weighted mean of that block over
+ * exactly the updates containing it. Blocks nobody sent are absent from the result, so applying
+ * the result leaves them unchanged. Throws when updates disagree on a block's tensor names or
+ * shapes, or a weight is not a positive finite number.
+ */
+export function weightedMeanByBlock(updates: readonly (ClientUpdate | WeightedDelta)[]): AdapterState {
+  if (updates.length === 0) throw new AggregationError('cannot aggregate zero updates');
+  const labelled = updates.map((u, i) => ({
+    label: 'deviceId' in u ? u.deviceId : (u.id ?? `#${i}`),
+    numSamples: u.numSamples,
+    delta: u.delta,
+  }));
+  for (const u of labelled) {
+    if (!(Number.isFinite(u.numSamples) && u.numSamples > 0)) {
+      throw new AggregationError(`update ${u.label} has weight ${u.numSamples}; weights must be positive and finite`);
+    }
+  }
+
+  const result: AdapterState = new Map();
+  for (const key of sortedBlockKeys(labelled.map((u) => u.delta))) {
+    const contributors = labelled.filter((u) => u.delta.has(key));
+    const reference = contributors[0]!;
+    const referenceTensors = reference.delta.get(key)!;
+    const totalWeight = contributors.reduce((s, u) => s + u.numSamples, 0);
+
+    const sums = new Map<string, Float64Array>();
+    for (const [name, t] of referenceTensors) {
+      if (t.data.length !== t.shape.reduce((a, b) => a * b, 1)) {
+        throw new AggregationError(`update ${reference.label}: ${key}/${name} data length does not match its shape`);
+      }
+      sums.set(name, new Float64Array(t.data.length));
+    }
+    for (const u of contributors) {
+      const tensors = u.delta.get(key)!;
+      checkSameTensors(key, referenceTensors, reference.label, tensors, u.label);
+      const w = u.numSamples / totalWeight;
+      for (const [name, t] of tensors) {
+        const sum = sums.get(name)!;
+        const data = t.data;
+        for (let i = 0; i < data.length; i++) sum[i]! += w * data[i]!;
+      }
+    }
+    const block = new Map<string, NamedArray>();
+    for (const [name, t] of referenceTensors) block.set(name, { shape: [...t.shape], data: Float32Array.from(sums.get(name)!) });
+    result.set(key, block);
+  }
+  return result;
+}
+
+/**
+ * base + delta, as a new state: blocks absent from the delta are copied unchanged. Throws when the
+ * delta holds a block or tensor the base lacks, or a shape differs.
+ */
+export function applyDelta(base: AdapterState, delta: AdapterState): AdapterState {
+  for (const [key, tensors] of delta) {
+    const baseTensors = base.get(key);
+    if (baseTensors === undefined) throw new AggregationError(`delta has block "${key}" that the base adapter lacks`);
+    for (const [name, t] of tensors) {
+      const b = baseTensors.get(name);
+      if (b === undefined) throw new AggregationError(`delta has tensor "${key}/${name}" that the base adapter lacks`);
+      if (!sameShape(b.shape, t.shape) || b.data.length !== t.data.length) {
+        throw new AggregationError(
+          `shape mismatch for "${key}/${name}": base [${b.shape.join(', ')}], delta [${t.shape.join(', ')}]`,
+        );
+      }
+    }
+  }
+  const out: AdapterState = new Map();
+  for (const [key, tensors] of base) {
+    const d = delta.get(key);
+    const block = new Map<string, NamedArray>();
+    for (const [name, t] of tensors) {
+      const data = new Float32Array(t.data);
+      const dt = d?.get(name);
+      if (dt !== undefined) for (let i = 0; i < data.length; i++) data[i]! += dt.data[i]!;
+      block.set(name, { shape: [...t.shape], data });
+    }
+    out.set(key, block);
+  }
+  return out;
+}
+
+/**
+ * after − before, for the given blocks (default: every block of `after`). A group's delta for the
+ * global aggregation is subtractAdapters(groupAdapter, globalAdapter, trainedBlockKeys(numBlocks,
+ * depth)): leaving the untrained blocks out matters, their zero deltas would otherwise dilute the
+ * blocks' global mean.
+ */
+export function subtractAdapters(after: AdapterState, before: AdapterState, keys?: readonly BlockKey[]): AdapterState {
+  const out: AdapterState = new Map();
+  for (const key of keys ?? [...after.keys()]) {
+    const tensors = after.get(key);
+    if (tensors === undefined) throw new AggregationError(`block "${key}" missing from the state to subtract from`);
+    const b = before.get(key);
+    if (b === undefined) throw new AggregationError(`block "${key}" missing from the state to subtract`);
+    const block = new Map<string, NamedArray>();
+    for (const [name, t] of tensors) {
+      const bt = b.get(name);
+      if (bt === undefined || !sameShape(bt.shape, t.shape)) {
+        throw new AggregationError(`tensor "${key}/${name}" missing or of another shape in the state to subtract`);
+      }
+      const data = new Float32Array(t.data.length);
+      for (let i = 0; i < data.length; i++) data[i] = t.data[i]! - bt.data[i]!;
+      block.set(name, { shape: [...t.shape], data });
+    }
+    out.set(key, block);
+  }
+  return out;
+}
+
+/** Numeric blocks ascending, then "head" — a stable order whatever order the updates arrived in. */
+function sortedBlockKeys(states: readonly AdapterState[]): BlockKey[] {
+  const keys = new Set<BlockKey>();
+  for (const s of states) for (const k of s.keys()) keys.add(k);
+  return [...keys].sort((a, b) => rank(a) - rank(b));
+}
+
+function rank(key: BlockKey): number {
+  return key === 'head' ? Number.POSITIVE_INFINITY : Number(key);
+}
+
+function checkSameTensors(
+  key: BlockKey,
+  expected: ReadonlyMap<string, NamedArray>,
+  expectedLabel: string,
+  actual: ReadonlyMap<string, NamedArray>,
+  actualLabel: string,
+): void {
+  if (actual.size !== expected.size) {
+    throw new AggregationError(
+      `block "${key}": update ${actualLabel} has tensors [${[...actual.keys()].join(', ')}], ` +
+        `update ${expectedLabel} has [${[...expected.keys()].join(', ')}]`,
+    );
+  }
+  for (const [name, t] of actual) {
+    const e = expected.get(name);
+    if (e === undefined) throw new AggregationError(`block "${key}": update ${actualLabel} has unexpected tensor "${name}"`);
+    if (!sameShape(e.shape, t.shape) || e.data.length !== t.data.length) {
+      throw new AggregationError(
+        `shape mismatch for "${key}/${name}": update ${actualLabel} [${t.shape.join(', ')}], ` +
+          `update ${expectedLabel} [${e.shape.join(', ')}]`,
+      );
+    }
+  }
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}

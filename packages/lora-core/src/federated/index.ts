@@ -1,0 +1,23 @@
+export type { ClientUpdate, DeviceInfo, GroupPlan, PlanContext, ResourceProfile, RoundPlan } from './types';
+export { AggregationError, applyDelta, subtractAdapters, weightedMeanByBlock } from './aggregate';
+export type { WeightedDelta } from './aggregate';
+export { groupDivergences, nearIidGroups, randomGroups, resolveGroupCount } from './grouping';
+export type { DeviceGroup, GroupingOptions } from './grouping';
+export { addHistograms, countsDivergence, jensenShannon, normalize } from './label-distribution';
+export {
+  PlanningError,
+  accuracyProxy,
+  deepestCommonDepth,
+  intraRoundMs,
+  maxFeasibleDepth,
+  planGroups,
+} from './planner';
+export type { PlannerOptions, PlannerResult } from './planner';
+export { validateRoundPlan } from './plan-validation';
+export { seededRandom, shuffled } from './random';
+export type { Random } from './random';
+export { shouldReplan } from './replan';
+export type { ReplanDecision, ReplanOptions } from './replan';
+export { STRATEGY_NAMES, isStrategyName } from './strategy';
+export type { GroupResult, Strategy, StrategyName } from './strategy';
+export * from './strategies';

@@ -1,0 +1,201 @@
+/**
+ * Joint fine-tuning depth / intra-group frequency planning from the resource model.
+ *
+ * Resource model. With I local steps between intra-group aggregations, one intra-group round of
+ * group g at depth d takes (synchronous, set by the slowest member; download not modelled)
+ *     t_g(d) = max_{m ∈ g} ( I · msPerStep_m[d-1] + adapterBytes[d-1] / uploadBytesPerSec_m · 1000 )
+ * and the group's global round takes τ_g · t_g(d_g). Depth d is allowed for g when every member
+ * has a measured step time at d and, if PlanContext.memoryBytesByDepth is given, every prefix
+ * depth d' ≤ d fits the member's memoryBytes (D_g = the deepest allowed depth).
+ *
+ * Objective. Per group, maximize the accuracy proxy
+ *     U(d, τ) = (d / numBlocks)^α · τ^γ,   0 < α, γ ≤ 1 (diminishing returns in both knobs)
+ * subject to τ · t_g(d) ≤ T, d ≤ D_g, τ ≤ maxIntraRounds. Ties go to the plan closer to T, then the
+ * deeper one. Groups are independent given T, so the search is a plain enumeration of
+ * (d, τ) ∈ [1, D_g] × [minIntraRounds, maxIntraRounds] per group.
+ *
+ * Budget T (the global round's length). Either options.budgetMs, or
+ *     T = max( max_g τ_min · t_g(1),  Q_q { τ_min · t_{i}(D_i) : devices i } )
+ * where t_i is device i's own intra-round time (as a group of one), D_i its deepest allowed depth,
+ * and Q_q the q-quantile (linear interpolation) over devices, q = budgetQuantile (default 0.5).
+ * The first term keeps every group feasible; the second sets the round to the time a "typical"
+ * device needs for a full-depth intra-round. Groups slower than that train shallower instead of
+ * holding the round back; faster ones spend the slack on depth and frequency, so all arrive near
+ * T. The quantile is over devices, not groups, so T reflects the fleet's resources rather than
+ * how the grouping happened to mix speeds (near-IID groups usually each contain a slow member;
+ * a per-group quantile would then be the slowest device's full-depth time and buy nothing).
+ * q = 1 gives FedLoRA's round length (slowest device at full depth). With fixedDepth /
+ * fixedIntraRounds (ablations) the reference uses those values instead.
+ *
+ * If an explicit budgetMs is below a group's cheapest plan, that group gets its cheapest plan and
+ * its predicted time exceeds T (visible in predictedGroupMs).
+ */
+import type { DeviceInfo, GroupPlan, PlanContext, ResourceProfile, RoundPlan } from './types';
+import type { DeviceGroup } from './grouping';
+
+export interface PlannerOptions {
+  /** I: local steps between two intra-group aggregations. Default 10. */
+  readonly localSteps?: number;
+  /** Default 1. */
+  readonly minIntraRounds?: number;
+  /** Default 8. */
+  readonly maxIntraRounds?: number;
+  /** α in the proxy. Default 0.5. */
+  readonly depthExponent?: number;
+  /** γ in the proxy. Default 0.5. */
+  readonly frequencyExponent?: number;
+  /** Fixed global round budget T in ms; otherwise derived (see above). */
+  readonly budgetMs?: number;
+  /** q for the derived budget. Default 0.5. */
+  readonly budgetQuantile?: number;
+  /** Every group trains at this depth (ablations). Throws if memory rules it out for a group. */
+  readonly fixedDepth?: number;
+  /** Every group uses this τ (ablations). */
+  readonly fixedIntraRounds?: number;
+}
+
+export interface PlannerResult {
+  readonly plan: RoundPlan;
+  /** The budget T the plans were fitted to. */
+  readonly budgetMs: number;
+}
+
+export class PlanningError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PlanningError';
+  }
+}
+
+/** The deepest depth (0 if none) this device can train at: step time measured and memory within its ceiling. */
+export function maxFeasibleDepth(profile: ResourceProfile, ctx: PlanContext): number {
+  const limit = Math.min(ctx.numBlocks, profile.msPerStep.length, ctx.adapterBytes.length);
+  let depth = 0;
+  for (let d = 1; d <= limit; d++) {
+    const memory = ctx.memoryBytesByDepth?.[d - 1];
+    if (ctx.memoryBytesByDepth !== undefined && !(memory !== undefined && memory <= profile.memoryBytes)) break;
+    const ms = profile.msPerStep[d - 1];
+    if (!(ms !== undefined && Number.isFinite(ms) && ms >= 0)) break;
+    depth = d;
+  }
+  return depth;
+}
+
+/** t_g(d): wall ms of one intra-group round at depth d (local steps + upload, slowest member). */
+export function intraRoundMs(members: readonly DeviceInfo[], depth: number, ctx: PlanContext, localSteps: number): number {
+  const bytes = ctx.adapterBytes[depth - 1];
+  if (bytes === undefined) throw new PlanningError(`no adapterBytes for depth ${depth}`);
+  let slowest = 0;
+  for (const m of members) {
+    const ms = m.profile.msPerStep[depth - 1];
+    if (ms === undefined) throw new PlanningError(`device ${m.id} has no step time for depth ${depth}`);
+    const upload = m.profile.uploadBytesPerSec > 0 ? (bytes / m.profile.uploadBytesPerSec) * 1000 : Number.POSITIVE_INFINITY;
+    slowest = Math.max(slowest, localSteps * ms + upload);
+  }
+  return slowest;
+}
+
+export function accuracyProxy(depth: number, intraRounds: number, numBlocks: number, options: PlannerOptions = {}): number {
+  return Math.pow(depth / numBlocks, options.depthExponent ?? 0.5) * Math.pow(intraRounds, options.frequencyExponent ?? 0.5);
+}
+
+export function planGroups(
+  groups: readonly DeviceGroup[],
+  devices: readonly DeviceInfo[],
+  ctx: PlanContext,
+  options: PlannerOptions = {},
+): PlannerResult {
+  const localSteps = options.localSteps ?? 10;
+  const tauMin = options.fixedIntraRounds ?? options.minIntraRounds ?? 1;
+  const tauMax = options.fixedIntraRounds ?? options.maxIntraRounds ?? 8;
+  if (!(Number.isInteger(localSteps) && localSteps >= 1)) throw new PlanningError(`localSteps must be an integer ≥ 1`);
+  if (!(Number.isInteger(tauMin) && Number.isInteger(tauMax) && tauMin >= 1 && tauMax >= tauMin)) {
+    throw new PlanningError(`intra-round bounds must be integers with 1 ≤ min ≤ max, got ${tauMin}..${tauMax}`);
+  }
+  if (groups.length === 0) throw new PlanningError('no groups to plan');
+  const byId = new Map(devices.map((d) => [d.id, d]));
+
+  const prepared = groups.map((group) => {
+    const members = group.deviceIds.map((id) => {
+      const d = byId.get(id);
+      if (d === undefined) throw new PlanningError(`group ${group.groupId} names unknown device ${id}`);
+      return d;
+    });
+    if (members.length === 0) throw new PlanningError(`group ${group.groupId} is empty`);
+    const deepest = Math.min(...members.map((m) => maxFeasibleDepth(m.profile, ctx)));
+    if (deepest < 1) {
+      const unable = members.filter((m) => maxFeasibleDepth(m.profile, ctx) < 1).map((m) => m.id);
+      throw new PlanningError(`devices ${unable.join(', ')} cannot train at depth 1 (memory or missing step times)`);
+    }
+    let depths: number[];
+    if (options.fixedDepth !== undefined) {
+      if (options.fixedDepth > deepest) {
+        throw new PlanningError(`group ${group.groupId} cannot train at fixed depth ${options.fixedDepth} (deepest ${deepest})`);
+      }
+      depths = [options.fixedDepth];
+    } else {
+      depths = Array.from({ length: deepest }, (_, i) => i + 1);
+    }
+    const msAt = new Map(depths.map((d) => [d, intraRoundMs(members, d, ctx, localSteps)]));
+    const ownReferenceMs = members.map((m) => {
+      const depth = options.fixedDepth ?? maxFeasibleDepth(m.profile, ctx);
+      return tauMin * intraRoundMs([m], depth, ctx, localSteps);
+    });
+    return { group, depths, msAt, ownReferenceMs };
+  });
+
+  const budgetMs =
+    options.budgetMs ??
+    Math.max(
+      ...prepared.map((p) => tauMin * p.msAt.get(p.depths[0]!)!),
+      quantile(
+        prepared.flatMap((p) => p.ownReferenceMs),
+        options.budgetQuantile ?? 0.5,
+      ),
+    );
+  if (!(budgetMs > 0)) throw new PlanningError(`round budget must be positive, got ${budgetMs}`);
+
+  const predictedGroupMs: Record<string, number> = {};
+  const plans: GroupPlan[] = prepared.map(({ group, depths, msAt }) => {
+    let best: { depth: number; tau: number; ms: number; utility: number } | undefined;
+    for (const depth of depths) {
+      for (let tau = tauMin; tau <= tauMax; tau++) {
+        const ms = tau * msAt.get(depth)!;
+        if (ms > budgetMs * (1 + 1e-9)) break;
+        const utility = accuracyProxy(depth, tau, ctx.numBlocks, options);
+        if (
+          best === undefined ||
+          utility > best.utility + 1e-12 ||
+          (Math.abs(utility - best.utility) <= 1e-12 && (ms > best.ms || (ms === best.ms && depth > best.depth)))
+        ) {
+          best = { depth, tau, ms, utility };
+        }
+      }
+    }
+    if (best === undefined) {
+      const depth = depths[0]!;
+      best = { depth, tau: tauMin, ms: tauMin * msAt.get(depth)!, utility: 0 };
+    }
+    predictedGroupMs[group.groupId] = best.ms;
+    return { groupId: group.groupId, deviceIds: [...group.deviceIds], depth: best.depth, intraRounds: best.tau, localSteps };
+  });
+  return { plan: { groups: plans, predictedGroupMs }, budgetMs };
+}
+
+/** Linear-interpolation quantile (type 7). */
+function quantile(values: readonly number[], q: number): number {
+  if (!(q >= 0 && q <= 1)) throw new PlanningError(`budgetQuantile must be in [0, 1], got ${q}`);
+  const sorted = [...values].sort((a, b) => a - b);
+  const position = q * (sorted.length - 1);
+  const lo = Math.floor(position);
+  const hi = Math.ceil(position);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (position - lo);
+}
+
+/** The deepest depth every device can train at (a uniform depth for the ablations and FedLoRA). */
+export function deepestCommonDepth(devices: readonly DeviceInfo[], ctx: PlanContext): number {
+  if (devices.length === 0) throw new PlanningError('no devices');
+  const depth = Math.min(...devices.map((d) => maxFeasibleDepth(d.profile, ctx)));
+  if (depth < 1) throw new PlanningError('some device cannot train at depth 1');
+  return depth;
+}

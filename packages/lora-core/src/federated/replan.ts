@@ -1,0 +1,53 @@
+/**
+ * When to plan again: a plan stays valid while the membership it was made for is unchanged and the
+ * devices run about as fast as their profiles said. Plans are deterministic in (devices, seed), so
+ * an engine may reuse the previous plan whenever this says no.
+ */
+import type { DeviceInfo, RoundPlan } from './types';
+
+export interface ReplanOptions {
+  /** Relative drift |measured / profiled − 1| above which a device's step time counts as changed. Default 0.25. */
+  readonly driftThreshold?: number;
+}
+
+export interface ReplanDecision {
+  readonly replan: boolean;
+  readonly reasons: readonly string[];
+}
+
+/**
+ * @param measured device id → measured ms per local step at the depth `previous` gave it
+ *   (devices without a measurement yet are not judged on drift).
+ */
+export function shouldReplan(
+  previous: RoundPlan | undefined,
+  devices: readonly DeviceInfo[],
+  measured: ReadonlyMap<string, number> | Readonly<Record<string, number>> = new Map(),
+  options: ReplanOptions = {},
+): ReplanDecision {
+  if (previous === undefined) return { replan: true, reasons: ['no previous plan'] };
+  const threshold = options.driftThreshold ?? 0.25;
+  const reasons: string[] = [];
+
+  const planned = new Map<string, number>();
+  for (const g of previous.groups) for (const id of g.deviceIds) planned.set(id, g.depth);
+  const current = new Set(devices.map((d) => d.id));
+  const joined = [...current].filter((id) => !planned.has(id));
+  const left = [...planned.keys()].filter((id) => !current.has(id));
+  if (joined.length > 0) reasons.push(`joined: ${joined.join(', ')}`);
+  if (left.length > 0) reasons.push(`left: ${left.join(', ')}`);
+
+  const measuredMs = measured instanceof Map ? measured : new Map(Object.entries(measured));
+  for (const d of devices) {
+    const depth = planned.get(d.id);
+    const ms = measuredMs.get(d.id);
+    if (depth === undefined || ms === undefined) continue;
+    const profiled = d.profile.msPerStep[depth - 1];
+    if (profiled === undefined || !(profiled > 0)) continue;
+    const drift = ms / profiled - 1;
+    if (!Number.isFinite(drift) || Math.abs(drift) > threshold) {
+      reasons.push(`${d.id}: ${ms.toFixed(1)} ms/step measured vs ${profiled.toFixed(1)} profiled at depth ${depth}`);
+    }
+  }
+  return { replan: reasons.length > 0, reasons };
+}

@@ -1,0 +1,331 @@
+/**
+ * A text classifier fine-tuned with LoRA at a chosen depth: frozen encoder blocks below the depth,
+ * LoRA variables in the top `depth` blocks, and a linear head on the pooled features (always trained).
+ *
+ * Blocks below the depth carry no variables and no gradients. If the adapter loaded with
+ * `setAdapter` holds LoRA values for them (e.g. the global adapter in a federated run), they are
+ * applied as constants in the forward pass, so every device computes the same function of the
+ * frozen part; otherwise those blocks run the plain pretrained weights.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { BatchContext, LinearAdapter, LoraTarget, TextEncoder, TokenBatch } from '../model/family';
+import { matMul } from '../ops/matmul';
+import { HEAD, blockKey, trainedBlockKeys, type AdapterState, type BlockKey, type NamedArray } from './adapter-state';
+import { validateLoraConfig, type LoraConfig } from './config';
+import { adapterTensorShapes, initialAdapter } from './init';
+
+export interface ClassifierConfig {
+  readonly numClasses: number;
+  /** Fine-tuning depth: trainable blocks counted from the output (1..encoder.blocks.length). */
+  readonly depth: number;
+  readonly lora: LoraConfig;
+  readonly learningRate: number;
+  /** The head sees L2-normalised features, so it wants a larger step than the adapters. */
+  readonly headLearningRate: number;
+  readonly seed: number;
+}
+
+export interface LabeledBatch {
+  readonly tokens: TokenBatch;
+  readonly labels: Int32Array;
+}
+
+export interface EvalResult {
+  readonly accuracy: number;
+  readonly loss: number;
+  readonly count: number;
+}
+
+interface LoraPair<T extends tf.Tensor> {
+  A: T;
+  B: T;
+}
+
+export class LoraClassifier {
+  readonly trainedBlocks: readonly number[];
+  private readonly firstTrained: number;
+  private readonly scale: number;
+  private readonly trainable = new Map<number, Map<LoraTarget, LoraPair<tf.Variable>>>();
+  private frozen = new Map<number, Map<LoraTarget, LoraPair<tf.Tensor>>>();
+  private readonly headW: tf.Variable;
+  private readonly headB: tf.Variable;
+  private loraOptimizer: tf.AdamOptimizer;
+  private headOptimizer: tf.AdamOptimizer;
+  private steps = 0;
+
+  constructor(
+    readonly encoder: TextEncoder,
+    readonly config: ClassifierConfig,
+  ) {
+    validateLoraConfig(config.lora);
+    const numBlocks = encoder.blocks.length;
+    if (!Number.isInteger(config.depth) || config.depth < 1 || config.depth > numBlocks) {
+      throw new Error(`depth must be an integer in 1..${numBlocks}, got ${config.depth}`);
+    }
+    if (!Number.isInteger(config.numClasses) || config.numClasses < 2) throw new Error(`numClasses must be >= 2, got ${config.numClasses}`);
+    this.firstTrained = numBlocks - config.depth;
+    this.trainedBlocks = encoder.blocks.slice(this.firstTrained).map((b) => b.index);
+    this.scale = config.lora.alpha / config.lora.rank;
+    const init = initialAdapter(encoder.blocks, encoder.featureDim, config.numClasses, config.lora, config.seed);
+    for (const index of this.trainedBlocks) {
+      const pairs = new Map<LoraTarget, LoraPair<tf.Variable>>();
+      const tensors = init.get(blockKey(index))!;
+      for (const target of this.targetsOf(index)) {
+        pairs.set(target, {
+          A: tf.variable(toTensor(tensors.get(`${target}.A`)!), true, `lora_${index}_${target}_A_${uid()}`),
+          B: tf.variable(toTensor(tensors.get(`${target}.B`)!), true, `lora_${index}_${target}_B_${uid()}`),
+        });
+      }
+      this.trainable.set(index, pairs);
+    }
+    const head = init.get(HEAD)!;
+    this.headW = tf.variable(toTensor(head.get('W')!), true, `head_W_${uid()}`);
+    this.headB = tf.variable(toTensor(head.get('b')!), true, `head_b_${uid()}`);
+    this.loraOptimizer = tf.train.adam(config.learningRate);
+    this.headOptimizer = tf.train.adam(config.headLearningRate);
+  }
+
+  /** Block keys this classifier trains (its depth's blocks and the head). */
+  get trainedKeys(): BlockKey[] {
+    return trainedBlockKeys(this.encoder.blocks.length, this.config.depth);
+  }
+
+  /**
+   * Loads adapter values. Blocks this classifier trains (and the head) must be complete in `state`
+   * if present; blocks below the depth become frozen constants. Shapes are checked.
+   */
+  setAdapter(state: AdapterState): void {
+    const expected = adapterTensorShapes(this.encoder.blocks, this.encoder.featureDim, this.config.numClasses, this.config.lora);
+    for (const [key, tensors] of state) {
+      const shapes = expected.get(key);
+      if (!shapes) throw new Error(`adapter block ${key} does not exist in this model`);
+      for (const [name, t] of tensors) {
+        const shape = shapes.get(name);
+        if (!shape) throw new Error(`adapter block ${key} has unexpected tensor ${name}`);
+        if (!sameShape(shape, t.shape)) throw new Error(`adapter ${key}/${name} has shape [${t.shape}], expected [${shape}]`);
+      }
+    }
+    const nextFrozen = new Map<number, Map<LoraTarget, LoraPair<tf.Tensor>>>();
+    for (const [key, tensors] of state) {
+      if (key === HEAD) {
+        assignFrom(this.headW, required(tensors, 'W', key));
+        assignFrom(this.headB, required(tensors, 'b', key));
+        continue;
+      }
+      const index = Number(key);
+      const pairs = this.trainable.get(index);
+      for (const target of this.targetsOf(index)) {
+        const A = required(tensors, `${target}.A`, key);
+        const B = required(tensors, `${target}.B`, key);
+        if (pairs) {
+          const p = pairs.get(target)!;
+          assignFrom(p.A, A);
+          assignFrom(p.B, B);
+        } else {
+          if (!nextFrozen.has(index)) nextFrozen.set(index, new Map());
+          nextFrozen.get(index)!.set(target, { A: toTensor(A), B: toTensor(B) });
+        }
+      }
+    }
+    for (const pairs of this.frozen.values()) for (const p of pairs.values()) tf.dispose([p.A, p.B]);
+    this.frozen = nextFrozen;
+  }
+
+  /** Current values of the trained blocks and the head. */
+  getAdapter(): AdapterState {
+    const out: AdapterState = new Map();
+    for (const [index, pairs] of this.trainable) {
+      const tensors = new Map<string, NamedArray>();
+      for (const [target, p] of pairs) {
+        tensors.set(`${target}.A`, fromTensor(p.A));
+        tensors.set(`${target}.B`, fromTensor(p.B));
+      }
+      out.set(blockKey(index), tensors);
+    }
+    out.set(HEAD, new Map([['W', fromTensor(this.headW)], ['b', fromTensor(this.headB)]]));
+    return out;
+  }
+
+  /** One step: forward, backward (through the trained blocks only), Adam. Returns the batch loss. */
+  async trainStep(batch: LabeledBatch): Promise<{ loss: number }> {
+    this.checkLabels(batch);
+    const stepSeed = this.config.seed * 1_000_003 + this.steps++;
+    const loss = tf.tidy(() => {
+      const { value, grads } = this.lossAndGradients(batch, stepSeed);
+      const loraNames = this.loraVariables().map((v) => v.name);
+      const named = (names: string[]) => names.map((name) => ({ name, tensor: grads[name]! }));
+      this.loraOptimizer.applyGradients(named(loraNames));
+      this.headOptimizer.applyGradients(named([this.headW.name, this.headB.name]));
+      return value;
+    });
+    const [v] = await loss.data();
+    loss.dispose();
+    return { loss: v as number };
+  }
+
+  /** Loss and its gradient w.r.t. every trained tensor (no dropout, no update), keyed like getAdapter(). */
+  async computeGradients(batch: LabeledBatch): Promise<{ loss: number; gradients: AdapterState }> {
+    this.checkLabels(batch);
+    const { value, grads } = tf.tidy(() => this.lossAndGradients(batch));
+    const gradients: AdapterState = new Map();
+    for (const [index, pairs] of this.trainable) {
+      const tensors = new Map<string, NamedArray>();
+      for (const [target, p] of pairs) {
+        tensors.set(`${target}.A`, fromTensor(grads[p.A.name]!));
+        tensors.set(`${target}.B`, fromTensor(grads[p.B.name]!));
+      }
+      gradients.set(blockKey(index), tensors);
+    }
+    gradients.set(HEAD, new Map([['W', fromTensor(grads[this.headW.name]!)], ['b', fromTensor(grads[this.headB.name]!)]]));
+    const loss = (await value.data())[0] as number;
+    tf.dispose([value, ...Object.values(grads)]);
+    return { loss, gradients };
+  }
+
+  private lossAndGradients(batch: LabeledBatch, dropoutSeed?: number): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+    const ctx = this.encoder.prepare(batch.tokens);
+    const frozenOut = this.runFrozen(batch.tokens, ctx);
+    const onehot = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), this.config.numClasses);
+    return tf.variableGrads(
+      () => crossEntropy(this.logitsFrom(frozenOut, ctx, dropoutSeed), onehot),
+      [...this.loraVariables(), this.headW, this.headB],
+    );
+  }
+
+  /** Loss of a batch without training (no dropout). */
+  async loss(batch: LabeledBatch): Promise<number> {
+    this.checkLabels(batch);
+    const t = tf.tidy(() => {
+      const ctx = this.encoder.prepare(batch.tokens);
+      const onehot = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), this.config.numClasses);
+      return crossEntropy(this.logitsFrom(this.runFrozen(batch.tokens, ctx), ctx), onehot);
+    });
+    const [v] = await t.data();
+    t.dispose();
+    return v as number;
+  }
+
+  async evaluate(batches: Iterable<LabeledBatch>): Promise<EvalResult> {
+    let correct = 0;
+    let lossSum = 0;
+    let count = 0;
+    for (const batch of batches) {
+      this.checkLabels(batch);
+      const [pred, losses] = tf.tidy(() => {
+        const ctx = this.encoder.prepare(batch.tokens);
+        const logits = this.logitsFrom(this.runFrozen(batch.tokens, ctx), ctx);
+        const onehot = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), this.config.numClasses);
+        return [tf.argMax(logits, 1), tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1))];
+      });
+      const p = await pred.data();
+      const l = await losses.data();
+      tf.dispose([pred, losses]);
+      for (let i = 0; i < batch.labels.length; i++) {
+        if (p[i] === batch.labels[i]) correct++;
+        lossSum += l[i] as number;
+      }
+      count += batch.labels.length;
+    }
+    return { accuracy: count ? correct / count : 0, loss: count ? lossSum / count : 0, count };
+  }
+
+  /** Trainable parameter count (LoRA in the trained blocks + head). */
+  get trainableParameters(): number {
+    return [...this.loraVariables(), this.headW, this.headB].reduce((n, v) => n + v.size, 0);
+  }
+
+  /** Forgets Adam's moments (e.g. at the start of a new federated round). */
+  resetOptimizerState(): void {
+    this.loraOptimizer.dispose();
+    this.headOptimizer.dispose();
+    this.loraOptimizer = tf.train.adam(this.config.learningRate);
+    this.headOptimizer = tf.train.adam(this.config.headLearningRate);
+  }
+
+  dispose(): void {
+    tf.dispose(this.loraVariables());
+    tf.dispose([this.headW, this.headB]);
+    for (const pairs of this.frozen.values()) for (const p of pairs.values()) tf.dispose([p.A, p.B]);
+    this.loraOptimizer.dispose();
+    this.headOptimizer.dispose();
+  }
+
+  private targetsOf(index: number): LoraTarget[] {
+    const block = this.encoder.blocks[index];
+    if (!block) throw new Error(`block ${index} does not exist`);
+    return block.linears.map((l) => l.target).filter((t) => this.config.lora.targets.includes(t));
+  }
+
+  private loraVariables(): tf.Variable[] {
+    const vars: tf.Variable[] = [];
+    for (const pairs of this.trainable.values()) for (const p of pairs.values()) vars.push(p.A, p.B);
+    return vars;
+  }
+
+  private checkLabels(batch: LabeledBatch): void {
+    if (batch.labels.length !== batch.tokens.batch) throw new Error(`batch has ${batch.tokens.batch} rows but ${batch.labels.length} labels`);
+    for (const y of batch.labels) {
+      if (!Number.isInteger(y) || y < 0 || y >= this.config.numClasses) throw new Error(`label ${y} outside 0..${this.config.numClasses - 1}`);
+    }
+  }
+
+  /** Embedding and the blocks below the depth: no variables touched, so nothing is taped. */
+  private runFrozen(tokens: TokenBatch, ctx: BatchContext): tf.Tensor3D {
+    let x = this.encoder.embed(tokens);
+    for (let i = 0; i < this.firstTrained; i++) x = this.encoder.runBlock(i, x, ctx, this.adapterFor(this.frozen.get(i)));
+    return x;
+  }
+
+  private logitsFrom(frozenOut: tf.Tensor3D, ctx: BatchContext, dropoutSeed?: number): tf.Tensor2D {
+    let x = frozenOut;
+    for (const index of this.trainedBlocks) x = this.encoder.runBlock(index, x, ctx, this.adapterFor(this.trainable.get(index), dropoutSeed));
+    const features = this.encoder.pool(x, ctx);
+    return tf.add(matMul(features, this.headW), this.headB) as tf.Tensor2D;
+  }
+
+  private adapterFor(pairs: Map<LoraTarget, LoraPair<tf.Tensor>> | undefined, dropoutSeed?: number): LinearAdapter | undefined {
+    if (!pairs || pairs.size === 0) return undefined;
+    const rate = this.config.lora.dropout;
+    return (target, x) => {
+      const p = pairs.get(target);
+      if (!p) return null;
+      // Distinct masks per matrix: the seed only has to differ between calls within a step.
+      const seed = dropoutSeed === undefined ? undefined : dropoutSeed * 31 + x.size + p.A.size;
+      const input = seed !== undefined && rate > 0 ? tf.dropout(x, rate, undefined, seed) : x;
+      return tf.mul(matMul(matMul(input, p.A), p.B), this.scale) as tf.Tensor2D;
+    };
+  }
+}
+
+function crossEntropy(logits: tf.Tensor2D, onehot: tf.Tensor): tf.Scalar {
+  return tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+}
+
+function toTensor(a: NamedArray): tf.Tensor {
+  return tf.tensor(a.data, [...a.shape], 'float32');
+}
+
+function assignFrom(v: tf.Variable, a: NamedArray): void {
+  const t = toTensor(a);
+  v.assign(t);
+  t.dispose();
+}
+
+function fromTensor(t: tf.Tensor): NamedArray {
+  return { shape: [...t.shape], data: new Float32Array(t.dataSync() as Float32Array) };
+}
+
+function required(tensors: Map<string, NamedArray>, name: string, key: BlockKey): NamedArray {
+  const t = tensors.get(name);
+  if (!t) throw new Error(`adapter block ${key} lacks tensor ${name}`);
+  return t;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+let counter = 0;
+function uid(): number {
+  return ++counter;
+}

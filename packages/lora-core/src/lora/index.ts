@@ -1,0 +1,17 @@
+export * from './adapter-state';
+export { DEFAULT_LORA, validateLoraConfig } from './config';
+export type { LoraConfig } from './config';
+export { adapterTensorShapes, initialAdapter } from './init';
+export { LoraClassifier } from './classifier';
+export type { ClassifierConfig, EvalResult, LabeledBatch } from './classifier';
+export { evaluationBatches, makeBatch, trainingBatches } from './batching';
+export { truncateTokens, withMaxTokens } from './max-tokens';
+export { extractFeatures } from './features';
+export type { FeatureSet } from './features';
+export { evaluateProbe, trainLinearProbe } from './probe';
+export type { LinearProbe, ProbeOptions } from './probe';
+export { majorityClassAccuracy } from './baselines';
+export { batchesPerPass, trainingLoop } from './train-loop';
+export type { BatchEvent, EpochEvent, RoundEvent, StepModel, TrainingEvent, TrainingLoopOptions } from './train-loop';
+export { median, timeRuns } from './step-timing';
+export type { TimingOptions } from './step-timing';

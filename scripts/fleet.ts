@@ -14,6 +14,8 @@ interface TabView {
   profile?: { msPerStep: number[] };
   partitionIndex?: number;
   error?: string;
+  trials?: Array<{ name: string; ms: number | null }>;
+  run?: { state: string };
 }
 
 const { values } = parseArgs({
@@ -59,24 +61,40 @@ process.once('SIGINT', () => void stop(0));
 process.once('SIGTERM', () => void stop(0));
 
 const reported = new Set<number>();
+let lastRunState: string | undefined;
+let unreachableSince: number | undefined;
 for (;;) {
   for (const tab of fleet.tabs) {
-    const view = (await tab.page.evaluate(() => (globalThis as unknown as { __tabfleet?: { view(): unknown } }).__tabfleet?.view()).catch(() => undefined)) as TabView | undefined;
+    const view = (await tab.page.evaluate(() => (globalThis as unknown as { __tabfleet?: { view(): unknown } }).__tabfleet?.view()).catch(() => undefined)) as
+      | TabView
+      | undefined;
     if (!view) continue;
+    if (view.run?.state === 'finished' || view.run?.state === 'failed') lastRunState = view.run.state;
     if (view.error && view.phase === 'error') console.log(`[tab ${tab.index}] error: ${view.error}`);
     if (!reported.has(tab.index) && view.profile) {
       reported.add(tab.index);
+      const trials = (view.trials ?? []).map((t) => `${t.name} ${t.ms === null ? 'n/a' : `${t.ms.toFixed(0)} ms`}`).join(', ');
       console.log(
-        `[tab ${tab.index}] ${view.deviceId} · ${view.backend?.name} · partition ${view.partitionIndex ?? '–'} · ms/step by depth ${view.profile.msPerStep.map((m) => m.toFixed(0)).join('/')}`,
+        `[tab ${tab.index}] ${view.deviceId} · ${view.backend?.name} (benchmark: ${trials}) · partition ${view.partitionIndex ?? '–'} · ms/step by depth ${view.profile.msPerStep.map((m) => m.toFixed(0)).join('/')}`,
       );
     }
   }
-  const status = (await fetch(new URL('/api/status', url.origin)).then((r) => r.json()).catch(() => undefined)) as
-    | { status: { state: string; round: number; totalRounds: number } }
-    | undefined;
-  if (status && (status.status.state === 'finished' || status.status.state === 'failed')) {
-    console.log(`[fleet] run ${status.status.state} after round ${status.status.round}/${status.status.totalRounds}`);
-    await stop(status.status.state === 'finished' ? 0 : 1);
+  const status = (await fetch(new URL('/api/status', url.origin))
+    .then((r) => r.json())
+    .catch(() => undefined)) as { status: { state: string; round: number; totalRounds: number } } | undefined;
+  if (status) {
+    unreachableSince = undefined;
+    lastRunState = status.status.state;
+  } else {
+    unreachableSince ??= Date.now();
+  }
+  if (lastRunState === 'finished' || lastRunState === 'failed') {
+    console.log(`[fleet] run ${lastRunState}${status ? ` after round ${status.status.round}/${status.status.totalRounds}` : ''}`);
+    await stop(lastRunState === 'finished' ? 0 : 1);
+  }
+  if (unreachableSince !== undefined && Date.now() - unreachableSince > 15_000) {
+    console.log('[fleet] the coordinator has been unreachable for 15 s; closing the tabs');
+    await stop(1);
   }
   await new Promise((r) => setTimeout(r, 2000));
 }

@@ -1,39 +1,52 @@
 /**
- * The coordinator's one door into @tabfleet/lora-core. Until the package's index lands, the
- * modules are imported by path; switching to `from '@tabfleet/lora-core'` happens here only.
+ * The coordinator's one door into @tabfleet/lora-core. The protocol messages are imported by path
+ * until lora-core's protocol index re-exports them; everything else comes from the package.
  */
 export * from '../../../packages/lora-core/src/protocol/messages';
-export { encodeAdapter, decodeAdapter, AdapterCodecError } from '../../../packages/lora-core/src/protocol/adapter-codec';
-export { validateAdapter, findNonFinite, shapesOf } from '../../../packages/lora-core/src/protocol/adapter-validation';
+// The engine contract's round (shared with the simulation engine); not re-exported by the package index yet.
+export { chooseRoundPlan, runGlobalRound, RoundContractError } from '../../../packages/lora-core/src/federated/round';
+export type { GlobalRoundOutcome, MemberAssignment } from '../../../packages/lora-core/src/federated/round';
 export {
-  weightedMeanByBlock,
-  applyDelta,
-  subtractAdapters,
+  AdapterCodecError,
   AggregationError,
+  applyDelta,
+  cloneAdapterState,
+  createPartitioner,
   createStrategy,
+  decodeAdapter,
+  DEFAULT_LORA,
+  encodeAdapter,
+  findNonFinite,
+  HEAD,
+  initialAdapter,
   isStrategyName,
+  lengthSortedBatches,
+  LoraClassifier,
+  loadUseLiteModel,
+  seededSplit,
+  shapesOf,
   STRATEGY_NAMES,
+  subsetDataset,
+  subtractAdapters,
+  trainedBlockKeys,
+  validateAdapter,
   validateRoundPlan,
-} from '../../../packages/lora-core/src/federated';
-export type { GroupResult, Strategy, StrategyName } from '../../../packages/lora-core/src/federated';
-export { trainedBlockKeys, cloneAdapterState, HEAD } from '../../../packages/lora-core/src/lora/adapter-state';
-export type { AdapterState, BlockKey, NamedArray } from '../../../packages/lora-core/src/lora/adapter-state';
+  weightedMeanByBlock,
+} from '@tabfleet/lora-core';
 export type {
+  AdapterState,
+  BlockKey,
   ClientUpdate,
   DeviceInfo,
   GroupPlan,
+  GroupResult,
+  LabeledDataset,
+  LoraConfig,
+  NamedArray,
   PlanContext,
   ResourceProfile,
   RoundPlan,
-} from '../../../packages/lora-core/src/federated';
-
-// Model, LoRA and data (the WordNet task; evaluation on the coordinator).
-export { loadUseLiteModel } from '../../../packages/lora-core/src/model/use-lite';
-export type { TextEncoder } from '../../../packages/lora-core/src/model/family';
-export { LoraClassifier } from '../../../packages/lora-core/src/lora/classifier';
-export { evaluationBatches } from '../../../packages/lora-core/src/lora/batching';
-export { initialAdapter } from '../../../packages/lora-core/src/lora/init';
-export { DEFAULT_LORA } from '../../../packages/lora-core/src/lora/config';
-export type { LoraConfig } from '../../../packages/lora-core/src/lora/config';
-export { createPartitioner, seededSplit, subsetDataset } from '../../../packages/lora-core/src/data';
-export type { LabeledDataset } from '../../../packages/lora-core/src/data';
+  Strategy,
+  StrategyName,
+  TextEncoder,
+} from '@tabfleet/lora-core';

@@ -96,9 +96,10 @@ export class DeviceGateway implements DeviceChannel {
     socket.onAny((event: string) => {
       if (!isDeviceEvent(event)) this.refuse(socket, new GatewayRefusal('invalid-message', `unknown event "${event}"`), event);
     });
-    socket.on('disconnect', () => {
+    socket.on('disconnect', (reason) => {
       const device = this.deps.registry.disconnect(socket.id, this.now());
       if (!device) return;
+      this.log(`device ${device.deviceId} disconnected (${reason})`);
       this.deps.state.touchDevice(this.deps.runId, device.deviceId, this.now());
       this.engine?.deviceLeft(device.deviceId);
       if (this.engine) this.broadcastStatus(this.engine.status());

@@ -54,7 +54,9 @@ async function main(): Promise<number> {
   console.log('');
   console.log(`TABFLEET_READY ${JSON.stringify({ url: coordinator.localUrl, runId: coordinator.runId })}`);
 
+  let shuttingDown = false;
   const shutdown = async (signal: string) => {
+    shuttingDown = true;
     log(`${signal}: shutting down`);
     await coordinator.close();
     state.close();
@@ -64,10 +66,13 @@ async function main(): Promise<number> {
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
 
   const result = await coordinator.done;
+  if (shuttingDown) return new Promise<number>(() => {});
   if (!config.exitWhenDone) {
     log(`run ${result}; still serving the dashboard (Ctrl-C to stop)`);
     return new Promise<number>(() => {});
   }
+  // Give devices a moment to receive the final run status before the sockets close.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
   await coordinator.close();
   state.close();
   return result === 'finished' ? 0 : 1;

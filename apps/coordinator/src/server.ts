@@ -76,12 +76,9 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const fleet = new FleetSlots(runId, state, task.fleet);
   const maxHttpBufferSize = computeMaxHttpBufferSize(fullAdapterBytes(task.initialAdapter));
 
-  let loop: RunLoop | undefined;
   let publicDeviceUrl = '';
-  const snapshot = (): Snapshot => {
-    if (!loop) throw new Error('coordinator not started');
-    return takeSnapshot(runId, loop.status(), registry, state);
-  };
+  // `loop` is created below; the HTTP handler only calls this once requests arrive.
+  const snapshot = (): Snapshot => takeSnapshot(runId, loop.status(), registry, state);
   const http = createServer(
     createRequestHandler({
       assets,
@@ -91,9 +88,11 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     }),
   );
   // Websocket only: Socket.IO's long-polling transport would carry binary attachments as base64.
-  const io: CoordinatorServer = new Server(http, { maxHttpBufferSize, transports: ['websocket'], serveClient: false });
+  // pingTimeout: a slow device's training step (synchronous wasm kernels) can hold its page's event
+  // loop for many seconds; it must not be dropped as dead for that.
+  const io: CoordinatorServer = new Server(http, { maxHttpBufferSize, transports: ['websocket'], serveClient: false, pingTimeout: 60_000 });
   const gateway = new DeviceGateway(io, { runId, token: config.token, task: task.info, registry, state, fleet, log });
-  loop = new RunLoop({
+  const loop = new RunLoop({
     runId,
     strategy,
     task,

@@ -4,7 +4,7 @@
  * (wasm backend in Node); the training split is cut into one Dirichlet-skewed partition per
  * simulated fleet device.
  */
-import { createPartitioner, DEFAULT_LORA, evaluationBatches, initialAdapter, LoraClassifier, loadUseLiteModel, seededSplit, subsetDataset } from './core';
+import { createPartitioner, DEFAULT_LORA, initialAdapter, lengthSortedBatches, LoraClassifier, loadUseLiteModel, seededSplit, subsetDataset } from './core';
 import type { AdapterState, LabeledDataset, LoraConfig, TaskInfo } from './core';
 import { fetchUseLiteAsset, loadWordNetGlosses, useBackend } from './core-node';
 import type { FederatedTask, PartitionData } from './task';
@@ -62,7 +62,7 @@ export async function createWordNetTask(o: WordNetTaskOptions): Promise<Federate
     fleet: { numPartitions: parts.length, partition: partitionData },
     evaluate: async (adapter: AdapterState) => {
       evaluator.setAdapter(adapter);
-      const r = await evaluator.evaluate(evaluationBatches(encoder, test, o.evalBatchSize ?? 64));
+      const r = await evaluator.evaluate(lengthSortedBatches(encoder, test, o.evalBatchSize ?? 64));
       return { accuracy: r.accuracy, loss: r.loss };
     },
     dispose: () => {

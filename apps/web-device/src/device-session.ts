@@ -88,6 +88,7 @@ export class DeviceSession {
   private queue: Promise<void> = Promise.resolve();
   private fileWaiter: ((file: File) => void) | undefined;
   private preparing: Promise<void> | undefined;
+  private runId: string | undefined;
 
   constructor(private readonly identity: Identity) {
     this.v = {
@@ -129,6 +130,12 @@ export class DeviceSession {
     if (this.v.mode !== undefined) return;
     this.update({ mode });
     if (this.connection?.connected) this.sayHello();
+  }
+
+  /** Test hook: one training step's loss on a given batch (see LocalTrainer.probeStepLoss). */
+  async probeStepLoss(texts: readonly string[], labels: readonly number[], depth: number): Promise<number> {
+    if (!this.trainer) throw new Error('the model is not loaded yet');
+    return this.trainer.probeStepLoss(texts, labels, depth);
   }
 
   provideFile(file: File): void {
@@ -174,6 +181,12 @@ export class DeviceSession {
   private onMessage(m: ServerMessage): void {
     switch (m.event) {
       case 'welcome':
+        if (this.runId !== undefined && this.runId !== m.msg.runId) {
+          // The coordinator started another run (restart): its fleet slots and task may differ, so start over.
+          window.location.reload();
+          return;
+        }
+        this.runId = m.msg.runId;
         void this.onWelcome(m.msg.task, m.msg.fleet?.dataUrl, m.msg.fleet?.index);
         return;
       case 'joined':
@@ -203,11 +216,6 @@ export class DeviceSession {
 
   /** First welcome: load model, data and profile, then join. Later welcomes (reconnects): join again. */
   private async onWelcome(task: TaskInfo, dataUrl: string | undefined, partitionIndex: number | undefined): Promise<void> {
-    if (this.v.task && JSON.stringify(this.v.task) !== JSON.stringify(task)) {
-      // The coordinator restarted with another task: start over with the same identity.
-      window.location.reload();
-      return;
-    }
     this.update({ task, ...(partitionIndex === undefined ? {} : { partitionIndex }) });
     this.fleetDataUrl = dataUrl;
     this.preparing ??= this.prepare(task);
@@ -228,7 +236,7 @@ export class DeviceSession {
     this.data = await this.loadData(task);
     const labelHistogram = classCounts(this.data.labels, task.classNames.length);
     this.update({ numSamples: this.data.texts.length, labelHistogram, phase: 'profiling', message: 'measuring step times per depth' });
-    const msPerStep = await this.trainer.measureStepTimes((depth, ms) => this.update({ message: `depth ${depth}: ${ms.toFixed(0)} ms/step` }));
+    const msPerStep = await this.trainer.measureStepTimes(this.data, (depth, ms) => this.update({ message: `depth ${depth}: ${ms.toFixed(0)} ms/step` }));
     const uploadBytesPerSec = await measureUploadBytesPerSec();
     this.update({ profile: { msPerStep, uploadBytesPerSec, memoryBytes: usableMemoryBytes() } });
   }

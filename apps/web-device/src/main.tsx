@@ -9,14 +9,18 @@ import './styles.css';
 declare global {
   interface Window {
     /** Read-only hook for end-to-end tests and curious people: the device's current state. */
-    __tabfleet?: { view: () => DeviceView };
+    __tabfleet?: {
+      view: () => DeviceView;
+      /** One training step's loss on a batch, from the task's initial adapter (backend comparisons). */
+      probeStepLoss: (texts: string[], labels: number[], depth: number) => Promise<number>;
+    };
   }
 }
 
 const root = createRoot(document.getElementById('root') as HTMLElement);
 try {
   const session = new DeviceSession(loadIdentity(window.localStorage, window.location.search));
-  window.__tabfleet = { view: () => session.view };
+  window.__tabfleet = { view: () => session.view, probeStepLoss: (texts, labels, depth) => session.probeStepLoss(texts, labels, depth) };
   root.render(
     <StrictMode>
       <App session={session} />

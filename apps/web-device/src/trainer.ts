@@ -4,8 +4,9 @@
  * coordinator sent, returning the change (after − before) of the trained blocks.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { DEFAULT_LORA, LoraClassifier, loadUseLiteModel, makeBatch, subtractAdapters, toDataset, trainingBatches } from './core';
+import { bucketedTrainingBatches, DEFAULT_LORA, LoraClassifier, loadUseLiteModel, makeBatch, median, subtractAdapters, timeRuns, toDataset, trainingLoop } from './core';
 import type { AdapterState, Assignment, LabeledDataset, LoraConfig, LoraTarget, TaskInfo, TextEncoder } from './core';
+import { yieldToEventLoop } from './yield';
 
 export type FetchAsset = (relPath: string) => Promise<ArrayBuffer>;
 
@@ -25,8 +26,6 @@ export function cachedModelFetch(base = '/model/'): FetchAsset {
   };
 }
 
-const now = () => performance.now();
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 /** Fixed sentences for timing steps; their content does not matter, only their shape. */
 const BENCH_TEXTS = [
@@ -45,21 +44,22 @@ function benchDataset(batchSize: number, numClasses: number): LabeledDataset {
   return toDataset(items, Array.from({ length: numClasses }, (_, c) => `c${c}`));
 }
 
-/** Median wall ms of `timed` training steps after one warm-up step (shader compilation, allocation). */
-async function timeSteps(clf: LoraClassifier, encoder: TextEncoder, data: LabeledDataset, timed: number, budgetMs: number): Promise<number> {
-  const rows = Array.from({ length: data.texts.length }, (_, i) => i);
-  const batch = makeBatch(encoder, data, rows);
-  const warm = now();
-  await clf.trainStep(batch);
-  const warmMs = now() - warm;
-  const times: number[] = [];
-  const start = now();
-  while (times.length < timed && (times.length === 0 || now() - start < budgetMs)) {
-    const t = now();
-    await clf.trainStep(batch);
-    times.push(now() - t);
-  }
-  return times.length > 0 ? median(times) : warmMs;
+/** A step slower than this is timed once: software GPUs take 10-30 s per step, and repeating adds nothing. */
+const SLOW_STEP_MS = 1000;
+
+/**
+ * Median wall ms of training steps on one fixed batch: `warmup` untimed steps (shader compilation,
+ * allocation), one timed step, and two more when that one was fast.
+ */
+async function timeSteps(clf: LoraClassifier, encoder: TextEncoder, data: LabeledDataset, warmup: number): Promise<number> {
+  const batch = makeBatch(encoder, data, Array.from({ length: data.texts.length }, (_, i) => i));
+  const step = async () => {
+    await yieldToEventLoop();
+    return clf.trainStep(batch);
+  };
+  const first = await timeRuns(step, { warmup, runs: 1 });
+  if ((first[0] as number) >= SLOW_STEP_MS) return first[0] as number;
+  return median([...first, ...(await timeRuns(step, { warmup: 0, runs: 2 }))]);
 }
 
 function loraFor(task: TaskInfo, rank: number): LoraConfig {
@@ -78,7 +78,7 @@ export async function benchmarkCurrentBackend(fetchAsset: FetchAsset, batchSize 
     seed: 1,
   });
   try {
-    return await timeSteps(clf, encoder, benchDataset(batchSize, 4), 3, 3000);
+    return await timeSteps(clf, encoder, benchDataset(batchSize, 4), 1);
   } finally {
     clf.dispose();
     encoder.dispose();
@@ -107,11 +107,20 @@ export class LocalTrainer {
     return this.encoder.blocks.length;
   }
 
-  /** msPerStep[d - 1] for every depth, at the run's batch size (the resource profile). */
-  async measureStepTimes(onDepth: (depth: number, ms: number) => void = () => {}): Promise<number[]> {
-    const data = benchDataset(this.task.batchSize, this.task.classNames.length);
+  /**
+   * msPerStep[d - 1] for every depth (the resource profile), on a batch of the device's own data at
+   * the run's batch size, so sequence lengths match training. One warm-up step at full depth
+   * compiles every kernel the shallower depths use, so each depth is then timed without its own.
+   */
+  async measureStepTimes(own: LabeledDataset, onDepth: (depth: number, ms: number) => void = () => {}): Promise<number[]> {
+    const rows = Array.from({ length: this.task.batchSize }, (_, i) => Math.floor((i * own.texts.length) / this.task.batchSize));
+    const data: LabeledDataset = {
+      texts: rows.map((r) => own.texts[r] as string),
+      labels: Int32Array.from(rows, (r) => own.labels[r] as number),
+      classNames: own.classNames,
+    };
     const out: number[] = [];
-    for (let depth = 1; depth <= this.numBlocks; depth++) {
+    for (let depth = this.numBlocks; depth >= 1; depth--) {
       const clf = new LoraClassifier(this.encoder, {
         numClasses: this.task.classNames.length,
         depth,
@@ -121,8 +130,8 @@ export class LocalTrainer {
         seed: this.task.seed,
       });
       try {
-        const ms = await timeSteps(clf, this.encoder, data, 2, 2000);
-        out.push(Math.max(ms, 0.01));
+        const ms = await timeSteps(clf, this.encoder, data, depth === this.numBlocks ? 1 : 0);
+        out[depth - 1] = Math.max(ms, 0.01);
         onDepth(depth, ms);
       } finally {
         clf.dispose();
@@ -143,19 +152,47 @@ export class LocalTrainer {
     clf.resetOptimizerState();
     const before = clf.getAdapter();
     const rows = Array.from({ length: data.texts.length }, (_, i) => i);
-    const batches = trainingBatches(this.encoder, data, rows, a.batchSize, this.task.seed * 7919 + a.round * 131 + a.intraRound);
-    const t0 = now();
-    let lossSum = 0;
-    for (let step = 1; step <= a.localSteps; step++) {
-      const batch = batches.next().value;
-      if (!batch) throw new Error('training batches ran out');
-      const { loss } = await clf.trainStep(batch);
-      if (!Number.isFinite(loss)) throw new Error(`loss became ${loss} at step ${step}`);
-      lossSum += loss;
-      onStep(step, loss);
+    const seed = this.task.seed * 7919 + a.round * 131 + a.intraRound;
+    const batches = bucketedTrainingBatches(this.encoder, data, rows, a.batchSize, seed);
+    let meanLoss = Number.NaN;
+    let trainMs = 0;
+    for await (const ev of trainingLoop(clf, { epochsPerRound: 1, batchesPerEpoch: a.localSteps, batches })) {
+      if (ev.kind === 'batch') {
+        if (!Number.isFinite(ev.loss)) throw new Error(`loss became ${ev.loss} at step ${ev.step}`);
+        onStep(ev.step, ev.loss);
+        await yieldToEventLoop();
+      } else if (ev.kind === 'round') {
+        meanLoss = ev.meanLoss;
+        trainMs = ev.ms;
+      }
     }
     const delta = subtractAdapters(clf.getAdapter(), before);
-    return { delta, meanLoss: lossSum / a.localSteps, trainMs: now() - t0 };
+    return { delta, meanLoss, trainMs };
+  }
+
+  /**
+   * Loss of one training step from the task's initial adapter on the given batch, with a fresh
+   * classifier (the same on every device and backend: tests compare backends with it).
+   */
+  async probeStepLoss(texts: readonly string[], labels: readonly number[], depth: number): Promise<number> {
+    const classNames = this.task.classNames;
+    const data = toDataset(
+      texts.map((text, i) => ({ text, label: classNames[labels[i] as number] as string })),
+      classNames,
+    );
+    const clf = new LoraClassifier(this.encoder, {
+      numClasses: classNames.length,
+      depth,
+      lora: loraFor(this.task, this.task.lora.rank),
+      learningRate: 1e-3,
+      headLearningRate: 1e-2,
+      seed: this.task.seed,
+    });
+    try {
+      return (await clf.trainStep(makeBatch(this.encoder, data, Array.from({ length: texts.length }, (_, i) => i)))).loss;
+    } finally {
+      clf.dispose();
+    }
   }
 
   dispose(): void {

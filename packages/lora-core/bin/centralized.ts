@@ -13,33 +13,34 @@ import {
   DEFAULT_LORA,
   LoraClassifier,
   batchesPerPass,
+  bucketedTrainingBatches,
   evaluateProbe,
-  evaluationBatches,
   extractFeatures,
+  fitProbe,
+  lengthSortedBatches,
   loadUseLiteModel,
   majorityClassAccuracy,
   seededSplit,
-  trainLinearProbe,
-  trainingBatches,
   trainingLoop,
   withMaxTokens,
 } from '../src';
 import { formatTable } from './format-table';
 
 const HELP = `usage: npm run centralized -- [options]
-  --quick              small setting that finishes in < 10 min on 2 cores (150/class, 2 epochs, max-len 48)
+  --quick              small setting that finishes in < 10 min on 2 cores (150/class, 3 epochs, max-len 48)
   --backend wasm|cpu   tfjs backend (default wasm)
   --depth N            fine-tuning depth 1..4 (default 4)
   --rank N             LoRA rank (default 8; alpha = 2·rank)
-  --epochs N           LoRA epochs over the training split (default 3; quick 2)
+  --epochs N           LoRA epochs over the training split (default 3; quick 3)
   --max-per-class N    cap per class before the split (default 300; quick 150)
   --top-k N            classes kept, most frequent first (default 20)
   --test-fraction F    held-out share per class (default 0.2)
   --batch N            batch size (default 32)
   --max-len N          tokens kept per gloss (default 64; quick 48)
+  --bucket N           training batches per length bucket (default 8; 1 = plain shuffled batches)
   --lr F               LoRA learning rate (default 1e-3)
   --head-lr F          head learning rate, LoRA and probe (default 1e-2)
-  --probe-epochs N     linear-probe epochs on frozen features (default 200)
+  --probe-epochs N     most linear-probe epochs; the count is chosen on a validation slice (default 200)
   --seed N             data split, init and shuffles (default 42)
   --log-every N        print a training-step line every N steps (default 25)`;
 
@@ -55,6 +56,7 @@ const { values: a } = parseArgs({
     'test-fraction': { type: 'string', default: '0.2' },
     batch: { type: 'string', default: '32' },
     'max-len': { type: 'string' },
+    bucket: { type: 'string', default: '8' },
     lr: { type: 'string', default: '1e-3' },
     'head-lr': { type: 'string', default: '1e-2' },
     'probe-epochs': { type: 'string', default: '200' },
@@ -85,12 +87,13 @@ async function main(): Promise<void> {
   const cfg = {
     depth: num('depth', a.depth),
     rank: num('rank', a.rank),
-    epochs: num('epochs', a.epochs ?? (a.quick ? '2' : '3')),
+    epochs: num('epochs', a.epochs ?? '3'),
     maxPerClass: num('max-per-class', a['max-per-class'] ?? (a.quick ? '150' : '300')),
     topK: num('top-k', a['top-k']),
     testFraction: num('test-fraction', a['test-fraction'], false),
     batch: num('batch', a.batch),
     maxLen: num('max-len', a['max-len'] ?? (a.quick ? '48' : '64')),
+    bucket: num('bucket', a.bucket),
     lr: num('lr', a.lr, false),
     headLr: num('head-lr', a['head-lr'], false),
     probeEpochs: num('probe-epochs', a['probe-epochs']),
@@ -107,7 +110,7 @@ async function main(): Promise<void> {
   console.log(
     `WordNet glosses: top ${numClasses} lexicographer classes, ≤${cfg.maxPerClass}/class → ${train.texts.length} train / ${test.texts.length} test`,
   );
-  const evalBatches = () => evaluationBatches(encoder, test, 64);
+  const evalBatches = () => lengthSortedBatches(encoder, test, 64);
 
   const majority = majorityClassAccuracy(train.labels, test.labels);
   console.log(`\nmajority class (${dataset.classNames[majority.label]}): test accuracy ${pct(majority.accuracy)}`);
@@ -118,9 +121,10 @@ async function main(): Promise<void> {
   const testFeatures = await extractFeatures(encoder, test, 64);
   const featureMs = performance.now() - tp;
   tp = performance.now();
-  const probe = await trainLinearProbe(trainFeatures, {
+  const probe = await fitProbe(trainFeatures, {
     numClasses,
     epochs: cfg.probeEpochs,
+    patience: 10,
     batchSize: cfg.batch,
     learningRate: cfg.headLr,
     seed: cfg.seed,
@@ -129,7 +133,7 @@ async function main(): Promise<void> {
   const probeTrain = await evaluateProbe(probe, trainFeatures);
   const probeTest = await evaluateProbe(probe, testFeatures);
   console.log(
-    `  features ${secs(featureMs)}, ${cfg.probeEpochs} epochs ${secs(probeFitMs)} · train acc ${pct(probeTrain.accuracy)} · ` +
+    `  features ${secs(featureMs)} · ${probe.epochs} epochs (early-stopped on 10% of train) ${secs(probeFitMs)} · train acc ${pct(probeTrain.accuracy)} · ` +
       `test acc ${pct(probeTest.accuracy)} loss ${probeTest.loss.toFixed(3)}`,
   );
 
@@ -146,7 +150,8 @@ async function main(): Promise<void> {
   const perEpoch = batchesPerPass(rows.length, cfg.batch);
   console.log(
     `\nLoRA depth ${cfg.depth}, rank ${lora.rank}, alpha ${lora.alpha}, targets ${lora.targets.join('+')} · ` +
-      `${clf.trainableParameters.toLocaleString('en')} trainable parameters · batch ${cfg.batch} · ${perEpoch} steps/epoch · ` +
+      `${clf.trainableParameters.toLocaleString('en')} trainable parameters · batch ${cfg.batch} (length buckets of ${cfg.bucket}) · ` +
+      `${perEpoch} steps/epoch · ` +
       `lr ${cfg.lr} (head ${cfg.headLr})`,
   );
   const epochRows: string[][] = [['epoch', 'train loss', 'test loss', 'test acc', 'train time', 'ms/step']];
@@ -158,7 +163,7 @@ async function main(): Promise<void> {
   const loop = trainingLoop(clf, {
     epochsPerRound: cfg.epochs,
     batchesPerEpoch: perEpoch,
-    batches: trainingBatches(encoder, train, rows, cfg.batch, cfg.seed),
+    batches: bucketedTrainingBatches(encoder, train, rows, cfg.batch, cfg.seed, cfg.bucket),
     evaluationBatches: evalBatches,
   });
   for await (const e of loop) {
@@ -188,7 +193,7 @@ async function main(): Promise<void> {
   const summary = [
     ['method', 'test acc', 'test loss', 'trainable params', 'train time'],
     [`LoRA d=${cfg.depth} r=${lora.rank}, ${cfg.epochs} epochs`, pct(last.accuracy), last.loss.toFixed(3), trainableParameters.toLocaleString('en'), secs(trainMs)],
-    [`linear probe, ${cfg.probeEpochs} epochs`, pct(probeTest.accuracy), probeTest.loss.toFixed(3), headParams.toLocaleString('en'), secs(featureMs + probeFitMs)],
+    [`linear probe (frozen features), ${probe.epochs} epochs`, pct(probeTest.accuracy), probeTest.loss.toFixed(3), headParams.toLocaleString('en'), secs(featureMs + probeFitMs)],
     ['majority class', pct(majority.accuracy), '-', '0', '-'],
   ];
   console.log(`\n${formatTable(summary)}`);

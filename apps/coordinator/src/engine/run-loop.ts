@@ -1,29 +1,24 @@
 /**
- * The coordinator's engine for one run: it decides WHEN (wait for devices, start a round, wait for
- * uploads, evaluate, persist); the Strategy decides WHAT (groups, depth, τ, local steps, how updates
- * combine). Follows the engine contract in lora-core's federated/strategy.ts:
- *   membership fixed per round → plan → groups run concurrently, each τ_g intra-group rounds of
- *   (send adapter + assignment → collect deltas → aggregateGroup → apply) → aggregateGlobal over
- *   the groups that produced updates → apply → evaluate → persist round + metric + checkpoint.
+ * The coordinator's engine for one run. It decides WHEN: wait for devices, fix each round's
+ * membership, send work, wait for uploads (or the deadline), evaluate, persist. The Strategy
+ * decides WHAT, and the round itself (plan choice, groups and intra-group rounds, aggregation)
+ * is lora-core's runGlobalRound — the same code the simulation engine runs; here a member's
+ * training is "send the assignment and the group's adapter to its tab, await its upload".
  */
 import {
-  applyDelta,
   AdapterCodecError,
+  chooseRoundPlan,
   decodeAdapter,
   encodeAdapter,
   findNonFinite,
+  runGlobalRound,
   shapesOf,
-  subtractAdapters,
-  trainedBlockKeys,
   validateAdapter,
-  validateRoundPlan,
 } from '../core';
 import type {
   AdapterState,
-  BlockKey,
   ClientUpdate,
-  GroupPlan,
-  GroupResult,
+  MemberAssignment,
   PlanContext,
   RoundPlan,
   RunStatus,
@@ -37,7 +32,6 @@ import { toDeviceInfo } from '../registry';
 import type { CoordinatorState, RunStatusName } from '../state';
 import type { FederatedTask } from '../task';
 import { fullAdapterBytes, uploadBytesByDepth } from './adapter-sizes';
-import { RoundCollector } from './round-collector';
 
 export interface DeviceChannel {
   /** Sends the assignment, then the adapter to start from. False when the device has no live socket. */
@@ -55,6 +49,7 @@ export interface RunSettings {
   readonly learningRate: number;
   readonly headLearningRate: number;
   readonly seed: number;
+  /** How long one member's work may take before the round goes on without it. */
   readonly roundTimeoutMs: number;
 }
 
@@ -72,20 +67,17 @@ export interface RunLoopDeps {
 
 export type UploadVerdict = { readonly ok: true; readonly bytes: number } | { readonly ok: false; readonly code: ServerErrorCode; readonly message: string };
 
+/** One member's work in flight: what it was asked, and how to end its wait. */
 interface PendingWork {
-  readonly round: number;
-  readonly intraRound: number;
-  readonly groupId: string;
-  readonly depth: number;
-  readonly blockKeys: readonly BlockKey[];
-  readonly collector: RoundCollector;
-  readonly onBytes: (bytes: number) => void;
+  readonly assignment: MemberAssignment;
+  readonly localSteps: number;
+  /** Resolves the member's promise (undefined = dropped out); idempotent. */
+  settle(update: ClientUpdate | undefined, uploadBytes?: number): void;
 }
 
 interface RoundTraffic {
   bytesUp: number;
   bytesDown: number;
-  participants: Set<string>;
 }
 
 export class RunStopped extends Error {
@@ -103,7 +95,11 @@ export class RunLoop {
   /** Decoding limit for uploads: the full adapter with a margin. */
   private readonly maxUploadBytes: number;
   private readonly pending = new Map<string, PendingWork>();
-  private readonly collectors = new Set<RoundCollector>();
+  /** The encoded form of each adapter sent this round (one encoding per group and intra-round). */
+  private encoded = new WeakMap<AdapterState, Uint8Array>();
+  /** Device id → measured ms per local step in its last upload (plan drift detection). */
+  private readonly measuredMs = new Map<string, number>();
+  private previousPlan: RoundPlan | undefined;
   private global: AdapterState;
   private runState: RunStatusName = 'waiting';
   private completedRound = 0;
@@ -152,28 +148,15 @@ export class RunLoop {
     try {
       this.resumeFromCheckpoint();
       if (this.completedRound === 0 && state.listRounds(runId).length === 0) {
-        const startedAt = this.now();
-        await this.evaluateAndPersist(0, null, { bytesUp: 0, bytesDown: 0, participants: new Set() }, startedAt);
+        await this.evaluateAndPersist(0, null, [], { bytesUp: 0, bytesDown: 0 }, this.now());
       }
       let round = this.completedRound + 1;
       while (round <= settings.rounds) {
-        const needed = round === 1 ? settings.devicesExpected : (settings.minDevices ?? 1);
-        await this.waitForDevices(needed);
+        await this.waitForDevices(round === 1 ? settings.devicesExpected : (settings.minDevices ?? 1));
         if (this.runState !== 'running') state.setRunStatus(runId, 'running', null);
         this.setState('running', `round ${round}: planning`);
-        const traffic: RoundTraffic = { bytesUp: 0, bytesDown: 0, participants: new Set() };
-        const startedAt = this.now();
-        const plan = this.plan(round);
-        const results = await Promise.all(plan.groups.map((g) => this.runGroup(round, g, traffic)));
-        this.throwIfStopped();
-        const produced = results.filter((r): r is GroupResult => r !== undefined);
-        if (produced.length === 0) {
-          this.log(`round ${round}: no group produced an update; repeating the round`);
-          continue;
-        }
-        this.global = applyDelta(this.global, this.deps.strategy.aggregateGlobal(produced));
-        await this.evaluateAndPersist(round, plan, traffic, startedAt);
-        round += 1;
+        if (await this.runRound(round)) round += 1;
+        else this.log(`round ${round}: no group produced an update; repeating the round`);
       }
       this.finish('finished', `finished ${settings.rounds} rounds`);
     } catch (err) {
@@ -186,22 +169,23 @@ export class RunLoop {
     return this.runState;
   }
 
-  /** Ends the run at the next step boundary (pending rounds resolve with what arrived). */
+  /** Ends the run: work in flight is dropped and no further round starts. */
   stop(): void {
     this.stopped = true;
-    for (const c of this.collectors) c.abort();
+    for (const work of [...this.pending.values()]) work.settle(undefined);
     this.wake();
   }
 
   /** An upload that passed schema validation; decides whether it enters aggregation. */
   acceptUpload(deviceId: string, upload: Upload): UploadVerdict {
-    const work = this.pending.get(deviceId);
     if (upload.runId !== this.deps.runId) return reject('stale-round', `upload is for run ${upload.runId}; this run is ${this.deps.runId}`);
+    const work = this.pending.get(deviceId);
     if (!work) return reject('unexpected-upload', `device ${deviceId} has no work in progress`);
-    if (upload.round !== work.round || upload.intraRound !== work.intraRound || upload.groupId !== work.groupId) {
+    const a = work.assignment;
+    if (upload.round !== a.round || upload.intraRound !== a.intraRound || upload.groupId !== a.groupId) {
       return reject(
         'stale-round',
-        `upload is for round ${upload.round}.${upload.intraRound} of group ${upload.groupId}; expected ${work.round}.${work.intraRound} of group ${work.groupId}`,
+        `upload is for round ${upload.round}.${upload.intraRound} of group ${upload.groupId}; expected ${a.round}.${a.intraRound} of group ${a.groupId}`,
       );
     }
     const declared = this.deps.registry.get(deviceId)?.report?.numSamples ?? 0;
@@ -215,16 +199,13 @@ export class RunLoop {
       if (err instanceof AdapterCodecError) return reject('bad-adapter', err.message);
       throw err;
     }
-    const problems = validateAdapter(delta, { blockKeys: work.blockKeys, shapes: shapesOf(this.global) });
+    const problems = validateAdapter(delta, { blockKeys: a.blockKeys, shapes: shapesOf(this.global) });
     if (problems.length > 0) return reject('bad-adapter', `delta does not match the assignment: ${problems.slice(0, 5).join('; ')}`);
     const nonFinite = findNonFinite(delta);
     if (nonFinite.length > 0) return reject('bad-adapter', `delta holds a non-finite value (${JSON.stringify(nonFinite[0])})`);
-    const update: ClientUpdate = { deviceId, numSamples: upload.numSamples, delta };
-    if (!work.collector.accept(update)) return reject('stale-round', 'the round no longer waits for this device');
-    this.pending.delete(deviceId);
-    work.onBytes(upload.payload.byteLength);
+    if (upload.trainMs !== undefined) this.measuredMs.set(deviceId, upload.trainMs / work.localSteps);
+    work.settle({ deviceId, numSamples: upload.numSamples, delta }, upload.payload.byteLength);
     this.deps.registry.addBytes(deviceId, upload.payload.byteLength, 0);
-    this.deps.registry.setWork(deviceId, undefined);
     return { ok: true, bytes: upload.payload.byteLength };
   }
 
@@ -232,9 +213,103 @@ export class RunLoop {
   deviceLeft(deviceId: string): void {
     const work = this.pending.get(deviceId);
     if (!work) return;
-    this.pending.delete(deviceId);
-    work.collector.drop(deviceId);
-    this.log(`device ${deviceId} left during round ${work.round}.${work.intraRound}; its work is dropped`);
+    this.log(`device ${deviceId} left during round ${work.assignment.round}.${work.assignment.intraRound}; its work is dropped`);
+    work.settle(undefined);
+  }
+
+  /** One global round; false when no group produced an update (the round is repeated). */
+  private async runRound(round: number): Promise<boolean> {
+    const devices = this.deps.registry.joinedConnected().map(toDeviceInfo);
+    const ctx: PlanContext = {
+      round,
+      numBlocks: this.numBlocks,
+      adapterBytes: this.uploadBytes,
+      seed: this.deps.settings.seed,
+      ...(this.deps.task.memoryBytesByDepth ? { memoryBytesByDepth: this.deps.task.memoryBytesByDepth } : {}),
+    };
+    const choice = chooseRoundPlan(this.deps.strategy, devices, ctx, this.previousPlan, this.measuredMs);
+    const plan = choice.plan;
+    this.previousPlan = plan;
+    this.log(
+      `round ${round}: ${choice.replanned ? `new plan (${choice.reasons.join('; ')})` : 'same plan'}: ` +
+        plan.groups.map((g) => `group ${g.groupId} depth ${g.depth} τ ${g.intraRounds} I ${g.localSteps} [${g.deviceIds.length} devices]`).join(', '),
+    );
+    const traffic: RoundTraffic = { bytesUp: 0, bytesDown: 0 };
+    const startedAt = this.now();
+    this.encoded = new WeakMap();
+    const outcome = await runGlobalRound({
+      round,
+      strategy: this.deps.strategy,
+      plan,
+      global: this.global,
+      numBlocks: this.numBlocks,
+      trainMember: (a) => this.trainMember(a, traffic),
+    });
+    this.throwIfStopped();
+    if (outcome.groups.every((g) => g.result === undefined)) return false;
+    this.global = outcome.global;
+    const participants = [...new Set(outcome.groups.flatMap((g) => g.contributors.flat()))].sort();
+    await this.evaluateAndPersist(round, plan, participants, traffic, startedAt);
+    return true;
+  }
+
+  /** A member's training: send its work, resolve with its validated upload, or undefined if it drops out. */
+  private trainMember(a: MemberAssignment, traffic: RoundTraffic): Promise<ClientUpdate | undefined> {
+    const { registry, channel, runId, settings } = this.deps;
+    if (this.stopped || !registry.isConnected(a.deviceId)) return Promise.resolve(undefined);
+    let payload = this.encoded.get(a.adapter);
+    if (!payload) {
+      payload = new Uint8Array(encodeAdapter(a.adapter));
+      this.encoded.set(a.adapter, payload);
+    }
+    return new Promise<ClientUpdate | undefined>((resolve) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        this.log(`round ${a.round}.${a.intraRound} group ${a.groupId}: no upload from ${a.deviceId} within ${settings.roundTimeoutMs} ms`);
+        work.settle(undefined);
+      }, settings.roundTimeoutMs);
+      timer.unref?.();
+      const work: PendingWork = {
+        assignment: a,
+        localSteps: a.localSteps,
+        settle: (update, uploadBytes = 0) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          if (this.pending.get(a.deviceId) === work) this.pending.delete(a.deviceId);
+          traffic.bytesUp += uploadBytes;
+          registry.setWork(a.deviceId, undefined);
+          resolve(update);
+        },
+      };
+      this.pending.get(a.deviceId)?.settle(undefined);
+      this.pending.set(a.deviceId, work);
+      const partitionIndex = registry.get(a.deviceId)?.report?.partitionIndex;
+      const sent = channel.sendWork(
+        a.deviceId,
+        {
+          runId,
+          round: a.round,
+          intraRound: a.intraRound,
+          groupId: a.groupId,
+          depth: a.depth,
+          rank: this.deps.task.info.lora.rank,
+          localSteps: a.localSteps,
+          batchSize: settings.batchSize,
+          learningRate: settings.learningRate,
+          headLearningRate: settings.headLearningRate,
+          ...(partitionIndex === undefined ? {} : { partitionIndex }),
+        },
+        { runId, round: a.round, intraRound: a.intraRound, payload },
+      );
+      if (!sent) {
+        work.settle(undefined);
+        return;
+      }
+      traffic.bytesDown += payload.byteLength;
+      registry.addBytes(a.deviceId, 0, payload.byteLength);
+      registry.setWork(a.deviceId, { groupId: a.groupId, depth: a.depth });
+    });
   }
 
   private resumeFromCheckpoint(): void {
@@ -246,125 +321,19 @@ export class RunLoop {
     this.log(`resuming run ${this.deps.runId} after round ${cp.round}`);
   }
 
-  private plan(round: number): RoundPlan {
-    const members = this.deps.registry.joinedConnected();
-    const devices = members.map(toDeviceInfo);
-    const ctx: PlanContext = {
-      round,
-      numBlocks: this.numBlocks,
-      adapterBytes: this.uploadBytes,
-      seed: this.deps.settings.seed,
-      ...(this.deps.task.memoryBytesByDepth ? { memoryBytesByDepth: this.deps.task.memoryBytesByDepth } : {}),
-    };
-    const plan = this.deps.strategy.plan(devices, ctx);
-    const problems = validateRoundPlan(plan, devices, this.numBlocks);
-    if (problems.length > 0) throw new Error(`strategy ${this.deps.strategy.name} made an invalid plan: ${problems.join('; ')}`);
-    this.log(
-      `round ${round}: ${plan.groups.map((g) => `group ${g.groupId} depth ${g.depth} τ ${g.intraRounds} I ${g.localSteps} [${g.deviceIds.length} devices]`).join(', ')}`,
-    );
-    return plan;
-  }
-
-  /** τ_g intra-group rounds; undefined when no member contributed anything. */
-  private async runGroup(round: number, group: GroupPlan, traffic: RoundTraffic): Promise<GroupResult | undefined> {
-    const blockKeys = trainedBlockKeys(this.numBlocks, group.depth);
-    const start = this.global;
-    let adapter = start;
-    const contributors = new Map<string, number>();
-    for (let intraRound = 0; intraRound < group.intraRounds; intraRound++) {
-      this.throwIfStopped();
-      const updates = await this.runIntraRound(round, intraRound, group, blockKeys, adapter, traffic);
-      if (updates.length === 0) continue;
-      for (const u of updates) contributors.set(u.deviceId, u.numSamples);
-      adapter = applyDelta(adapter, this.deps.strategy.aggregateGroup(updates));
-    }
-    if (contributors.size === 0) return undefined;
-    for (const id of contributors.keys()) traffic.participants.add(id);
-    const numSamples = [...contributors.values()].reduce((a, b) => a + b, 0);
-    return { groupId: group.groupId, numSamples, delta: subtractAdapters(adapter, start, blockKeys) };
-  }
-
-  private async runIntraRound(
+  private async evaluateAndPersist(
     round: number,
-    intraRound: number,
-    group: GroupPlan,
-    blockKeys: readonly BlockKey[],
-    adapter: AdapterState,
+    plan: RoundPlan | null,
+    participants: readonly string[],
     traffic: RoundTraffic,
-  ): Promise<ClientUpdate[]> {
-    const { registry, channel, runId, settings } = this.deps;
-    const members = group.deviceIds.filter((id) => registry.isConnected(id));
-    const collector = new RoundCollector(members, settings.roundTimeoutMs);
-    this.collectors.add(collector);
-    const payload = new Uint8Array(encodeAdapter(adapter));
-    for (const deviceId of members) {
-      const work: PendingWork = {
-        round,
-        intraRound,
-        groupId: group.groupId,
-        depth: group.depth,
-        blockKeys,
-        collector,
-        onBytes: (bytes) => {
-          traffic.bytesUp += bytes;
-        },
-      };
-      this.pending.set(deviceId, work);
-      const partitionIndex = registry.get(deviceId)?.report?.partitionIndex;
-      const sent = channel.sendWork(
-        deviceId,
-        {
-          runId,
-          round,
-          intraRound,
-          groupId: group.groupId,
-          depth: group.depth,
-          rank: this.deps.task.info.lora.rank,
-          localSteps: group.localSteps,
-          batchSize: settings.batchSize,
-          learningRate: settings.learningRate,
-          headLearningRate: settings.headLearningRate,
-          ...(partitionIndex === undefined ? {} : { partitionIndex }),
-        },
-        { runId, round, intraRound, payload },
-      );
-      if (sent) {
-        traffic.bytesDown += payload.byteLength;
-        registry.addBytes(deviceId, 0, payload.byteLength);
-        registry.setWork(deviceId, { groupId: group.groupId, depth: group.depth });
-      } else {
-        this.pending.delete(deviceId);
-        collector.drop(deviceId);
-      }
-    }
-    const result = await collector.done;
-    this.collectors.delete(collector);
-    for (const id of [...result.missing, ...result.dropped]) {
-      if (this.pending.get(id)?.collector === collector) this.pending.delete(id);
-      registry.setWork(id, undefined);
-    }
-    if (result.missing.length > 0) {
-      this.log(`round ${round}.${intraRound} group ${group.groupId}: no upload from ${result.missing.join(', ')} before the deadline`);
-    }
-    return result.updates;
-  }
-
-  private async evaluateAndPersist(round: number, plan: RoundPlan | null, traffic: RoundTraffic, startedAt: number): Promise<void> {
+    startedAt: number,
+  ): Promise<void> {
     const { state, runId } = this.deps;
-    this.setState(this.runState === 'waiting' && round === 0 ? 'waiting' : 'running', `round ${round}: evaluating`);
+    this.setState(this.runState, `round ${round}: evaluating`);
     const metric = await this.deps.task.evaluate(this.global);
     const finishedAt = this.now();
     state.completeRound(
-      {
-        runId,
-        round,
-        startedAt,
-        finishedAt,
-        plan,
-        participants: [...traffic.participants].sort(),
-        bytesUp: traffic.bytesUp,
-        bytesDown: traffic.bytesDown,
-      },
+      { runId, round, startedAt, finishedAt, plan, participants, bytesUp: traffic.bytesUp, bytesDown: traffic.bytesDown },
       { runId, round, accuracy: metric.accuracy, loss: metric.loss, evaluatedAt: finishedAt },
       { runId, round, bytes: new Uint8Array(encodeAdapter(this.global)) },
     );
@@ -372,7 +341,7 @@ export class RunLoop {
     this.lastAccuracy = metric.accuracy;
     this.log(
       `round ${round}: accuracy ${metric.accuracy.toFixed(4)} loss ${metric.loss.toFixed(4)} ` +
-        `(${traffic.participants.size} devices, up ${traffic.bytesUp} B, down ${traffic.bytesDown} B, ${finishedAt - startedAt} ms)`,
+        `(${participants.length} devices, up ${traffic.bytesUp} B, down ${traffic.bytesDown} B, ${finishedAt - startedAt} ms)`,
     );
     this.setState(this.runState, undefined);
   }
@@ -403,8 +372,7 @@ export class RunLoop {
   }
 
   private finish(next: RunStatusName, message: string): void {
-    for (const [deviceId] of this.pending) this.deps.registry.setWork(deviceId, undefined);
-    this.pending.clear();
+    for (const work of [...this.pending.values()]) work.settle(undefined);
     this.deps.state.setRunStatus(this.deps.runId, next, this.now());
     this.setState(next, message);
     this.log(`run ${this.deps.runId} ${next}: ${message}`);
@@ -414,3 +382,4 @@ export class RunLoop {
 function reject(code: ServerErrorCode, message: string): UploadVerdict {
   return { ok: false, code, message };
 }
+

@@ -15,12 +15,12 @@ import { readGpuAdapterInfo } from './gpu-adapter';
 export type StepBenchmark = (backend: BackendName) => Promise<number>;
 
 export async function switchBackend(name: BackendName): Promise<void> {
-  let ok = false;
+  let ok: boolean;
   try {
     ok = await tf.setBackend(name);
     await tf.ready();
   } catch (err) {
-    throw new Error(`tfjs backend ${name} failed to initialise: ${(err as Error).message}`);
+    throw new Error(`tfjs backend ${name} failed to initialise: ${(err as Error).message}`, { cause: err });
   }
   const actual = tf.getBackend();
   if (!ok || actual !== name) throw new Error(`tfjs backend ${name} is not available (active: ${actual ?? 'none'})`);

@@ -1,15 +1,11 @@
-/** Small seeded PRNG (mulberry32) so every plan is reproducible from PlanContext.seed. */
+/** Seeded randomness for planning, drawn from the project's one PRNG so every plan is reproducible from PlanContext.seed. */
+import { createRng } from '../data/random';
+
 export type Random = () => number;
 
 export function seededRandom(seed: number): Random {
-  let state = (Math.trunc(seed) ^ 0x9e3779b9) >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = createRng(seed);
+  return () => rng.next();
 }
 
 /** Fisher–Yates on a copy. */

@@ -2,7 +2,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LabeledDataset } from '../data/types';
 import type { TextEncoder } from '../model/family';
-import { evaluationBatches } from './batching';
+import { makeBatch } from './batching';
+import { lengthSortedRowBatches } from './length-buckets';
 
 /** Row-major [count, dim] features with one label per row. */
 export interface FeatureSet {
@@ -12,7 +13,7 @@ export interface FeatureSet {
   readonly count: number;
 }
 
-/** Pooled features of every row of `data`, in order, computed `batchSize` rows at a time. */
+/** Pooled features of every row of `data`, in row order; computed in length-sorted batches of `batchSize`. */
 export async function extractFeatures(
   encoder: TextEncoder,
   data: LabeledDataset,
@@ -23,18 +24,21 @@ export async function extractFeatures(
   const count = data.texts.length;
   const dim = encoder.featureDim;
   const features = new Float32Array(count * dim);
-  let row = 0;
-  for (const batch of evaluationBatches(encoder, data, batchSize)) {
+  const allRows = Array.from({ length: count }, (_, i) => i);
+  let done = 0;
+  for (const rows of lengthSortedRowBatches(encoder, data, allRows, batchSize)) {
+    const batch = makeBatch(encoder, data, rows);
     const pooled = tf.tidy(() => {
       const ctx = encoder.prepare(batch.tokens);
       let x = encoder.embed(batch.tokens);
       for (const block of encoder.blocks) x = encoder.runBlock(block.index, x, ctx);
       return encoder.pool(x, ctx);
     });
-    features.set((await pooled.data()) as Float32Array, row * dim);
+    const values = (await pooled.data()) as Float32Array;
     pooled.dispose();
-    row += batch.labels.length;
-    onProgress(row, count);
+    rows.forEach((row, i) => features.set(values.subarray(i * dim, (i + 1) * dim), row * dim));
+    done += rows.length;
+    onProgress(done, count);
   }
   return { features, labels: new Int32Array(data.labels), dim, count };
 }

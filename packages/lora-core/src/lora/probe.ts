@@ -1,7 +1,8 @@
 /**
  * Linear probe: the classifier's head (softmax regression on pooled features) trained with Adam on
  * frozen features. The baseline LoRA has to beat: what the pretrained features give without
- * touching the encoder.
+ * touching the encoder. A probe trained to convergence overfits (10k parameters, a few thousand
+ * rows), so fitProbe picks the epoch count on a held-out slice of the training features.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng } from '../data/random';
@@ -16,6 +17,10 @@ export interface ProbeOptions {
   readonly batchSize: number;
   readonly learningRate: number;
   readonly seed: number;
+  /** When given, evaluated after every epoch; the probe returned is the epoch with the lowest validation loss. */
+  readonly validation?: FeatureSet;
+  /** With validation: stop after this many epochs without a lower validation loss (default: never). */
+  readonly patience?: number;
 }
 
 export interface LinearProbe {
@@ -24,6 +29,10 @@ export interface LinearProbe {
   readonly b: NamedArray;
   /** Mean training loss of each epoch. */
   readonly epochLosses: readonly number[];
+  /** Epochs trained into W and b (the best validation epoch when validating). */
+  readonly epochs: number;
+  /** Validation loss after each epoch, when validating. */
+  readonly validationLosses?: readonly number[];
 }
 
 export async function trainLinearProbe(train: FeatureSet, o: ProbeOptions): Promise<LinearProbe> {
@@ -40,6 +49,8 @@ export async function trainLinearProbe(train: FeatureSet, o: ProbeOptions): Prom
   const rng = createRng(o.seed);
   const order = Array.from({ length: train.count }, (_, i) => i);
   const epochLosses: number[] = [];
+  const validationLosses: number[] = [];
+  let best: { epochs: number; loss: number; W: NamedArray; b: NamedArray } | undefined;
   try {
     for (let epoch = 0; epoch < o.epochs; epoch++) {
       rng.shuffle(order);
@@ -58,12 +69,51 @@ export async function trainLinearProbe(train: FeatureSet, o: ProbeOptions): Prom
         loss.dispose();
       }
       epochLosses.push(lossSum / train.count);
+      if (o.validation) {
+        const { loss } = await evaluateProbe({ W: toArray(W), b: toArray(b), epochLosses, epochs: epoch + 1 }, o.validation);
+        validationLosses.push(loss);
+        if (!best || loss < best.loss) best = { epochs: epoch + 1, loss, W: toArray(W), b: toArray(b) };
+        else if (o.patience !== undefined && epoch + 1 - best.epochs >= o.patience) break;
+      }
     }
-    return { W: toArray(W), b: toArray(b), epochLosses };
+    if (best) return { W: best.W, b: best.b, epochLosses, epochs: best.epochs, validationLosses };
+    return { W: toArray(W), b: toArray(b), epochLosses, epochs: o.epochs };
   } finally {
     tf.dispose([X, Y, W, b]);
     optimizer.dispose();
   }
+}
+
+export interface FitProbeOptions extends Omit<ProbeOptions, 'validation'> {
+  /** Share of the training rows held out to choose the epoch count (default 0.1). */
+  readonly validationFraction?: number;
+}
+
+/**
+ * Early-stopped probe without looking at the test set: choose the epoch count by validation loss on
+ * a seeded slice of `train`, then refit on all of `train` for that many epochs.
+ */
+export async function fitProbe(train: FeatureSet, o: FitProbeOptions): Promise<LinearProbe & { validationLosses: readonly number[] }> {
+  const fraction = o.validationFraction ?? 0.1;
+  if (!(fraction > 0 && fraction < 1)) throw new RangeError(`validationFraction must be in (0, 1), got ${fraction}`);
+  const order = createRng(o.seed ^ 0x5eed).shuffle(Array.from({ length: train.count }, (_, i) => i));
+  const nVal = Math.max(1, Math.round(train.count * fraction));
+  if (nVal >= train.count) throw new Error(`too few rows (${train.count}) to hold out a validation slice`);
+  const selection = await trainLinearProbe(subsetFeatures(train, order.slice(nVal)), { ...o, validation: subsetFeatures(train, order.slice(0, nVal)) });
+  const final = await trainLinearProbe(train, { ...o, epochs: selection.epochs });
+  return { ...final, validationLosses: selection.validationLosses ?? [] };
+}
+
+/** The rows of a feature set at `rows`, in that order. */
+export function subsetFeatures(set: FeatureSet, rows: readonly number[]): FeatureSet {
+  const features = new Float32Array(rows.length * set.dim);
+  const labels = new Int32Array(rows.length);
+  rows.forEach((row, i) => {
+    if (!Number.isInteger(row) || row < 0 || row >= set.count) throw new RangeError(`row ${row} outside 0..${set.count - 1}`);
+    features.set(set.features.subarray(row * set.dim, (row + 1) * set.dim), i * set.dim);
+    labels[i] = set.labels[row] as number;
+  });
+  return { features, labels, dim: set.dim, count: rows.length };
 }
 
 /** Accuracy and mean cross-entropy of the probe on a feature set. */

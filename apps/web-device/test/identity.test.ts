@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadIdentity } from '../src/identity';
+
+class MemoryStorage implements Storage {
+  private readonly m = new Map<string, string>();
+  get length() {
+    return this.m.size;
+  }
+  clear() {
+    this.m.clear();
+  }
+  getItem(k: string) {
+    return this.m.get(k) ?? null;
+  }
+  key(i: number) {
+    return [...this.m.keys()][i] ?? null;
+  }
+  removeItem(k: string) {
+    this.m.delete(k);
+  }
+  setItem(k: string, v: string) {
+    this.m.set(k, v);
+  }
+}
+
+describe('loadIdentity', () => {
+  it('creates a deviceId once and keeps it across reloads; remembers the token', () => {
+    const storage = new MemoryStorage();
+    const first = loadIdentity(storage, '?token=abc&mode=fleet');
+    assert.match(first.deviceId, /^dev-[0-9a-f]{24}$/);
+    assert.deepEqual([first.token, first.mode, first.forcedBackend], ['abc', 'fleet', undefined]);
+    const reload = loadIdentity(storage, '');
+    assert.equal(reload.deviceId, first.deviceId);
+    assert.equal(reload.token, 'abc');
+    assert.equal(reload.mode, undefined);
+    assert.notEqual(loadIdentity(new MemoryStorage(), '').deviceId, first.deviceId);
+  });
+
+  it('reads a forced backend and rejects unknown ones', () => {
+    assert.equal(loadIdentity(new MemoryStorage(), '?backend=webgpu').forcedBackend, 'webgpu');
+    assert.throws(() => loadIdentity(new MemoryStorage(), '?backend=metal'), /\?backend=metal is not one of webgpu, webgl, wasm, cpu/);
+  });
+
+  it('replaces a corrupted stored id', () => {
+    const storage = new MemoryStorage();
+    storage.setItem('tabfleet.deviceId', 'x');
+    assert.match(loadIdentity(storage, '').deviceId, /^dev-/);
+  });
+});

@@ -1,0 +1,66 @@
+/**
+ * A real coordinator process for end-to-end specs: `node --import tsx apps/coordinator/src/main.ts`
+ * on a free port (--port 0), in-memory state, ready once it prints TABFLEET_READY. Specs that need
+ * their own run settings start one with startCoordinatorProcess; the global setup starts the shared one.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface CoordinatorProcess {
+  readonly url: string;
+  readonly token: string;
+  readonly runId: string;
+  readonly pid: number;
+  /** Everything the process printed so far. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export async function startCoordinatorProcess(args: readonly string[] = [], readyTimeoutMs = 180_000): Promise<CoordinatorProcess> {
+  const token = randomBytes(9).toString('base64url');
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'apps/coordinator/src/main.ts', '--port', '0', '--host', '127.0.0.1', '--token', token, '--db', 'memory', ...args],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const ready = new Promise<{ url: string; runId: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`coordinator not ready after ${readyTimeoutMs} ms:\n${output}`)), readyTimeoutMs);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const m = /^TABFLEET_READY (.+)$/m.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve(JSON.parse(m[1] as string) as { url: string; runId: string });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`coordinator exited with ${code} before it was ready:\n${output}`));
+    });
+  });
+  const { url, runId } = await ready;
+  return {
+    url,
+    token,
+    runId,
+    pid: child.pid as number,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,76 @@
+/** Opening device tabs and reading their state (window.__tabfleet.view()) from specs. */
+import type { Browser, BrowserContext, Page } from '@playwright/test';
+import { deviceUrl } from '../../scripts/fleet-lib';
+import type { BackendName } from '../../scripts/fleet-lib';
+
+/** The part of the page's DeviceView that specs read. */
+export interface TabView {
+  deviceId: string;
+  phase: string;
+  connection: string;
+  mode?: 'fleet' | 'own';
+  backend?: { name: BackendName; forced: boolean; benchmarkMs: Partial<Record<BackendName, number | null>> };
+  trials: Array<{ name: BackendName; ms: number | null; error?: string }>;
+  profile?: { msPerStep: number[]; uploadBytesPerSec: number; memoryBytes: number };
+  task?: { classNames: string[]; numBlocks: number };
+  partitionIndex?: number;
+  numSamples?: number;
+  labelHistogram?: number[];
+  joins: number;
+  rejoin?: boolean;
+  uploads: number;
+  bytesSent: number;
+  error?: string;
+}
+
+export interface DeviceTab {
+  readonly context: BrowserContext;
+  readonly page: Page;
+}
+
+/** One tab in its own browser context (own localStorage, so its own device identity). */
+export async function openDevice(
+  browser: Browser,
+  opts: { url: string; token: string; mode: 'fleet' | 'own'; backend?: BackendName; beforeLoad?: (page: Page) => void },
+): Promise<DeviceTab> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  opts.beforeLoad?.(page);
+  await page.goto(deviceUrl(opts.url, opts.token, opts.mode, opts.backend));
+  return { context, page };
+}
+
+export async function readView(page: Page): Promise<TabView> {
+  const view = await page.evaluate(() => (globalThis as unknown as { __tabfleet?: { view(): unknown } }).__tabfleet?.view());
+  if (!view) throw new Error('the page exposes no __tabfleet view');
+  return view as TabView;
+}
+
+/** Waits until the tab has joined at least `joins` times (or fails fast when it shows an error). */
+export async function waitForJoins(page: Page, joins: number, timeoutMs = 240_000): Promise<TabView> {
+  await page.waitForFunction(
+    (n) => {
+      const v = (globalThis as unknown as { __tabfleet?: { view(): { joins: number; phase: string; error?: string } } }).__tabfleet?.view();
+      if (v?.phase === 'error') throw new Error(`device error: ${v.error}`);
+      return v !== undefined && v.joins >= n;
+    },
+    joins,
+    { timeout: timeoutMs, polling: 500 },
+  );
+  return readView(page);
+}
+
+export interface StatusDevice {
+  deviceId: string;
+  connected: boolean;
+  joins: number;
+  backend: string | null;
+  msPerStep: number[] | null;
+  partitionIndex: number | null;
+  numSamples: number | null;
+}
+
+export async function coordinatorDevices(url: string): Promise<StatusDevice[]> {
+  const res = await fetch(new URL('/api/status', url));
+  return ((await res.json()) as { devices: StatusDevice[] }).devices;
+}

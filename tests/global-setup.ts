@@ -3,7 +3,7 @@
  * hands its URL and join token to the workers through the environment. Small WordNet slice and
  * few local steps, so a round takes seconds on two cores.
  */
-import { startCoordinatorProcess } from './support/coordinator';
+import { startCoordinatorProcess } from '../scripts/coordinator-process';
 
 export const SHARED_DEVICES = 2;
 

@@ -1,11 +1,7 @@
-/**
- * The coordinator's one door into @tabfleet/lora-core. The protocol messages are imported by path
- * until lora-core's protocol index re-exports them; everything else comes from the package.
- */
+/** The coordinator's one door into @tabfleet/lora-core (the protocol module whole, the rest by name). */
 export * from '../../../packages/lora-core/src/protocol/messages';
-// The engine contract's round (shared with the simulation engine); not re-exported by the package index yet.
-export { chooseRoundPlan, runGlobalRound, RoundContractError } from '../../../packages/lora-core/src/federated/round';
-export type { GlobalRoundOutcome, MemberAssignment } from '../../../packages/lora-core/src/federated/round';
+export { chooseRoundPlan, runGlobalRound, RoundContractError } from '@tabfleet/lora-core';
+export type { GlobalRoundOutcome, MemberAssignment } from '@tabfleet/lora-core';
 export {
   AdapterCodecError,
   AggregationError,

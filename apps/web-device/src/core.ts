@@ -1,7 +1,4 @@
-/**
- * The page's one door into @tabfleet/lora-core. The protocol messages are imported by path until
- * lora-core's protocol index re-exports them; everything else comes from the package.
- */
+/** The page's one door into @tabfleet/lora-core (the protocol module whole, the rest by name). */
 export * from '../../../packages/lora-core/src/protocol/messages';
 export {
   bucketedTrainingBatches,

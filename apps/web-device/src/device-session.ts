@@ -133,9 +133,9 @@ export class DeviceSession {
   }
 
   /** Test hook: one training step's loss on a given batch (see LocalTrainer.probeStepLoss). */
-  async probeStepLoss(texts: readonly string[], labels: readonly number[], depth: number): Promise<number> {
+  async probeStepLoss(texts: readonly string[], labels: readonly number[], depth: number, steps?: number): Promise<number> {
     if (!this.trainer) throw new Error('the model is not loaded yet');
-    return this.trainer.probeStepLoss(texts, labels, depth);
+    return this.trainer.probeStepLoss(texts, labels, depth, steps);
   }
 
   provideFile(file: File): void {

@@ -12,7 +12,7 @@ declare global {
     __tabfleet?: {
       view: () => DeviceView;
       /** One training step's loss on a batch, from the task's initial adapter (backend comparisons). */
-      probeStepLoss: (texts: string[], labels: number[], depth: number) => Promise<number>;
+      probeStepLoss: (texts: string[], labels: number[], depth: number, steps?: number) => Promise<number>;
     };
   }
 }
@@ -20,7 +20,7 @@ declare global {
 const root = createRoot(document.getElementById('root') as HTMLElement);
 try {
   const session = new DeviceSession(loadIdentity(window.localStorage, window.location.search));
-  window.__tabfleet = { view: () => session.view, probeStepLoss: (texts, labels, depth) => session.probeStepLoss(texts, labels, depth) };
+  window.__tabfleet = { view: () => session.view, probeStepLoss: (texts, labels, depth, steps) => session.probeStepLoss(texts, labels, depth, steps) };
   root.render(
     <StrictMode>
       <App session={session} />

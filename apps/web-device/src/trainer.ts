@@ -174,7 +174,7 @@ export class LocalTrainer {
    * Loss of one training step from the task's initial adapter on the given batch, with a fresh
    * classifier (the same on every device and backend: tests compare backends with it).
    */
-  async probeStepLoss(texts: readonly string[], labels: readonly number[], depth: number): Promise<number> {
+  async probeStepLoss(texts: readonly string[], labels: readonly number[], depth: number, steps = 2): Promise<number> {
     const classNames = this.task.classNames;
     const data = toDataset(
       texts.map((text, i) => ({ text, label: classNames[labels[i] as number] as string })),
@@ -189,7 +189,11 @@ export class LocalTrainer {
       seed: this.task.seed,
     });
     try {
-      return (await clf.trainStep(makeBatch(this.encoder, data, Array.from({ length: texts.length }, (_, i) => i)))).loss;
+      const batch = makeBatch(this.encoder, data, Array.from({ length: texts.length }, (_, i) => i));
+      // The head starts at zero, so the first step's loss is ln(classes) on any backend; the loss
+      // after two steps depends on the forward pass, the gradients through the trained blocks and Adam.
+      for (let i = 0; i < steps; i++) await clf.trainStep(batch);
+      return await clf.loss(batch);
     } finally {
       clf.dispose();
     }

@@ -1,33 +1,39 @@
 /**
  * Side-by-side comparison of the federated strategies in the simulation engine (src/sim): N virtual
  * devices with heterogeneous device classes, each training the real USE-lite + LoRA on its real
- * Dirichlet(α) partition of WordNet glosses, on a simulated clock from the resource model.
+ * Dirichlet(α) partition of WordNet glosses (wasm backend), on a simulated clock from the
+ * resource model.
  *
- *   npm run compare -- --quick                 20 devices, the quick setting below (< 20 min on 2 cores)
+ *   npm run compare -- --quick                 the quick setting below
  *   npm run compare                            the full setting below
  *   npm run compare -- --alphas 0.1 --strategies fedlora,hierfedlora --rounds 6
  *
- * How a comparison is made fair: every strategy runs on the same fleet (seeded device classes and
+ * Fair by construction: every strategy runs on the same fleet (seeded device classes and
  * profiles), the same partition and the same initial adapter, for the same simulated time budget
- * H = rounds × FedLoRA's round length (FedLoRA runs exactly `rounds` rounds; the others as many
- * of their own rounds as fit in H — a round that would end past H is not started). The table reports
+ * H = rounds × FedLoRA's round length (FedLoRA runs exactly `rounds` rounds; the others as many of
+ * their own rounds as fit in H — a round that would end past H is not started). The table reports
  * at the end of H: final test accuracy, simulated time until the accuracy first reached the target
  * (default 0.9 × FedLoRA's final accuracy at that α), bytes uploaded and device compute seconds,
  * each also as a ratio to FedLoRA. Curves go to <out>/curves.svg, every record to <out>/results.json.
+ * Local training is deterministic per job, so a run is reproducible given the step-time table:
+ * pin it with --ms-per-step (the run prints the measured one) to compare runs or to rerun one
+ * strategy alone.
  *
  * Device classes (src/sim/device-classes.ts): new laptop 1× / old laptop 2× / phone 4× the step
- * times measured at start on this machine (a few steps per depth), 2.5 / 1 / 0.5 MB/s upload,
- * 25 / 35 / 40 % of the fleet, with ±10 % (step) and ±20 % (bandwidth) per-device jitter.
+ * times measured at start on this machine (a few interleaved steps per depth), 2.5 / 1 / 0.5 MB/s
+ * upload, 25 / 35 / 40 % of the fleet, with σ 0.1 (step) and 0.2 (bandwidth) log-normal jitter.
  *
  * Settings (defaults; every one is a flag):
- *   full:  80 devices, α ∈ {0.1, 0.5}, all five strategies, 10 FedLoRA rounds of 4 local steps,
- *          batch 8, max 32 tokens, ≤300 glosses/class of the top 20 classes (4,800 train rows),
- *          evaluation on 400 fixed test rows, groups of ~5, τ ≤ 4, 2 workers.
- *          Estimated 2.5–3 h on this 2-core machine (≈ 4× the devices and 2.5× the rounds of --quick,
- *          whose run time is dominated by local steps; measured per-step costs in the header of
- *          the run's output).
- *   quick: 20 devices, 4 FedLoRA rounds of 3 local steps, ≤100 glosses/class (1,600 train rows),
- *          evaluation on 200 rows, otherwise as full. Measured: see the issue's closing note.
+ *   full:  80 devices (the paper's testbed size), α ∈ {0.1, 0.5}, all five strategies, a budget
+ *          of 8 FedLoRA rounds, I = 3 local steps, batch 8, max 32 tokens, ≤300 glosses/class of
+ *          the top 20 classes (4,800 train rows), 400 fixed test rows evaluated after every
+ *          round, groups of ~5, τ ≤ 4, 2 worker threads. Estimated 3–6 h on this 2-core machine:
+ *          ≈ 19× the local-step work and ≈ 8× the evaluation work of --quick (scaled from its
+ *          measured run), the lower end on an idle machine.
+ *   quick: 16 devices, a budget of 4 FedLoRA rounds, I = 2, max 24 tokens, ≤100 glosses/class
+ *          (1,600 train rows), 128 test rows, otherwise as full. Measured on this 2-core machine
+ *          while other jobs kept its load average at 4–9: 17.5 min (1,049 s); the rounds that ran
+ *          while the machine was quiet suggest 6–8 min on an idle one.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';

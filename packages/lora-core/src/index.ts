@@ -9,4 +9,5 @@ export * from './lora';
 export * from './data';
 export * from './federated';
 export * from './protocol';
+export * from './sim';
 export { matMul } from './ops/matmul';

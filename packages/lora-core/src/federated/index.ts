@@ -21,3 +21,5 @@ export type { ReplanDecision, ReplanOptions } from './replan';
 export { STRATEGY_NAMES, isStrategyName } from './strategy';
 export type { GroupResult, Strategy, StrategyName } from './strategy';
 export * from './strategies';
+export { RoundContractError, chooseRoundPlan, runGlobalRound } from './round';
+export type { GlobalRoundInput, GlobalRoundOutcome, GroupOutcome, MemberAssignment, PlanChoice, TrainMember } from './round';

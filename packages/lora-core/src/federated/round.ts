@@ -33,7 +33,10 @@ export interface MemberAssignment {
   readonly adapter: AdapterState;
 }
 
-/** Trains one member; resolves to its update, or to undefined when the device dropped out of the round. */
+/**
+ * Trains one member; resolves to its update, or to undefined when the device dropped out of the
+ * round (left, timed out, sent an invalid upload). A rejection aborts the whole round.
+ */
 export type TrainMember = (assignment: MemberAssignment) => Promise<ClientUpdate | undefined>;
 
 export interface GroupOutcome {

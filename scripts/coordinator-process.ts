@@ -1,14 +1,14 @@
 /**
- * A real coordinator process for end-to-end specs: `node --import tsx apps/coordinator/src/main.ts`
- * on a free port (--port 0), in-memory state, ready once it prints TABFLEET_READY. Specs that need
- * their own run settings start one with startCoordinatorProcess; the global setup starts the shared one.
+ * A real coordinator process (`node --import tsx apps/coordinator/src/main.ts`) on a free port
+ * (--port 0), ready once it prints TABFLEET_READY. Used by the end-to-end specs (in-memory state)
+ * and by `npm run demo` (which passes its own --db and streams the output).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 export interface CoordinatorProcess {
   readonly url: string;
@@ -17,14 +17,25 @@ export interface CoordinatorProcess {
   readonly pid: number;
   /** Everything the process printed so far. */
   output(): string;
+  /** Resolves with the exit code when the process ends. */
+  readonly exited: Promise<number | null>;
   stop(): Promise<void>;
 }
 
-export async function startCoordinatorProcess(args: readonly string[] = [], readyTimeoutMs = 180_000): Promise<CoordinatorProcess> {
+export interface CoordinatorProcessOptions {
+  readonly readyTimeoutMs?: number;
+  /** Receives everything the process prints, as it comes. */
+  readonly onOutput?: (text: string) => void;
+  /** --db value (default: memory). */
+  readonly db?: string;
+}
+
+export async function startCoordinatorProcess(args: readonly string[] = [], opts: CoordinatorProcessOptions = {}): Promise<CoordinatorProcess> {
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 180_000;
   const token = randomBytes(9).toString('base64url');
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', 'apps/coordinator/src/main.ts', '--port', '0', '--host', '127.0.0.1', '--token', token, '--db', 'memory', ...args],
+    ['--import', 'tsx', 'apps/coordinator/src/main.ts', '--port', '0', '--host', '127.0.0.1', '--token', token, '--db', opts.db ?? 'memory', ...args],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -33,6 +44,7 @@ export async function startCoordinatorProcess(args: readonly string[] = [], read
     const timer = setTimeout(() => reject(new Error(`coordinator not ready after ${readyTimeoutMs} ms:\n${output}`)), readyTimeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
+      opts.onOutput?.(chunk.toString());
       const m = /^TABFLEET_READY (.+)$/m.exec(output);
       if (m) {
         clearTimeout(timer);
@@ -42,6 +54,7 @@ export async function startCoordinatorProcess(args: readonly string[] = [], read
     child.stdout?.on('data', onData);
     child.stderr?.on('data', (c: Buffer) => {
       output += c.toString();
+      opts.onOutput?.(c.toString());
     });
     void exited.then((code) => {
       clearTimeout(timer);
@@ -55,6 +68,7 @@ export async function startCoordinatorProcess(args: readonly string[] = [], read
     runId,
     pid: child.pid as number,
     output: () => output,
+    exited,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

@@ -14,7 +14,7 @@ import { launchFleet, type BackendName } from './fleet-lib';
 const { values } = parseArgs({
   options: {
     devices: { type: 'string', default: '4' },
-    rounds: { type: 'string', default: '4' },
+    rounds: { type: 'string', default: '8' },
     strategy: { type: 'string', default: 'fedlora' },
     alpha: { type: 'string', default: '0.5' },
     'max-per-class': { type: 'string', default: '60' },

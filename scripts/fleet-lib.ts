@@ -65,11 +65,13 @@ export async function launchBrowser(webgpu: boolean): Promise<Browser> {
   });
 }
 
-export function deviceUrl(base: string, token: string, mode: 'fleet' | 'own', backend?: BackendName): string {
+/** `slowdown` > 1 makes the tab emulate a device that many times slower (?slowdown=, see apps/web-device/src/slowdown.ts). */
+export function deviceUrl(base: string, token: string, mode: 'fleet' | 'own', backend?: BackendName, slowdown?: number): string {
   const u = new URL('/', base);
   u.searchParams.set('token', token);
   u.searchParams.set('mode', mode);
   if (backend) u.searchParams.set('backend', backend);
+  if (slowdown !== undefined && slowdown !== 1) u.searchParams.set('slowdown', String(slowdown));
   return u.toString();
 }
 

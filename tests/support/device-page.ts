@@ -9,6 +9,7 @@ export interface TabView {
   phase: string;
   connection: string;
   mode?: 'fleet' | 'own';
+  slowdown?: number;
   backend?: { name: BackendName; forced: boolean; benchmarkMs: Partial<Record<BackendName, number | null>> };
   trials: Array<{ name: BackendName; ms: number | null; error?: string }>;
   profile?: { msPerStep: number[]; uploadBytesPerSec: number; memoryBytes: number };
@@ -31,12 +32,12 @@ export interface DeviceTab {
 /** One tab in its own browser context (own localStorage, so its own device identity). */
 export async function openDevice(
   browser: Browser,
-  opts: { url: string; token: string; mode: 'fleet' | 'own'; backend?: BackendName; beforeLoad?: (page: Page) => void },
+  opts: { url: string; token: string; mode: 'fleet' | 'own'; backend?: BackendName; slowdown?: number; beforeLoad?: (page: Page) => void },
 ): Promise<DeviceTab> {
   const context = await browser.newContext();
   const page = await context.newPage();
   opts.beforeLoad?.(page);
-  await page.goto(deviceUrl(opts.url, opts.token, opts.mode, opts.backend));
+  await page.goto(deviceUrl(opts.url, opts.token, opts.mode, opts.backend, opts.slowdown));
   return { context, page };
 }
 

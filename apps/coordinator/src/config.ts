@@ -21,6 +21,8 @@ export interface CoordinatorConfig {
   readonly seed: number;
   /** 'memory' or an SQLite file path. */
   readonly db: string;
+  /** Fixed number of device groups for grouping strategies; undefined = about one group per 5 devices. */
+  readonly groups: number | undefined;
   /** Local steps per intra-group round (the strategy's I). */
   readonly localSteps: number;
   readonly batchSize: number;
@@ -54,6 +56,7 @@ export const USAGE = `Usage: coordinator [options]
   --alpha A           Dirichlet alpha of the fleet's label skew (default 0.5)
   --seed N            run seed (default 42)
   --db PATH|memory    SQLite file for runs, rounds, metrics, checkpoints (default .data/tabfleet.sqlite)
+  --groups N          device groups for grouping strategies (default: about one per 5 devices)
   --local-steps N     local steps per intra-group round (default 10)
   --batch-size N      local batch size (default 16)
   --lr X              learning rate of the LoRA factors (default 0.001)
@@ -96,6 +99,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         alpha: { type: 'string' },
         seed: { type: 'string' },
         db: { type: 'string' },
+        groups: { type: 'string' },
         'local-steps': { type: 'string' },
         'batch-size': { type: 'string' },
         lr: { type: 'string' },
@@ -127,6 +131,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
     alpha: positive('alpha', values.alpha, 0.5),
     seed: int('seed', values.seed, 42, 0),
     db: values.db ?? '.data/tabfleet.sqlite',
+    groups: values.groups === undefined ? undefined : int('groups', values.groups, 0, 1),
     localSteps: int('local-steps', values['local-steps'], 10, 1),
     batchSize: int('batch-size', values['batch-size'], 16, 1),
     learningRate: positive('lr', values.lr, 0.001),

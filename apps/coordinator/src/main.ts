@@ -39,7 +39,10 @@ async function main(): Promise<number> {
   const state = openState(config.db);
   const coordinator = await startCoordinator({
     config,
-    strategy: createStrategy(config.strategy, { planner: { localSteps: config.localSteps } }),
+    strategy: createStrategy(config.strategy, {
+      planner: { localSteps: config.localSteps },
+      ...(config.groups === undefined ? {} : { grouping: { numGroups: config.groups } }),
+    }),
     task,
     state,
     log,

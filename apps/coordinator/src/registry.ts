@@ -15,6 +15,16 @@ export interface DeviceProgress {
   readonly loss: number;
 }
 
+/** What the coordinator accepted in a device's latest upload. */
+export interface AcceptedUpload {
+  readonly round: number;
+  readonly intraRound: number;
+  readonly groupId: string;
+  /** Block keys the decoded delta carried (its depth shows here). */
+  readonly blockKeys: readonly string[];
+  readonly bytes: number;
+}
+
 export interface LiveDevice {
   readonly deviceId: string;
   /** Socket currently speaking for this device; null while disconnected. */
@@ -28,6 +38,7 @@ export interface LiveDevice {
   progress: DeviceProgress | undefined;
   groupId: string | undefined;
   depth: number | undefined;
+  lastUpload: AcceptedUpload | undefined;
   lastSeen: number;
   bytesUp: number;
   bytesDown: number;
@@ -55,6 +66,7 @@ export class DeviceRegistry {
         progress: undefined,
         groupId: undefined,
         depth: undefined,
+        lastUpload: undefined,
         lastSeen: at,
         bytesUp: 0,
         bytesDown: 0,
@@ -141,6 +153,11 @@ export class DeviceRegistry {
     if (!d) return;
     d.progress = progress;
     d.lastSeen = at;
+  }
+
+  recordUpload(deviceId: string, upload: AcceptedUpload): void {
+    const d = this.devices.get(deviceId);
+    if (d) d.lastUpload = upload;
   }
 
   addBytes(deviceId: string, up: number, down: number): void {

@@ -22,6 +22,8 @@ export interface DeviceRow {
   readonly partitionIndex: number | null;
   readonly groupId: string | null;
   readonly depth: number | null;
+  /** The latest upload the coordinator accepted from this device: its block keys and size. */
+  readonly lastUpload: { round: number; intraRound: number; groupId: string; blockKeys: readonly string[]; bytes: number } | null;
   readonly progress: { round: number; intraRound: number; step: number; localSteps: number; loss: number } | null;
   readonly bytesUp: number;
   readonly bytesDown: number;
@@ -74,6 +76,7 @@ export function takeSnapshot(runId: string, status: RunStatus, registry: DeviceR
         partitionIndex: r?.partitionIndex ?? null,
         groupId: d.groupId ?? null,
         depth: d.depth ?? null,
+        lastUpload: d.lastUpload ?? null,
         progress: d.progress ?? null,
         bytesUp: d.bytesUp,
         bytesDown: d.bytesDown,

@@ -154,7 +154,7 @@ describe('dashboard', () => {
           {
             deviceId: 'dev-<script>', connected: true, activity: 'idle', joins: 1, dataMode: 'own', backend: 'wasm', backendForced: false,
             gpuAdapter: null, fallbackAdapter: null, benchmarkMs: null, msPerStep: [3], uploadBytesPerSec: 1, memoryBytes: 1, numSamples: 1,
-            labelHistogram: [1], partitionIndex: null, groupId: null, depth: null, progress: null, bytesUp: 0, bytesDown: 0, lastSeen: 0,
+            labelHistogram: [1], partitionIndex: null, groupId: null, depth: null, lastUpload: null, progress: null, bytesUp: 0, bytesDown: 0, lastSeen: 0,
             lastError: '<img src=x onerror=alert(1)>',
           },
         ],

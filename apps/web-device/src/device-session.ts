@@ -56,6 +56,8 @@ export interface DeviceView {
   readonly phase: Phase;
   readonly message: string;
   readonly mode: DataMode | undefined;
+  /** Emulated slowdown factor from ?slowdown= (1 = none). */
+  readonly slowdown: number;
   readonly trials: readonly BackendTrial[];
   readonly backend: BackendReport | undefined;
   readonly profile: ResourceProfile | undefined;
@@ -97,6 +99,7 @@ export class DeviceSession {
       phase: 'starting',
       message: '',
       mode: identity.mode,
+      slowdown: identity.slowdown,
       trials: [],
       backend: undefined,
       profile: undefined,
@@ -231,7 +234,7 @@ export class DeviceSession {
 
   private async prepare(task: TaskInfo): Promise<void> {
     this.update({ phase: 'loading-data', message: 'loading the model' });
-    this.trainer = await LocalTrainer.load(this.fetchAsset, task);
+    this.trainer = await LocalTrainer.load(this.fetchAsset, task, this.identity.slowdown);
     if (this.trainer.numBlocks !== task.numBlocks) throw new Error(`model has ${this.trainer.numBlocks} blocks; the task says ${task.numBlocks}`);
     this.data = await this.loadData(task);
     const labelHistogram = classCounts(this.data.labels, task.classNames.length);

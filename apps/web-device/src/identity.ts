@@ -1,9 +1,11 @@
 /**
  * Who this page is, across reloads: a deviceId and the join token kept in localStorage, plus the
- * per-visit choices from the URL (?token=, ?mode=fleet|own, ?backend=webgpu|webgl|wasm|cpu).
+ * per-visit choices from the URL (?token=, ?mode=fleet|own, ?backend=webgpu|webgl|wasm|cpu, and
+ * ?slowdown=S, which emulates a device S times slower: see slowdown.ts).
  */
 import { BACKEND_NAMES, DATA_MODES } from './core';
 import type { BackendName, DataMode } from './core';
+import { parseSlowdown } from './slowdown';
 
 const DEVICE_ID_KEY = 'tabfleet.deviceId';
 const TOKEN_KEY = 'tabfleet.token';
@@ -14,6 +16,8 @@ export interface Identity {
   /** Undefined: let the person choose on the page. */
   readonly mode: DataMode | undefined;
   readonly forcedBackend: BackendName | undefined;
+  /** Each training step is stretched to this many times its duration (1 = as fast as the device is). */
+  readonly slowdown: number;
 }
 
 function newDeviceId(): string {
@@ -41,5 +45,6 @@ export function loadIdentity(storage: Storage, search: string): Identity {
     token,
     mode: (DATA_MODES as readonly string[]).includes(mode ?? '') ? (mode as DataMode) : undefined,
     forcedBackend: (backend ?? undefined) as BackendName | undefined,
+    slowdown: parseSlowdown(params.get('slowdown')),
   };
 }

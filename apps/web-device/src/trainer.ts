@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { bucketedTrainingBatches, DEFAULT_LORA, LoraClassifier, loadUseLiteModel, makeBatch, median, subtractAdapters, timeRuns, toDataset, trainingLoop } from './core';
 import type { AdapterState, Assignment, LabeledDataset, LoraConfig, LoraTarget, TaskInfo, TextEncoder } from './core';
+import { waitAfterStep } from './slowdown';
 import { yieldToEventLoop } from './yield';
 
 export type FetchAsset = (relPath: string) => Promise<ArrayBuffer>;
@@ -51,11 +52,14 @@ const SLOW_STEP_MS = 1000;
  * Median wall ms of training steps on one fixed batch: `warmup` untimed steps (shader compilation,
  * allocation), one timed step, and two more when that one was fast.
  */
-async function timeSteps(clf: LoraClassifier, encoder: TextEncoder, data: LabeledDataset, warmup: number): Promise<number> {
+async function timeSteps(clf: LoraClassifier, encoder: TextEncoder, data: LabeledDataset, warmup: number, slowdown = 1): Promise<number> {
   const batch = makeBatch(encoder, data, Array.from({ length: data.texts.length }, (_, i) => i));
   const step = async () => {
     await yieldToEventLoop();
-    return clf.trainStep(batch);
+    const t0 = performance.now();
+    const loss = await clf.trainStep(batch);
+    await waitAfterStep(performance.now() - t0, slowdown);
+    return loss;
   };
   const first = await timeRuns(step, { warmup, runs: 1 });
   if ((first[0] as number) >= SLOW_STEP_MS) return first[0] as number;
@@ -97,10 +101,12 @@ export class LocalTrainer {
   private constructor(
     readonly encoder: TextEncoder,
     readonly task: TaskInfo,
+    /** Emulated slowdown factor (slowdown.ts); 1 = none. */
+    readonly slowdown: number,
   ) {}
 
-  static async load(fetchAsset: FetchAsset, task: TaskInfo): Promise<LocalTrainer> {
-    return new LocalTrainer(await loadUseLiteModel(fetchAsset), task);
+  static async load(fetchAsset: FetchAsset, task: TaskInfo, slowdown = 1): Promise<LocalTrainer> {
+    return new LocalTrainer(await loadUseLiteModel(fetchAsset), task, slowdown);
   }
 
   get numBlocks(): number {
@@ -130,7 +136,7 @@ export class LocalTrainer {
         seed: this.task.seed,
       });
       try {
-        const ms = await timeSteps(clf, this.encoder, data, depth === this.numBlocks ? 1 : 0);
+        const ms = await timeSteps(clf, this.encoder, data, depth === this.numBlocks ? 1 : 0, this.slowdown);
         out[depth - 1] = Math.max(ms, 0.01);
         onDepth(depth, ms);
       } finally {
@@ -156,14 +162,16 @@ export class LocalTrainer {
     const batches = bucketedTrainingBatches(this.encoder, data, rows, a.batchSize, seed);
     let meanLoss = Number.NaN;
     let trainMs = 0;
+    let waitedMs = 0;
     for await (const ev of trainingLoop(clf, { epochsPerRound: 1, batchesPerEpoch: a.localSteps, batches })) {
       if (ev.kind === 'batch') {
         if (!Number.isFinite(ev.loss)) throw new Error(`loss became ${ev.loss} at step ${ev.step}`);
         onStep(ev.step, ev.loss);
+        waitedMs += await waitAfterStep(ev.ms, this.slowdown);
         await yieldToEventLoop();
       } else if (ev.kind === 'round') {
         meanLoss = ev.meanLoss;
-        trainMs = ev.ms;
+        trainMs = ev.ms + waitedMs;
       }
     }
     const delta = subtractAdapters(clf.getAdapter(), before);

@@ -42,6 +42,13 @@ describe('loadIdentity', () => {
     assert.throws(() => loadIdentity(new MemoryStorage(), '?backend=metal'), /\?backend=metal is not one of webgpu, webgl, wasm, cpu/);
   });
 
+  it('reads an emulated slowdown factor (default 1) and rejects values below 1 or non-numbers', () => {
+    assert.equal(loadIdentity(new MemoryStorage(), '').slowdown, 1);
+    assert.equal(loadIdentity(new MemoryStorage(), '?slowdown=4').slowdown, 4);
+    assert.throws(() => loadIdentity(new MemoryStorage(), '?slowdown=0.5'), /slowdown=0\.5 must be a number from 1/);
+    assert.throws(() => loadIdentity(new MemoryStorage(), '?slowdown=fast'), /slowdown=fast/);
+  });
+
   it('replaces a corrupted stored id', () => {
     const storage = new MemoryStorage();
     storage.setItem('tabfleet.deviceId', 'x');

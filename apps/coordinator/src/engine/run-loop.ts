@@ -206,6 +206,13 @@ export class RunLoop {
     if (upload.trainMs !== undefined) this.measuredMs.set(deviceId, upload.trainMs / work.localSteps);
     work.settle({ deviceId, numSamples: upload.numSamples, delta }, upload.payload.byteLength);
     this.deps.registry.addBytes(deviceId, upload.payload.byteLength, 0);
+    this.deps.registry.recordUpload(deviceId, {
+      round: a.round,
+      intraRound: a.intraRound,
+      groupId: a.groupId,
+      blockKeys: [...delta.keys()].sort(),
+      bytes: upload.payload.byteLength,
+    });
     return { ok: true, bytes: upload.payload.byteLength };
   }
 

@@ -4,7 +4,7 @@
  * of the WordNet glosses, printing the global test accuracy after every round; exits 0 when the
  * run has finished (non-zero if it failed).
  *
- *   npm run demo -- [--devices 4] [--rounds 4] [--strategy fedlora] [--alpha 0.5] [--backend wasm]
+ *   npm run demo -- [--devices 4] [--rounds 8] [--strategy hierfedlora|fedlora|…] [--groups 2] [--alpha 0.5] [--backend wasm]
  */
 import { execSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -15,7 +15,8 @@ const { values } = parseArgs({
   options: {
     devices: { type: 'string', default: '4' },
     rounds: { type: 'string', default: '8' },
-    strategy: { type: 'string', default: 'fedlora' },
+    strategy: { type: 'string', default: 'hierfedlora' },
+    groups: { type: 'string', default: '2' },
     alpha: { type: 'string', default: '0.5' },
     'max-per-class': { type: 'string', default: '60' },
     'local-steps': { type: 'string', default: '8' },
@@ -35,6 +36,7 @@ const coordinator = await startCoordinatorProcess(
     '--strategy', values.strategy as string,
     '--devices', values.devices as string,
     '--rounds', values.rounds as string,
+    ...(values.strategy === 'fedlora' || values.strategy === 'depth-only' ? [] : ['--groups', values.groups as string]),
     '--alpha', values.alpha as string,
     '--max-per-class', values['max-per-class'] as string,
     '--local-steps', values['local-steps'] as string,

@@ -5,7 +5,7 @@
  */
 import { expect, test } from '@playwright/test';
 import { startCoordinatorProcess, type CoordinatorProcess } from '../scripts/coordinator-process';
-import { openDevice, waitForJoins, type DeviceTab } from './support/device-page';
+import { coordinatorStatus, openDevice, waitForJoins, type DeviceTab } from './support/device-page';
 
 const DEVICES = 4;
 const ROUNDS = 3;
@@ -16,11 +16,7 @@ interface StatusJson {
   devices: Array<{ deviceId: string; backend: string | null; bytesUp: number }>;
 }
 
-async function status(url: string): Promise<StatusJson> {
-  const res = await fetch(`${url}/api/status`);
-  expect(res.ok).toBe(true);
-  return (await res.json()) as StatusJson;
-}
+const status = (url: string) => coordinatorStatus<StatusJson>(url);
 
 test('4 tabs complete 3 FedLoRA rounds on a Dirichlet(0.5) split and global accuracy rises clearly', async ({ browser }) => {
   test.setTimeout(15 * 60_000);

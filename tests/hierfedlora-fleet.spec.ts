@@ -10,7 +10,7 @@
 import { expect, test } from '@playwright/test';
 import { trainedBlockKeys } from '../packages/lora-core/src/lora/adapter-state';
 import { startCoordinatorProcess, type CoordinatorProcess } from '../scripts/coordinator-process';
-import { openDevice, waitForJoins, type DeviceTab } from './support/device-page';
+import { coordinatorStatus, openDevice, waitForJoins, type DeviceTab, type TabView } from './support/device-page';
 
 const SLOWDOWNS = [1, 1, 1, 1, 3, 6];
 const DEVICES = SLOWDOWNS.length;
@@ -32,11 +32,7 @@ interface StatusJson {
   devices: DeviceRow[];
 }
 
-async function status(url: string): Promise<StatusJson> {
-  const res = await fetch(`${url}/api/status`);
-  expect(res.ok).toBe(true);
-  return (await res.json()) as StatusJson;
-}
+const status = (url: string) => coordinatorStatus<StatusJson>(url);
 
 test('6 heterogeneous tabs run HierFedLoRA: several groups, different depths per group, accuracy rises', async ({ browser }) => {
   test.setTimeout(15 * 60_000);
@@ -57,7 +53,7 @@ test('6 heterogeneous tabs run HierFedLoRA: several groups, different depths per
     const { url, token } = coordinator;
     // One tab at a time: each measures its profile while the others sit idle, as separate phones
     // would, instead of six tabs timing steps against each other on two cores.
-    const views = [];
+    const views: TabView[] = [];
     for (const slowdown of SLOWDOWNS) {
       const tab = await openDevice(browser, { url, token, mode: 'fleet', backend: 'wasm', slowdown });
       tabs.push(tab);

@@ -71,7 +71,23 @@ export interface StatusDevice {
   numSamples: number | null;
 }
 
+/**
+ * GET /api/status as JSON. A few retries: while the coordinator evaluates a round on its own event
+ * loop, a kept-alive connection can be reset under load (seen as ECONNRESET on a busy 2-core box).
+ */
+export async function coordinatorStatus<T>(url: string, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      const res = await fetch(new URL('/api/status', url));
+      if (!res.ok) throw new Error(`/api/status answered ${res.status}`);
+      return (await res.json()) as T;
+    } catch (err) {
+      if (i >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 1_000 * i));
+    }
+  }
+}
+
 export async function coordinatorDevices(url: string): Promise<StatusDevice[]> {
-  const res = await fetch(new URL('/api/status', url));
-  return ((await res.json()) as { devices: StatusDevice[] }).devices;
+  return (await coordinatorStatus<{ devices: StatusDevice[] }>(url)).devices;
 }

@@ -14,6 +14,12 @@ describe('parseCoordinatorArgs', () => {
     );
   });
 
+  it('reads --groups, and leaves the group count to the strategy without it', () => {
+    assert.equal(parseCoordinatorArgs(['--groups', '3']).groups, 3);
+    assert.equal(parseCoordinatorArgs([]).groups, undefined);
+    assert.throws(() => parseCoordinatorArgs(['--groups', '0']), /--groups must be an integer >= 1/);
+  });
+
   it('generates a join token when none is given', () => {
     const a = parseCoordinatorArgs([]);
     const b = parseCoordinatorArgs([]);

@@ -54,6 +54,12 @@ describe('run loop', () => {
       assert.equal(d.assignments[0]?.partitionIndex, d.partitionIndex);
     }
     assert.deepEqual(new Set(devices.map((d) => d.partitionIndex)), new Set([0, 1]));
+    // The snapshot shows what was accepted from each device: its last upload's blocks and size.
+    for (const row of coordinator.snapshot().devices) {
+      assert.deepEqual(row.lastUpload?.blockKeys, ['0', '1', 'head']);
+      assert.equal(row.lastUpload?.round, 2);
+      assert.ok((row.lastUpload?.bytes ?? 0) > 0 && row.lastUpload!.bytes * 2 === row.bytesUp, `${row.lastUpload?.bytes} of ${row.bytesUp}`);
+    }
 
     const rounds = s.state.listRounds(coordinator.runId);
     assert.deepEqual(rounds.map((r) => [r.round, r.participants.length]), [[0, 0], [1, 2], [2, 2]]);

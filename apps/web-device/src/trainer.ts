@@ -127,14 +127,7 @@ export class LocalTrainer {
     };
     const out: number[] = [];
     for (let depth = this.numBlocks; depth >= 1; depth--) {
-      const clf = new LoraClassifier(this.encoder, {
-        numClasses: this.task.classNames.length,
-        depth,
-        lora: loraFor(this.task, this.task.lora.rank),
-        learningRate: 1e-3,
-        headLearningRate: 1e-2,
-        seed: this.task.seed,
-      });
+      const clf = this.freshClassifier(depth);
       try {
         const ms = await timeSteps(clf, this.encoder, data, depth === this.numBlocks ? 1 : 0, this.slowdown);
         out[depth - 1] = Math.max(ms, 0.01);
@@ -188,14 +181,7 @@ export class LocalTrainer {
       texts.map((text, i) => ({ text, label: classNames[labels[i] as number] as string })),
       classNames,
     );
-    const clf = new LoraClassifier(this.encoder, {
-      numClasses: classNames.length,
-      depth,
-      lora: loraFor(this.task, this.task.lora.rank),
-      learningRate: 1e-3,
-      headLearningRate: 1e-2,
-      seed: this.task.seed,
-    });
+    const clf = this.freshClassifier(depth);
     try {
       const batch = makeBatch(this.encoder, data, Array.from({ length: texts.length }, (_, i) => i));
       // The head starts at zero, so the first step's loss is ln(classes) on any backend; the loss
@@ -205,6 +191,18 @@ export class LocalTrainer {
     } finally {
       clf.dispose();
     }
+  }
+
+  /** A classifier from the task's initial adapter (identical on every device and backend). */
+  private freshClassifier(depth: number): LoraClassifier {
+    return new LoraClassifier(this.encoder, {
+      numClasses: this.task.classNames.length,
+      depth,
+      lora: loraFor(this.task, this.task.lora.rank),
+      learningRate: 1e-3,
+      headLearningRate: 1e-2,
+      seed: this.task.seed,
+    });
   }
 
   dispose(): void {

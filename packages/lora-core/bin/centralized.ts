@@ -24,7 +24,7 @@ import {
   trainingLoop,
   withMaxTokens,
 } from '../src';
-import { formatTable } from './format-table';
+import { formatTable, num, pct, secs } from './format-table';
 
 const HELP = `usage: npm run centralized -- [options]
   --quick              small setting that finishes in < 10 min on 2 cores (150/class, 3 epochs, max-len 48)
@@ -67,14 +67,6 @@ const { values: a } = parseArgs({
   strict: true,
 });
 
-function num(name: string, raw: string, integer = true): number {
-  const v = Number(raw);
-  if (!Number.isFinite(v) || (integer && !Number.isInteger(v))) throw new Error(`--${name} expects ${integer ? 'an integer' : 'a number'}, got "${raw}"`);
-  return v;
-}
-
-const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 async function main(): Promise<void> {
   if (a.help) {

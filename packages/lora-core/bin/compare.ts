@@ -54,7 +54,7 @@ import { bindMembers, buildVirtualFleet, ratio, renderCurvesSvg, simulate, summa
 import type { RunSummary, SimEvaluation, SimRoundRecord, VirtualDevice } from '../src/sim';
 import { InProcessBackend, WorkerPool, type SimBackend } from './compare/backends';
 import { loadTask, type TaskSetting } from './compare/setup';
-import { formatTable } from './format-table';
+import { formatTable, num, pct, secs } from './format-table';
 
 const HELP = `usage: npm run compare -- [options]
   --quick                 quick setting: 16 devices, 4 rounds of 2 local steps, max 24 tokens, ≤100/class, 128 eval rows
@@ -116,14 +116,6 @@ const { values: a } = parseArgs({
   strict: true,
 });
 
-function num(name: string, raw: string, integer = true): number {
-  const v = Number(raw);
-  if (!Number.isFinite(v) || (integer && !Number.isInteger(v))) throw new Error(`--${name} expects ${integer ? 'an integer' : 'a number'}, got "${raw}"`);
-  return v;
-}
-
-const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 const times = (x: number | undefined) => (x === undefined ? '-' : `${x.toFixed(2)}×`);
 

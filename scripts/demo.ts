@@ -43,6 +43,8 @@ const coordinator = await startCoordinatorProcess(
     '--batch-size', '8',
     '--head-lr', '0.03',
     '--exit-when-done',
+    // The demo's tabs are new devices every time: never pick up an earlier demo's unfinished run.
+    '--fresh',
   ],
   { db: values.db as string, onOutput: (text) => process.stdout.write(text) },
 );
@@ -53,7 +55,7 @@ const fleet = await launchFleet({
   mode: 'fleet',
   ...(values.backend ? { backend: values.backend as BackendName } : {}),
 });
-console.log(`[demo] ${values.devices} tabs joining ${coordinator.url} (dashboard: ${coordinator.url}/dashboard)`);
+console.log(`[demo] ${values.devices} tabs joining ${coordinator.url} (dashboard: ${coordinator.url}/dashboard/?admin=${encodeURIComponent(coordinator.adminToken)})`);
 
 const stop = async (code: number) => {
   await fleet.close().catch(() => undefined);

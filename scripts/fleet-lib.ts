@@ -65,13 +65,18 @@ export async function launchBrowser(webgpu: boolean): Promise<Browser> {
   });
 }
 
-/** `slowdown` > 1 makes the tab emulate a device that many times slower (?slowdown=, see apps/web-device/src/slowdown.ts). */
-export function deviceUrl(base: string, token: string, mode: 'fleet' | 'own', backend?: BackendName, slowdown?: number): string {
+/**
+ * `slowdown` > 1 makes the tab emulate a device that many times slower (?slowdown=, see
+ * apps/web-device/src/slowdown.ts); `poison` ("scale:K" | "signflip:K") makes it an attack-emulation
+ * tab (apps/web-device/src/poison.ts).
+ */
+export function deviceUrl(base: string, token: string, mode: 'fleet' | 'own', backend?: BackendName, slowdown?: number, poison?: string): string {
   const u = new URL('/', base);
   u.searchParams.set('token', token);
   u.searchParams.set('mode', mode);
   if (backend) u.searchParams.set('backend', backend);
   if (slowdown !== undefined && slowdown !== 1) u.searchParams.set('slowdown', String(slowdown));
+  if (poison) u.searchParams.set('poison', poison);
   return u.toString();
 }
 

@@ -10,6 +10,8 @@ export interface TabView {
   connection: string;
   mode?: 'fleet' | 'own';
   slowdown?: number;
+  poison?: { kind: 'scale' | 'signflip'; factor: number };
+  lastUploadNorm?: number | null;
   backend?: { name: BackendName; forced: boolean; benchmarkMs: Partial<Record<BackendName, number | null>> };
   trials: Array<{ name: BackendName; ms: number | null; error?: string }>;
   profile?: { msPerStep: number[]; uploadBytesPerSec: number; memoryBytes: number };
@@ -22,6 +24,7 @@ export interface TabView {
   uploads: number;
   bytesSent: number;
   error?: string;
+  work?: { round: number; intraRound: number; step: number; localSteps: number };
 }
 
 export interface DeviceTab {
@@ -32,12 +35,24 @@ export interface DeviceTab {
 /** One tab in its own browser context (own localStorage, so its own device identity). */
 export async function openDevice(
   browser: Browser,
-  opts: { url: string; token: string; mode: 'fleet' | 'own'; backend?: BackendName; slowdown?: number; beforeLoad?: (page: Page) => void },
+  opts: {
+    url: string;
+    token: string;
+    mode: 'fleet' | 'own';
+    backend?: BackendName;
+    slowdown?: number;
+    poison?: string;
+    /** Seconds the tab holds each upload (?stall=). */
+    stall?: number;
+    beforeLoad?: (page: Page) => void;
+  },
 ): Promise<DeviceTab> {
   const context = await browser.newContext();
   const page = await context.newPage();
   opts.beforeLoad?.(page);
-  await page.goto(deviceUrl(opts.url, opts.token, opts.mode, opts.backend, opts.slowdown));
+  const url = new URL(deviceUrl(opts.url, opts.token, opts.mode, opts.backend, opts.slowdown, opts.poison));
+  if (opts.stall !== undefined) url.searchParams.set('stall', String(opts.stall));
+  await page.goto(url.toString());
   return { context, page };
 }
 

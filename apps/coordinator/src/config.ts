@@ -1,8 +1,8 @@
 /** Command-line settings of the coordinator, and the values derived from them. */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { isStrategyName, STRATEGY_NAMES } from './core';
-import type { StrategyName } from './core';
+import { DEFAULT_TRIM_FRACTION, isRobustRule, isStrategyName, ROBUST_RULES, STRATEGY_NAMES } from './core';
+import type { RobustOptions, StrategyName } from './core';
 
 export interface CoordinatorConfig {
   readonly port: number;
@@ -11,6 +11,11 @@ export interface CoordinatorConfig {
   readonly token: string;
   /** True when no --token was given and one was generated (then it is printed once). */
   readonly tokenGenerated: boolean;
+  /** Needed for the dashboard's controls and the admin API. */
+  readonly adminToken: string;
+  readonly adminTokenGenerated: boolean;
+  /** Pick up the state's unfinished run of the same task at start (default true; --fresh turns it off). */
+  readonly resume: boolean;
   readonly strategy: StrategyName;
   /** Global rounds to train. */
   readonly rounds: number;
@@ -35,8 +40,16 @@ export interface CoordinatorConfig {
   readonly maxPerClass: number | undefined;
   /** A round waits at most this long for uploads; devices past it are left out of that round. */
   readonly roundTimeoutMs: number;
+  /** A round counts only when at least this fraction of its planned devices reported; else it is run again. */
+  readonly minReportFraction: number;
+  /** How long a device that disconnected mid-work may take to come back and get its work again. */
+  readonly rejoinGraceMs: number;
+  /** Uploads above this multiple of the Adam-step norm bound are refused; null = no norm check. */
+  readonly normBoundFactor: number | null;
   /** Exit the process once the run has finished (demo, tests). */
   readonly exitWhenDone: boolean;
+  /** Robust combination of device updates; undefined = the plain sample-weighted mean. */
+  readonly robust: RobustOptions | undefined;
 }
 
 export class ConfigError extends Error {
@@ -50,6 +63,8 @@ export const USAGE = `Usage: coordinator [options]
   --port N            listen port (default 8080; 0 = any free port)
   --host H            listen address (default 0.0.0.0, reachable from phones on the LAN)
   --token T           join token (default: generated and printed once)
+  --admin-token T     admin token for the dashboard's controls (default: generated and printed once)
+  --fresh             start a new run even if the database holds an unfinished one of this task
   --strategy S        ${STRATEGY_NAMES.join(' | ')} (default fedlora)
   --rounds N          global rounds (default 5)
   --devices N         devices to wait for before round 1, and fleet partitions (default 4)
@@ -65,7 +80,13 @@ export const USAGE = `Usage: coordinator [options]
   --top-k N           classes kept from the dataset (default 20)
   --max-per-class N   cap on samples per class (default: no cap)
   --round-timeout S   seconds a round waits for uploads (default 600)
+  --min-report F      fraction of a round's devices that must report, else the round is rerun (default 0.5)
+  --rejoin-grace S    seconds a device that dropped mid-round may take to come back for its work (default 30)
+  --norm-bound F|off  refuse uploads whose block norm exceeds F × what the assigned Adam steps can move (default 1.01)
   --exit-when-done    exit after the last round
+  --robust R          ${ROBUST_RULES.join(' | ')}: how device updates are combined (default mean)
+  --trim-fraction F   trimmed-mean: fraction dropped at each end, in [0, 0.5) (default ${DEFAULT_TRIM_FRACTION})
+  --clip-norm X|auto  scale updates down to L2 norm X, or to the median norm of the round (default: no clipping)
 `;
 
 function int(name: string, raw: string | undefined, fallback: number, min: number): number {
@@ -82,6 +103,20 @@ function positive(name: string, raw: string | undefined, fallback: number): numb
   return n;
 }
 
+function nonNegative(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new ConfigError(`--${name} must be a number >= 0, got "${raw}"`);
+  return n;
+}
+
+function fraction(name: string, raw: string | undefined, fallback: number, max: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > max) throw new ConfigError(`--${name} must be a number in [0, ${max}], got "${raw}"`);
+  return n;
+}
+
 export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig {
   let values;
   try {
@@ -93,6 +128,11 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         port: { type: 'string' },
         host: { type: 'string' },
         token: { type: 'string' },
+        'admin-token': { type: 'string' },
+        fresh: { type: 'boolean' },
+        'min-report': { type: 'string' },
+        'rejoin-grace': { type: 'string' },
+        'norm-bound': { type: 'string' },
         strategy: { type: 'string' },
         rounds: { type: 'string' },
         devices: { type: 'string' },
@@ -109,6 +149,9 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         'max-per-class': { type: 'string' },
         'round-timeout': { type: 'string' },
         'exit-when-done': { type: 'boolean' },
+        robust: { type: 'string' },
+        'trim-fraction': { type: 'string' },
+        'clip-norm': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -120,11 +163,18 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
   if (port > 65535) throw new ConfigError(`--port must be <= 65535, got ${port}`);
   const token = values.token ?? randomBytes(12).toString('base64url');
   if (token.length === 0 || token.length > 256) throw new ConfigError('--token must be 1-256 characters');
+  const adminToken = values['admin-token'] ?? randomBytes(18).toString('base64url');
+  if (adminToken.length < 8 || adminToken.length > 256) throw new ConfigError('--admin-token must be 8-256 characters');
+  if (adminToken === token) throw new ConfigError('--admin-token must differ from the join token');
+  const minReport = fraction('min-report', values['min-report'], 0.5, 1);
   return {
     port,
     host: values.host ?? '0.0.0.0',
     token,
     tokenGenerated: values.token === undefined,
+    adminToken,
+    adminTokenGenerated: values['admin-token'] === undefined,
+    resume: !(values.fresh ?? false),
     strategy,
     rounds: int('rounds', values.rounds, 5, 1),
     devicesExpected: int('devices', values.devices, 4, 1),
@@ -140,7 +190,27 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
     topK: int('top-k', values['top-k'], 20, 2),
     maxPerClass: values['max-per-class'] === undefined ? undefined : int('max-per-class', values['max-per-class'], 0, 1),
     roundTimeoutMs: positive('round-timeout', values['round-timeout'], 600) * 1000,
+    minReportFraction: minReport,
+    rejoinGraceMs: nonNegative('rejoin-grace', values['rejoin-grace'], 30) * 1000,
+    normBoundFactor: values['norm-bound'] === 'off' ? null : positive('norm-bound', values['norm-bound'], 1.01),
     exitWhenDone: values['exit-when-done'] ?? false,
+    robust: robustOptions(values.robust, values['trim-fraction'], values['clip-norm']),
+  };
+}
+
+function robustOptions(rule = 'mean', trim: string | undefined, clip: string | undefined): RobustOptions | undefined {
+  if (!isRobustRule(rule)) throw new ConfigError(`--robust must be one of ${ROBUST_RULES.join(', ')}, got "${rule}"`);
+  if (trim !== undefined && rule !== 'trimmed-mean') throw new ConfigError('--trim-fraction applies only to --robust trimmed-mean');
+  const trimFraction = trim === undefined ? undefined : trim.trim() === '' ? Number.NaN : Number(trim);
+  if (trimFraction !== undefined && !(trimFraction >= 0 && trimFraction < 0.5)) {
+    throw new ConfigError(`--trim-fraction must be a number in [0, 0.5), got "${trim}"`);
+  }
+  const clipNorm = clip === undefined || clip === 'auto' ? clip : positive('clip-norm', clip, 0);
+  if (rule === 'mean' && clipNorm === undefined) return undefined;
+  return {
+    rule,
+    ...(rule === 'trimmed-mean' ? { trimFraction: trimFraction ?? DEFAULT_TRIM_FRACTION } : {}),
+    ...(clipNorm === undefined ? {} : { clipNorm }),
   };
 }
 

@@ -1,9 +1,13 @@
 /** The coordinator's one door into @tabfleet/lora-core (the protocol module whole, the rest by name). */
 export * from '../../../packages/lora-core/src/protocol/messages';
 export { chooseRoundPlan, runGlobalRound, RoundContractError } from '@tabfleet/lora-core';
-export type { GlobalRoundOutcome, MemberAssignment } from '@tabfleet/lora-core';
+export type { GlobalRoundOutcome, GroupAggregation, MemberAssignment } from '@tabfleet/lora-core';
 export {
   AdapterCodecError,
+  adamDeltaNormBound,
+  normBoundProblems,
+  jensenShannon,
+  normalize,
   AggregationError,
   applyDelta,
   cloneAdapterState,
@@ -46,3 +50,5 @@ export type {
   StrategyName,
   TextEncoder,
 } from '@tabfleet/lora-core';
+export { DEFAULT_TRIM_FRACTION, isRobustRule, ROBUST_RULES } from '@tabfleet/lora-core';
+export type { RobustOptions, RobustRule } from '@tabfleet/lora-core';

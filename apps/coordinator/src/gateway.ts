@@ -1,11 +1,18 @@
 /**
- * The Socket.IO side of the coordinator: every device event is validated against its schema where
- * it enters, then handed to the registry, the state or the engine. No algorithm lives here.
+ * The Socket.IO side of the coordinator: every device event passes the connection's limits (rate,
+ * refusals, hello first), is validated against its schema where it enters, then handed to the
+ * registry, the state or the engine. No algorithm lives here.
+ *
+ * Every refused message is answered with `serverError {code, message, event}`. A connection is
+ * closed after a refusal that makes it useless (bad token, protocol mismatch, no partition,
+ * revoked), after more than `maxStrikes` refusals within `strikeWindowMs` ('too-many-errors'), and
+ * when it sends no accepted hello within `helloTimeoutMs`.
  */
 import type { Server, Socket } from 'socket.io';
-import { DEVICE_EVENTS, isDeviceEvent, parseDeviceMessage, PROTOCOL_VERSION } from './core';
+import type { ConnectionLimits } from './connection-limits';
+import { ConnectionGuard, connectionLimits } from './connection-limits';
+import { isDeviceEvent, parseDeviceMessage, PROTOCOL_VERSION } from './core';
 import type {
-  DeviceEvent,
   DeviceMessage,
   DeviceToServer,
   DeviceToServerEvents,
@@ -30,6 +37,8 @@ type DeviceSocket = Socket<DeviceToServerEvents, ServerToDeviceEvents>;
 export interface EngineHooks {
   acceptUpload(deviceId: string, upload: Upload): UploadVerdict;
   deviceLeft(deviceId: string): void;
+  /** A device joined (again) on a new connection: it gets back any work it still has open. */
+  deviceRejoined(deviceId: string): void;
   status(): RunStatus;
 }
 
@@ -40,8 +49,16 @@ export interface GatewayDeps {
   readonly registry: DeviceRegistry;
   readonly state: CoordinatorState;
   readonly fleet: FleetSlots;
+  readonly limits?: Partial<ConnectionLimits>;
   readonly now?: () => number;
   readonly log?: (line: string) => void;
+}
+
+/** One socket's limits, and the device it said hello as (kept after a revocation releases it in the registry). */
+interface Connection {
+  readonly socket: DeviceSocket;
+  readonly guard: ConnectionGuard;
+  helloAs: string | undefined;
 }
 
 class GatewayRefusal extends Error {
@@ -58,6 +75,7 @@ export class DeviceGateway implements DeviceChannel {
   private engine: EngineHooks | undefined;
   private readonly now: () => number;
   private readonly log: (line: string) => void;
+  private readonly limits: ConnectionLimits;
 
   constructor(
     private readonly io: CoordinatorServer,
@@ -65,7 +83,23 @@ export class DeviceGateway implements DeviceChannel {
   ) {
     this.now = deps.now ?? Date.now;
     this.log = deps.log ?? (() => {});
-    io.on('connection', (socket) => this.onConnection(socket));
+    this.limits = connectionLimits(deps.limits);
+    io.on('connection', this.onConnectionListener);
+  }
+
+  private readonly onConnectionListener = (socket: DeviceSocket): void => this.onConnection(socket);
+
+  /**
+   * Another run took over this process: new connections go to its gateway, and every device still
+   * connected here is welcomed into the new run (the page starts over for it: new slot, new data).
+   */
+  retire(nextRunId: string): void {
+    this.io.off('connection', this.onConnectionListener);
+    for (const socket of this.io.sockets.sockets.values()) {
+      const device = this.deps.registry.bySocket(socket.id);
+      if (!device) continue;
+      socket.emit('welcome', { protocolVersion: PROTOCOL_VERSION, deviceId: device.deviceId, runId: nextRunId, task: this.deps.task });
+    }
   }
 
   attachEngine(engine: EngineHooks): void {
@@ -84,19 +118,41 @@ export class DeviceGateway implements DeviceChannel {
     this.io.emit('runStatus', status);
   }
 
+  /**
+   * Revokes a device: its connection is told why and closed, its work in flight is dropped, and
+   * every later hello, join or upload as this device is refused. True when it was connected.
+   */
+  revoke(deviceId: string): boolean {
+    const socketId = this.deps.registry.revoke(deviceId, this.now());
+    this.log(`device ${deviceId} revoked`);
+    this.engine?.deviceLeft(deviceId);
+    const socket = socketId === null ? undefined : this.io.sockets.sockets.get(socketId);
+    if (socket) {
+      socket.emit('serverError', { code: 'revoked', message: `device ${deviceId} was revoked by the operator` });
+      socket.disconnect(true);
+    }
+    if (this.engine) this.broadcastStatus(this.engine.status());
+    return socket !== undefined;
+  }
+
   private socketOf(deviceId: string): DeviceSocket | undefined {
     const socketId = this.deps.registry.get(deviceId)?.socketId;
     return socketId ? this.io.sockets.sockets.get(socketId) : undefined;
   }
 
   private onConnection(socket: DeviceSocket): void {
-    for (const event of DEVICE_EVENTS) {
-      socket.on(event, (raw: unknown) => this.onMessage(socket, event, raw));
-    }
-    socket.onAny((event: string) => {
-      if (!isDeviceEvent(event)) this.refuse(socket, new GatewayRefusal('invalid-message', `unknown event "${event}"`), event);
-    });
+    const conn: Connection = { socket, guard: new ConnectionGuard(this.limits, this.now()), helloAs: undefined };
+    const helloTimer = setTimeout(() => {
+      if (conn.helloAs !== undefined || !socket.connected) return;
+      this.refuse(conn, new GatewayRefusal('not-joined', `no accepted "hello" within ${this.limits.helloTimeoutMs} ms`, true), 'hello');
+    }, this.limits.helloTimeoutMs);
+    helloTimer.unref?.();
+    // One listener for every event, known or not, so the limits apply before anything else.
+    socket.onAny((event: unknown, raw: unknown) => this.onPacket(conn, String(event), raw));
+    // Socket.IO closes a connection whose frames do not parse; without a listener it prints a stack per frame.
+    socket.on('error', (err) => this.log(`socket ${socket.id}: ${err.message}`));
     socket.on('disconnect', (reason) => {
+      clearTimeout(helloTimer);
       const device = this.deps.registry.disconnect(socket.id, this.now());
       if (!device) return;
       this.log(`device ${device.deviceId} disconnected (${reason})`);
@@ -106,31 +162,48 @@ export class DeviceGateway implements DeviceChannel {
     });
   }
 
-  private onMessage(socket: DeviceSocket, event: DeviceEvent, raw: unknown): void {
+  private onPacket(conn: Connection, event: string, raw: unknown): void {
+    if (!conn.guard.admit(this.now())) {
+      const { burst, perSecond } = this.limits;
+      this.refuse(conn, new GatewayRefusal('rate-limited', `over ${burst} messages at once or ${perSecond} per second: message dropped`), event);
+      return;
+    }
+    if (!isDeviceEvent(event)) {
+      this.refuse(conn, new GatewayRefusal('invalid-message', `unknown event "${event.slice(0, 64)}"`), event);
+      return;
+    }
     const parsed = parseDeviceMessage(event, raw);
     if (!parsed.ok) {
-      this.refuse(socket, new GatewayRefusal('invalid-message', parsed.error), event);
+      this.refuse(conn, new GatewayRefusal('invalid-message', parsed.error), event);
       return;
     }
     try {
-      this.dispatch(socket, { event, msg: parsed.value } as DeviceMessage);
+      this.dispatch(conn, { event, msg: parsed.value } as DeviceMessage);
     } catch (err) {
-      if (err instanceof GatewayRefusal) this.refuse(socket, err, event);
+      if (err instanceof GatewayRefusal) this.refuse(conn, err, event);
       else {
         this.log(`internal error on "${event}": ${(err as Error).stack ?? String(err)}`);
-        this.refuse(socket, new GatewayRefusal('internal', 'internal error'), event);
+        this.refuse(conn, new GatewayRefusal('internal', 'internal error'), event);
       }
     }
   }
 
-  private dispatch(socket: DeviceSocket, m: DeviceMessage): void {
+  private dispatch(conn: Connection, m: DeviceMessage): void {
+    const { socket } = conn;
+    if (conn.helloAs !== undefined && this.deps.registry.isRevoked(conn.helloAs)) {
+      throw new GatewayRefusal('revoked', `device ${conn.helloAs} was revoked by the operator`, true);
+    }
+    if (m.event !== 'hello' && conn.helloAs === undefined) {
+      throw new GatewayRefusal('not-joined', `say "hello" on this connection before "${m.event}"`);
+    }
     switch (m.event) {
       case 'hello':
-        return this.onHello(socket, m.msg);
+        return this.onHello(conn, m.msg);
       case 'join':
         return this.onJoin(socket, m.msg);
       case 'progress': {
         const device = this.requireJoined(socket);
+        if (m.msg.runId !== this.deps.runId) throw new GatewayRefusal('stale-round', `progress is for run ${m.msg.runId}; this run is ${this.deps.runId}`);
         this.deps.registry.setProgress(device, m.msg, this.now());
         return;
       }
@@ -153,8 +226,15 @@ export class DeviceGateway implements DeviceChannel {
     if (!sameSecret(this.deps.token, msg.token)) throw new GatewayRefusal('bad-token', 'wrong join token', true);
   }
 
-  private onHello(socket: DeviceSocket, msg: DeviceToServer['hello']): void {
+  private onHello(conn: Connection, msg: DeviceToServer['hello']): void {
+    const { socket } = conn;
     this.checkCredentials(msg);
+    if (this.deps.registry.isRevoked(msg.deviceId)) {
+      throw new GatewayRefusal('revoked', `device ${msg.deviceId} was revoked by the operator`, true);
+    }
+    if (!this.deps.registry.admitsKey(msg.deviceId, msg.deviceKey)) {
+      throw new GatewayRefusal('bad-token', `device ${msg.deviceId} is bound to another device key`, true);
+    }
     let fleet;
     if (msg.dataMode === 'fleet') {
       fleet = this.deps.fleet.claim(msg.deviceId);
@@ -163,6 +243,7 @@ export class DeviceGateway implements DeviceChannel {
       }
     }
     this.deps.registry.hello(msg.deviceId, socket.id, msg.dataMode, this.now());
+    conn.helloAs = msg.deviceId;
     socket.emit('welcome', {
       protocolVersion: PROTOCOL_VERSION,
       deviceId: msg.deviceId,
@@ -175,6 +256,9 @@ export class DeviceGateway implements DeviceChannel {
 
   private onJoin(socket: DeviceSocket, msg: Join): void {
     this.checkCredentials(msg);
+    if (this.deps.registry.isRevoked(msg.deviceId)) {
+      throw new GatewayRefusal('revoked', `device ${msg.deviceId} was revoked by the operator`, true);
+    }
     const device = this.deps.registry.bySocket(socket.id);
     if (!device || device.deviceId !== msg.deviceId) {
       throw new GatewayRefusal('not-joined', `send "hello" as ${msg.deviceId} on this connection before "join"`);
@@ -201,6 +285,7 @@ export class DeviceGateway implements DeviceChannel {
     this.log(`device ${msg.deviceId} ${rejoin ? 'rejoined' : 'joined'}: ${msg.backend.name}, ${msg.numSamples} samples`);
     const status = this.requireEngine().status();
     socket.emit('joined', { deviceId: msg.deviceId, rejoin, status });
+    this.requireEngine().deviceRejoined(msg.deviceId);
     this.broadcastStatus(status);
   }
 
@@ -223,8 +308,17 @@ export class DeviceGateway implements DeviceChannel {
     return device.deviceId;
   }
 
-  private refuse(socket: DeviceSocket, refusal: GatewayRefusal, event: string): void {
-    socket.emit('serverError', { code: refusal.code, message: refusal.message, event: event.slice(0, 64) });
-    if (refusal.disconnect) socket.disconnect(true);
+  private refuse(conn: Connection, refusal: GatewayRefusal, event: string): void {
+    const { socket } = conn;
+    if (!socket.connected) return;
+    socket.emit('serverError', { code: refusal.code, message: refusal.message.slice(0, 2000), event: event.slice(0, 64) });
+    if (refusal.disconnect) {
+      socket.disconnect(true);
+    } else if (conn.guard.strike(this.now())) {
+      const { maxStrikes, strikeWindowMs } = this.limits;
+      this.log(`closing socket ${socket.id}${conn.helloAs ? ` (device ${conn.helloAs})` : ''}: over ${maxStrikes} refused messages in ${strikeWindowMs} ms`);
+      socket.emit('serverError', { code: 'too-many-errors', message: `over ${maxStrikes} refused messages within ${strikeWindowMs} ms: closing the connection` });
+      socket.disconnect(true);
+    }
   }
 }

@@ -3,7 +3,6 @@
  * and the dashboard URL, then a line `TABFLEET_READY {json}` that scripts and tests parse.
  */
 import { ConfigError, parseCoordinatorArgs, USAGE } from './config';
-import { createStrategy } from './core';
 import { startCoordinator } from './server';
 import { openState } from './state';
 import { createWordNetTask } from './wordnet-task';
@@ -36,31 +35,25 @@ async function main(): Promise<number> {
     batchSize: config.batchSize,
     ...(config.maxPerClass === undefined ? {} : { maxPerClass: config.maxPerClass }),
   });
+  if (config.robust) log(`robust aggregation: ${JSON.stringify(config.robust)}`);
   const state = openState(config.db);
-  const coordinator = await startCoordinator({
-    config,
-    strategy: createStrategy(config.strategy, {
-      planner: { localSteps: config.localSteps },
-      ...(config.groups === undefined ? {} : { grouping: { numGroups: config.groups } }),
-    }),
-    task,
-    state,
-    log,
-  });
+  const coordinator = await startCoordinator({ config, task, state, log });
+  // The tokens appear here once, on the console of whoever started the process; logs never carry them.
   const tokenQuery = `?token=${encodeURIComponent(config.token)}`;
   console.log('');
   console.log(`  device URL:    ${coordinator.lanUrl}/${tokenQuery}`);
   if (coordinator.lanUrl !== coordinator.localUrl) console.log(`  on this host:  ${coordinator.localUrl}/${tokenQuery}`);
   console.log(`  fleet URL:     ${coordinator.localUrl}/${tokenQuery}&mode=fleet`);
-  console.log(`  dashboard:     ${coordinator.lanUrl}/dashboard`);
-  if (config.tokenGenerated) console.log('  (the join token was generated for this run; it is not shown again)');
+  console.log(`  dashboard:     ${coordinator.lanUrl}/dashboard/ (read-only)`);
+  console.log(`  admin:         ${coordinator.lanUrl}/dashboard/?admin=${encodeURIComponent(config.adminToken)}`);
+  if (config.tokenGenerated || config.adminTokenGenerated) console.log('  (generated tokens are not shown again)');
   console.log('');
-  console.log(`TABFLEET_READY ${JSON.stringify({ url: coordinator.localUrl, runId: coordinator.runId })}`);
+  console.log(`TABFLEET_READY ${JSON.stringify({ url: coordinator.localUrl, runId: coordinator.runId, resumed: coordinator.resumed })}`);
 
   let shuttingDown = false;
   const shutdown = async (signal: string) => {
     shuttingDown = true;
-    log(`${signal}: shutting down`);
+    log(`${signal}: shutting down (the run is left resumable)`);
     await coordinator.close();
     state.close();
     process.exit(0);

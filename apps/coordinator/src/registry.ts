@@ -4,6 +4,7 @@
  * this is the in-memory side the run loop and the gateway consult.
  */
 import type { DataMode, DeviceInfo, Join } from './core';
+import { sameSecret } from './fleet-slots';
 
 export type DeviceActivity = 'idle' | 'training' | 'gone';
 
@@ -38,6 +39,7 @@ export interface LiveDevice {
   progress: DeviceProgress | undefined;
   groupId: string | undefined;
   depth: number | undefined;
+  localSteps: number | undefined;
   lastUpload: AcceptedUpload | undefined;
   lastSeen: number;
   bytesUp: number;
@@ -51,6 +53,23 @@ export class DeviceRegistry {
   private readonly devices = new Map<string, LiveDevice>();
   private readonly socketToDevice = new Map<string, string>();
   private readonly listeners = new Set<RegistryListener>();
+  private readonly keys = new Map<string, string>();
+  /** Devices the operator revoked: never again admitted by this process. */
+  private readonly revoked = new Set<string>();
+
+  /**
+   * Whether `key` may speak for `deviceId`: the first key a device presents is bound to its id for
+   * this run; later hellos must present the same one. A device that never presented a key stays
+   * unbound (old clients), but once bound a hello without the key is refused.
+   */
+  admitsKey(deviceId: string, key: string | undefined): boolean {
+    const bound = this.keys.get(deviceId);
+    if (bound === undefined) {
+      if (key !== undefined) this.keys.set(deviceId, key);
+      return true;
+    }
+    return key !== undefined && sameSecret(bound, key);
+  }
 
   /** A socket introduced itself as `deviceId`; a newer socket replaces an older one. */
   hello(deviceId: string, socketId: string, dataMode: DataMode, at: number): LiveDevice {
@@ -66,6 +85,7 @@ export class DeviceRegistry {
         progress: undefined,
         groupId: undefined,
         depth: undefined,
+        localSteps: undefined,
         lastUpload: undefined,
         lastSeen: at,
         bytesUp: 0,
@@ -84,6 +104,21 @@ export class DeviceRegistry {
     this.socketToDevice.set(socketId, deviceId);
     this.changed();
     return device;
+  }
+
+  /**
+   * Revokes `deviceId`: its socket no longer speaks for it (it leaves joinedConnected at once) and
+   * the gateway refuses it from now on. Returns the socket that spoke for it, for the caller to close.
+   */
+  revoke(deviceId: string, at: number): string | null {
+    this.revoked.add(deviceId);
+    const socketId = this.devices.get(deviceId)?.socketId ?? null;
+    if (socketId !== null) this.release(deviceId, socketId, at);
+    return socketId;
+  }
+
+  isRevoked(deviceId: string): boolean {
+    return this.revoked.has(deviceId);
   }
 
   /** Records a join; `rejoin` is true when this deviceId had joined before in this process. */
@@ -138,11 +173,12 @@ export class DeviceRegistry {
     if (d) d.lastSeen = at;
   }
 
-  setWork(deviceId: string, work: { groupId: string; depth: number } | undefined): void {
+  setWork(deviceId: string, work: { groupId: string; depth: number; localSteps: number } | undefined): void {
     const d = this.devices.get(deviceId);
     if (!d) return;
     d.groupId = work?.groupId ?? d.groupId;
     d.depth = work?.depth ?? d.depth;
+    d.localSteps = work?.localSteps ?? d.localSteps;
     d.activity = work ? 'training' : d.socketId === null ? 'gone' : 'idle';
     if (!work) d.progress = undefined;
     this.changed();
@@ -153,11 +189,14 @@ export class DeviceRegistry {
     if (!d) return;
     d.progress = progress;
     d.lastSeen = at;
+    this.changed();
   }
 
   recordUpload(deviceId: string, upload: AcceptedUpload): void {
     const d = this.devices.get(deviceId);
-    if (d) d.lastUpload = upload;
+    if (!d) return;
+    d.lastUpload = upload;
+    this.changed();
   }
 
   addBytes(deviceId: string, up: number, down: number): void {
@@ -172,7 +211,7 @@ export class DeviceRegistry {
     if (d) d.lastError = message;
   }
 
-  /** Called on every membership change (hello, join, disconnect, work assigned or done). */
+  /** Called on every change: membership (hello, join, disconnect), work assigned or done, progress, uploads. */
   onChange(listener: RegistryListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -1,9 +1,10 @@
 /**
- * Assembles one coordinator: HTTP server (page, model, wasm, dashboard, fleet data), Socket.IO
- * gateway, device registry, state and the run loop for one run. main.ts adds the CLI around it;
- * tests start it directly with fakes for the task.
+ * Assembles one coordinator process: HTTP server (device page, model, wasm, dashboard, fleet data,
+ * admin API), the device Socket.IO namespace, the dashboard namespace, the state, and the run of
+ * the moment. A process keeps one task (data, model, fleet split) and runs one run at a time: the
+ * first at start (or the unfinished one it finds in the state: resume), later ones when an admin
+ * starts them. main.ts adds the CLI around it; tests start it directly with fakes for the task.
  */
-import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -11,21 +12,26 @@ import { Server } from 'socket.io';
 import type { CoordinatorConfig } from './config';
 import { computeMaxHttpBufferSize } from './config';
 import type { Strategy } from './core';
+import { attachDashboardNamespace } from './dashboard/namespace';
+import type { DashboardSource } from './dashboard/namespace';
+import type { RunParams, RunSummary } from './dashboard/contract';
+import { buildDashboardState, runSummary } from './dashboard/view';
 import { fullAdapterBytes } from './engine/adapter-sizes';
-import { RunLoop } from './engine/run-loop';
-import { FleetSlots } from './fleet-slots';
+import type { DeviceRegistry } from './registry';
 import type { CoordinatorServer } from './gateway';
-import { DeviceGateway } from './gateway';
 import type { AssetDirs } from './http/asset-dirs';
 import { defaultAssetDirs } from './http/asset-dirs';
 import { createRequestHandler } from './http/routes';
-import { DeviceRegistry } from './registry';
+import { sameSecret } from './fleet-slots';
+import { findResumableRun, openRun, runParamsFromConfig } from './run-session';
+import type { RunSession } from './run-session';
 import { takeSnapshot } from './snapshot';
 import type { Snapshot } from './snapshot';
 import type { CoordinatorState, RunStatusName } from './state';
 import type { FederatedTask } from './task';
+import type { RunLoop } from './engine/run-loop';
 
-/** The run-shaping subset of CoordinatorConfig (tests build it directly). */
+/** What shapes the process and its first run (tests build it directly; main.ts parses it from the CLI). */
 export type RunConfig = Pick<
   CoordinatorConfig,
   'port' | 'host' | 'token' | 'rounds' | 'devicesExpected' | 'seed' | 'batchSize' | 'learningRate' | 'headLearningRate' | 'roundTimeoutMs'
@@ -34,7 +40,8 @@ export type RunConfig = Pick<
 
 export interface CoordinatorOptions {
   readonly config: RunConfig;
-  readonly strategy: Strategy;
+  /** The first run's strategy object (tests); by default it is built from the config. */
+  readonly strategy?: Strategy;
   readonly task: FederatedTask;
   readonly state: CoordinatorState;
   readonly assets?: AssetDirs;
@@ -42,19 +49,36 @@ export interface CoordinatorOptions {
 }
 
 export interface RunningCoordinator {
+  /** The current run. */
   readonly runId: string;
+  /** True when the current run was picked up from the state rather than created. */
+  readonly resumed: boolean;
   /** http://127.0.0.1:PORT (or the bound host) — for this machine. */
   readonly localUrl: string;
   /** http://<LAN address>:PORT — for phones, when bound to all interfaces. */
   readonly lanUrl: string;
   readonly port: number;
   readonly maxHttpBufferSize: number;
+  readonly adminToken: string;
   readonly registry: DeviceRegistry;
   readonly loop: RunLoop;
-  /** Resolves when the run ends ('finished' or 'failed'). */
+  /** Resolves when the current run ends. */
   readonly done: Promise<RunStatusName>;
   snapshot(): Snapshot;
+  /** Starts a new run with these parameters; refused while a run is going. */
+  startRun(params: RunParams): Promise<string>;
+  /** Ends the current run ('stopped': it will not be resumed). */
+  stopRun(): Promise<void>;
+  revokeDevice(deviceId: string): void;
+  /** Ends the current run as 'interrupted' (resumable) and closes everything. */
   close(): Promise<void>;
+}
+
+export class ControlError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ControlError';
+  }
 }
 
 function lanAddress(): string | undefined {
@@ -65,52 +89,127 @@ function lanAddress(): string | undefined {
 }
 
 export async function startCoordinator(opts: CoordinatorOptions): Promise<RunningCoordinator> {
-  const { config, strategy, task, state } = opts;
+  const { config, task, state } = opts;
   const log = opts.log ?? (() => {});
   const assets = opts.assets ?? defaultAssetDirs();
-  const runId = `run-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
-  const { token: _token, ...publicConfig } = config;
-  state.createRun({ id: runId, createdAt: Date.now(), strategy: strategy.name, config: publicConfig, status: 'waiting', finishedAt: null });
-
-  const registry = new DeviceRegistry();
-  const fleet = new FleetSlots(runId, state, task.fleet);
+  const adminToken = config.adminToken ?? '';
   const maxHttpBufferSize = computeMaxHttpBufferSize(fullAdapterBytes(task.initialAdapter));
+  const revoked = new Set<string>();
+  const changeListeners = new Set<() => void>();
+  const notify = () => {
+    for (const l of changeListeners) l();
+  };
 
   let publicDeviceUrl = '';
-  // `loop` is created below; the HTTP handler only calls this once requests arrive.
-  const snapshot = (): Snapshot => takeSnapshot(runId, loop.status(), registry, state);
+  let session: RunSession;
+  let closing = false;
+
+  const snapshot = (): Snapshot => takeSnapshot(session.runId, session.loop.status(), session.registry, state);
+  const exportAdapter = (runId: string, round: number | undefined): Uint8Array | undefined => {
+    const cp = round === undefined ? state.latestCheckpoint(runId) : state.getCheckpoint(runId, round);
+    return cp?.bytes;
+  };
   const http = createServer(
     createRequestHandler({
       assets,
       snapshot,
       publicDeviceUrl: () => publicDeviceUrl,
-      partitionFor: (deviceId, key) => fleet.partitionFor(deviceId, key),
+      partitionFor: (deviceId, key) => session.fleet.partitionFor(deviceId, key),
+      admin: {
+        isAdminToken: (t) => adminToken.length > 0 && sameSecret(adminToken, t),
+        exportAdapter,
+        currentRunId: () => session.runId,
+        stopRun: () => control.stopRun(),
+        startRun: (params) => control.startRun(params),
+        revokeDevice: (id) => control.revokeDevice(id),
+      },
     }),
   );
   // Websocket only: Socket.IO's long-polling transport would carry binary attachments as base64.
   // pingTimeout: a slow device's training step (synchronous wasm kernels) can hold its page's event
   // loop for many seconds; it must not be dropped as dead for that.
   const io: CoordinatorServer = new Server(http, { maxHttpBufferSize, transports: ['websocket'], serveClient: false, pingTimeout: 60_000 });
-  const gateway = new DeviceGateway(io, { runId, token: config.token, task: task.info, registry, state, fleet, log });
-  const loop = new RunLoop({
-    runId,
-    strategy,
-    task,
-    state,
-    registry,
-    channel: gateway,
-    settings: {
-      rounds: config.rounds,
-      devicesExpected: config.devicesExpected,
-      batchSize: config.batchSize,
-      learningRate: config.learningRate,
-      headLearningRate: config.headLearningRate,
-      seed: config.seed,
-      roundTimeoutMs: config.roundTimeoutMs,
+
+  const begin = (params: RunParams, strategy: Strategy | undefined, resumeId: string | undefined): RunSession => {
+    const next = openRun({
+      io,
+      params,
+      ...(strategy ? { strategy } : {}),
+      task,
+      state,
+      joinToken: config.token,
+      taskSettings: taskSettingsOf(config, task),
+      rejoinGraceMs: config.rejoinGraceMs ?? 30_000,
+      normBoundFactor: config.normBoundFactor === undefined ? 1.01 : config.normBoundFactor,
+      ...(resumeId ? { resumeRunId: resumeId } : {}),
+      onStatus: notify,
+      log,
+    });
+    for (const id of revoked) next.registry.revoke(id, Date.now());
+    next.registry.onChange(notify);
+    log(
+      `run ${next.runId}${resumeId ? ' (resumed)' : ''}: ${params.strategy}, ${params.rounds} rounds, waiting for ${params.devicesExpected} devices; socket buffer ${maxHttpBufferSize} B`,
+    );
+    return next;
+  };
+
+  const resumable = config.resume === false ? undefined : findResumableRun(state, taskSettingsOf(config, task));
+  if (resumable) {
+    const storedToken = state.getJoinToken(resumable.run.id);
+    if (storedToken !== undefined && storedToken !== config.token) {
+      log(`run ${resumable.run.id} was started with another join token; devices must rejoin with the new one`);
+    }
+  }
+  session = begin(resumable?.params ?? runParamsFromConfig(config), resumable ? undefined : opts.strategy, resumable?.run.id);
+  const resumed = resumable !== undefined;
+
+  const control = {
+    async startRun(params: RunParams): Promise<string> {
+      if (closing) throw new ControlError('the coordinator is shutting down');
+      if (session.isActive()) throw new ControlError(`run ${session.runId} is still going: stop it first`);
+      const previous = session;
+      session = begin(params, undefined, undefined);
+      previous.gateway.retire(session.runId);
+      session.start();
+      void session.done.then(notify);
+      notify();
+      return session.runId;
     },
-    log,
-  });
-  gateway.attachEngine(loop);
+    async stopRun(): Promise<void> {
+      if (!session.isActive()) throw new ControlError(`run ${session.runId} is not running`);
+      session.loop.stop('stopped');
+      await session.done;
+    },
+    revokeDevice(deviceId: string): void {
+      revoked.add(deviceId);
+      session.gateway.revoke(deviceId);
+      notify();
+    },
+  };
+
+  const source: DashboardSource = {
+    view: (admin) =>
+      buildDashboardState({
+        admin,
+        session,
+        state,
+        task,
+        revoked,
+        deviceUrl: admin ? `${publicDeviceUrl}?token=${encodeURIComponent(config.token)}` : publicDeviceUrl,
+        deviceUrlHasToken: admin,
+        now: Date.now(),
+      }),
+    onChange: (listener) => {
+      changeListeners.add(listener);
+      return () => changeListeners.delete(listener);
+    },
+    listRuns: (): RunSummary[] => state.listRuns().map((run) => runSummary(run, state)),
+    startRun: (params) => control.startRun(params),
+    stopRun: () => control.stopRun(),
+    revokeDevice: (id) => control.revokeDevice(id),
+    isAdminToken: (t) => adminToken.length > 0 && sameSecret(adminToken, t),
+  };
+  attachDashboardNamespace(io, source, { log });
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -125,30 +224,58 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const lan = anyHost ? lanAddress() : undefined;
   const lanUrl = lan ? `http://${lan}:${port}` : localUrl;
   publicDeviceUrl = `${lanUrl}/`;
-  log(`run ${runId}: ${strategy.name}, ${config.rounds} rounds, waiting for ${config.devicesExpected} devices; socket buffer ${maxHttpBufferSize} B`);
+  session.start();
+  void session.done.then(notify);
 
-  const done = loop.run();
   let closed = false;
   return {
-    runId,
+    get runId() {
+      return session.runId;
+    },
+    resumed,
     localUrl,
     lanUrl,
     port,
     maxHttpBufferSize,
-    registry,
-    loop,
-    done,
+    adminToken,
+    get registry() {
+      return session.registry;
+    },
+    get loop() {
+      return session.loop;
+    },
+    get done() {
+      return session.done;
+    },
     snapshot,
+    startRun: (params) => control.startRun(params),
+    stopRun: () => control.stopRun(),
+    revokeDevice: (id) => control.revokeDevice(id),
     async close() {
       if (closed) return;
       closed = true;
-      loop.stop();
-      await done;
+      closing = true;
+      session.loop.stop('interrupted');
+      await session.done;
       await new Promise<void>((resolve) => {
         io.close(() => resolve());
       });
       http.closeAllConnections();
       task.dispose?.();
     },
+  };
+}
+
+/** The settings that define the task (data split, model); a run is resumed only under the same ones. */
+function taskSettingsOf(config: RunConfig, task: FederatedTask): Record<string, unknown> {
+  return {
+    task: task.info.name,
+    classes: task.info.classNames.length,
+    partitions: task.fleet.numPartitions,
+    rank: task.info.lora.rank,
+    alpha: config.alpha ?? null,
+    topK: config.topK ?? null,
+    maxPerClass: config.maxPerClass ?? null,
+    dataSeed: config.seed,
   };
 }

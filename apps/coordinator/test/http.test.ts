@@ -6,8 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { escapeHtml, renderDashboard } from '../src/http/dashboard';
-import { createRequestHandler, PROBE_MAX_BYTES } from '../src/http/routes';
+import { ADMIN_MAX_BYTES, createRequestHandler, PROBE_MAX_BYTES } from '../src/http/routes';
+import type { RunParams } from '../src/dashboard/contract';
 import { mimeTypeFor, resolveInside } from '../src/http/static-files';
 import type { Snapshot } from '../src/snapshot';
 
@@ -44,7 +44,12 @@ const snapshot: Snapshot = {
   ],
 };
 
+const ADMIN = 'admin-secret-1';
+
 describe('routes', () => {
+  const started: RunParams[] = [];
+  const revoked: string[] = [];
+  let stopped = 0;
   let dir: string;
   let server: Server;
   let base: string;
@@ -54,7 +59,10 @@ describe('routes', () => {
     const page = join(dir, 'page');
     const model = join(dir, 'model');
     const wasm = join(dir, 'wasm');
-    for (const d of [join(page, 'assets'), model, wasm]) mkdirSync(d, { recursive: true });
+    const dashboard = join(dir, 'dashboard');
+    for (const d of [join(page, 'assets'), model, wasm, join(dashboard, 'assets')]) mkdirSync(d, { recursive: true });
+    writeFileSync(join(dashboard, 'index.html'), '<!doctype html><title>dashboard</title>');
+    writeFileSync(join(dashboard, 'assets', 'index-d1.js'), 'console.log(2)');
     writeFileSync(join(page, 'index.html'), '<!doctype html><title>device</title>');
     writeFileSync(join(page, 'assets', 'index-abc123.js'), 'console.log(1)');
     writeFileSync(join(model, 'model.json'), '{"weightsManifest":[]}');
@@ -64,11 +72,25 @@ describe('routes', () => {
     writeFileSync(join(dir, 'secret.txt'), 'secret');
     server = createServer(
       createRequestHandler({
-        assets: { devicePage: page, model, tfjsWasm: wasm },
+        assets: { devicePage: page, dashboard, model, tfjsWasm: wasm },
         snapshot: () => snapshot,
         publicDeviceUrl: () => 'http://192.0.2.1:8080/',
         partitionFor: (deviceId, key) =>
           deviceId === 'dev-aaaaaaaa' && key === 'k1' ? { index: 3, classNames: ['a', 'b'], texts: ['x'], labels: [1] } : undefined,
+        admin: {
+          isAdminToken: (t) => t === ADMIN,
+          currentRunId: () => 'run-x',
+          exportAdapter: (runId, round) => (runId === 'run-x' && (round === undefined || round === 1) ? new Uint8Array([84, 70, 65, 68, 9]) : undefined),
+          startRun: async (params) => {
+            if (stopped === 0) throw new Error('run run-x is still going: stop it first');
+            started.push(params);
+            return 'run-y';
+          },
+          stopRun: async () => {
+            stopped += 1;
+          },
+          revokeDevice: (id) => revoked.push(id),
+        },
       }),
     );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -133,36 +155,64 @@ describe('routes', () => {
     assert.ok(big === undefined || big.status === 413);
   });
 
-  it('serves status JSON and a dashboard with rounds and the accuracy chart', async () => {
+  it('serves status JSON and the dashboard page under /dashboard/', async () => {
     const status = await fetch(`${base}/api/status`);
     assert.equal(((await status.json()) as Snapshot).status.round, 1);
-    const dash = await fetch(`${base}/dashboard`);
+    const redirect = await fetch(`${base}/dashboard?admin=x`, { redirect: 'manual' });
+    assert.equal(redirect.status, 302);
+    assert.equal(redirect.headers.get('location'), '/dashboard/?admin=x');
+    const dash = await fetch(`${base}/dashboard/`);
     assert.equal(dash.headers.get('content-type'), 'text/html; charset=utf-8');
-    const html = await dash.text();
-    assert.match(html, /<tr data-round="1"><td>1<\/td><td>42\.0%<\/td>/);
-    assert.match(html, /<svg id="accuracy-chart"/);
-    assert.match(html, /http:\/\/192\.0\.2\.1:8080\//);
+    assert.match(await dash.text(), /<title>dashboard<\/title>/);
+    const asset = await fetch(`${base}/dashboard/assets/index-d1.js`);
+    assert.match(asset.headers.get('cache-control') ?? '', /immutable/);
+    assert.equal((await fetch(`${base}/dashboard/..%2Fsecret.txt`)).status, 404);
   });
-});
 
-describe('dashboard', () => {
-  it('escapes what devices report', () => {
-    const html = renderDashboard(
-      {
-        ...snapshot,
-        devices: [
-          {
-            deviceId: 'dev-<script>', connected: true, activity: 'idle', joins: 1, dataMode: 'own', backend: 'wasm', backendForced: false,
-            gpuAdapter: null, fallbackAdapter: null, benchmarkMs: null, msPerStep: [3], uploadBytesPerSec: 1, memoryBytes: 1, numSamples: 1,
-            labelHistogram: [1], partitionIndex: null, groupId: null, depth: null, lastUpload: null, progress: null, bytesUp: 0, bytesDown: 0, lastSeen: 0,
-            lastError: '<img src=x onerror=alert(1)>',
-          },
-        ],
-      },
-      'http://h/',
-    );
-    assert.ok(!html.includes('<script>'));
-    assert.ok(!html.includes('<img src=x'));
-    assert.equal(escapeHtml(`<a href="x">'&`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;');
+  it('refuses the admin API without the admin token', async () => {
+    for (const auth of [undefined, 'Bearer wrong', `Basic ${ADMIN}`, 'Bearer ']) {
+      const res = await fetch(`${base}/api/admin/adapter`, auth ? { headers: { Authorization: auth } } : {});
+      assert.equal(res.status, 401, String(auth));
+      assert.match(res.headers.get('www-authenticate') ?? '', /Bearer/);
+    }
+    const post = await fetch(`${base}/api/admin/run/stop`, { method: 'POST', headers: { Authorization: 'Bearer nope' } });
+    assert.equal(post.status, 401);
+    assert.equal(stopped, 0);
+  });
+
+  it('exports the global adapter to the admin', async () => {
+    const auth = { Authorization: `Bearer ${ADMIN}` };
+    const res = await fetch(`${base}/api/admin/adapter`, { headers: auth });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/octet-stream');
+    assert.match(res.headers.get('content-disposition') ?? '', /attachment; filename="run-x\.tfad"/);
+    assert.deepEqual([...new Uint8Array(await res.arrayBuffer())], [84, 70, 65, 68, 9]);
+    assert.equal((await fetch(`${base}/api/admin/adapter?round=1`, { headers: auth })).status, 200);
+    assert.equal((await fetch(`${base}/api/admin/adapter?round=7`, { headers: auth })).status, 404);
+    assert.equal((await fetch(`${base}/api/admin/adapter?round=-1`, { headers: auth })).status, 400);
+    assert.equal((await fetch(`${base}/api/admin/adapter?runId=run-zzz`, { headers: auth })).status, 404);
+  });
+
+  it('validates admin actions: start needs valid parameters, conflicts are 409', async () => {
+    const auth = { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' };
+    const params: RunParams = {
+      strategy: 'hierfedlora', rounds: 3, devicesExpected: 2, groups: 2, localSteps: 4, batchSize: 8, learningRate: 0.001, headLearningRate: 0.03,
+      seed: 5, roundTimeoutS: 60, minReportFraction: 0.5, robust: 'median', trimFraction: 0.2, clipNorm: 'auto',
+    };
+    const conflict = await fetch(`${base}/api/admin/run/start`, { method: 'POST', headers: auth, body: JSON.stringify(params) });
+    assert.equal(conflict.status, 409);
+    assert.match(((await conflict.json()) as { error: string }).error, /stop it first/);
+    const bad = await fetch(`${base}/api/admin/run/start`, { method: 'POST', headers: auth, body: JSON.stringify({ ...params, strategy: 'fedsgd', rounds: 0 }) });
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /strategy.*rounds|rounds.*strategy/s);
+    assert.equal((await fetch(`${base}/api/admin/run/start`, { method: 'POST', headers: auth, body: '{not json' })).status, 400);
+    assert.equal((await fetch(`${base}/api/admin/run/start`, { method: 'POST', headers: auth, body: 'x'.repeat(ADMIN_MAX_BYTES + 1) }).catch(() => undefined))?.status ?? 400, 400);
+    assert.equal((await fetch(`${base}/api/admin/run/stop`, { method: 'POST', headers: auth })).status, 200);
+    const ok = await fetch(`${base}/api/admin/run/start`, { method: 'POST', headers: auth, body: JSON.stringify(params) });
+    assert.deepEqual(await ok.json(), { runId: 'run-y' });
+    assert.deepEqual(started, [params]);
+    assert.equal((await fetch(`${base}/api/admin/devices/revoke`, { method: 'POST', headers: auth, body: JSON.stringify({ deviceId: '../x' }) })).status, 400);
+    assert.equal((await fetch(`${base}/api/admin/devices/revoke`, { method: 'POST', headers: auth, body: JSON.stringify({ deviceId: 'dev-aaaaaaaa' }) })).status, 200);
+    assert.deepEqual(revoked, ['dev-aaaaaaaa']);
   });
 });

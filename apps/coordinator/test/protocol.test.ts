@@ -64,7 +64,7 @@ describe('gateway', () => {
 
   before(async () => {
     coordinator = await startCoordinator({
-      config: { port: 0, host: '127.0.0.1', token: TOKEN, rounds: 1, devicesExpected: 2, seed: 1, batchSize: 2, learningRate: 0.1, headLearningRate: 0.05, roundTimeoutMs: 30_000 },
+      config: { port: 0, host: '127.0.0.1', token: TOKEN, rounds: 1, devicesExpected: 2, seed: 1, batchSize: 2, learningRate: 0.1, headLearningRate: 0.05, roundTimeoutMs: 30_000, normBoundFactor: null },
       strategy: createStrategy('fedlora', { planner: { localSteps: 2 } }),
       task: fakeTask([2, 2, 2, 2, 2, 2]),
       state: new MemoryState(),
@@ -108,6 +108,26 @@ describe('gateway', () => {
     s.emit('hello', hello('dev-cccccccc', 'guess'));
     assert.equal((await err).code, 'bad-token');
     assert.equal(await closed, 'io server disconnect');
+  });
+
+  it('binds a device id to the first device key it presents; an impostor is refused', async () => {
+    const owner = open();
+    let welcome = next(owner, 'welcome');
+    owner.emit('hello', { ...hello('dev-keyed000'), deviceKey: 'owner-key-0123456789' });
+    assert.equal((await welcome).deviceId, 'dev-keyed000');
+    for (const deviceKey of ['impostor-key-0123456', undefined]) {
+      const impostor = open();
+      const err = next(impostor, 'serverError');
+      const closed = new Promise<string>((resolve) => impostor.on('disconnect', (reason) => resolve(reason)));
+      impostor.emit('hello', { ...hello('dev-keyed000'), ...(deviceKey ? { deviceKey } : {}) });
+      const e = await err;
+      assert.deepEqual([e.code, e.message], ['bad-token', 'device dev-keyed000 is bound to another device key']);
+      assert.equal(await closed, 'io server disconnect');
+    }
+    const again = open();
+    welcome = next(again, 'welcome');
+    again.emit('hello', { ...hello('dev-keyed000'), deviceKey: 'owner-key-0123456789' });
+    assert.equal((await welcome).deviceId, 'dev-keyed000', 'the owner itself reconnects with its key');
   });
 
   it('refuses join before hello, and uploads before join', async () => {

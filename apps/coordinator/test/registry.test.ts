@@ -59,8 +59,9 @@ describe('DeviceRegistry', () => {
     const off = r.onChange(() => changes++);
     r.hello('dev-aaaaaaaa', 's1', 'own', 1);
     r.join('s1', join('dev-aaaaaaaa'), 1);
-    r.setWork('dev-aaaaaaaa', { groupId: 'g0', depth: 2 });
+    r.setWork('dev-aaaaaaaa', { groupId: 'g0', depth: 2, localSteps: 10 });
     assert.equal(r.get('dev-aaaaaaaa')?.activity, 'training');
+    assert.equal(r.get('dev-aaaaaaaa')?.localSteps, 10);
     r.setProgress('dev-aaaaaaaa', { round: 1, intraRound: 0, step: 3, localSteps: 10, loss: 1.5 }, 5);
     r.addBytes('dev-aaaaaaaa', 100, 400);
     r.addBytes('dev-aaaaaaaa', 50, 0);

@@ -14,7 +14,7 @@ async function start(rounds: number, devicesExpected: number, partitionSizes: nu
   const state = new MemoryState();
   const task = fakeTask(partitionSizes);
   const coordinator = await startCoordinator({
-    config: { port: 0, host: '127.0.0.1', token: TOKEN, rounds, devicesExpected, seed: 1, batchSize: 4, learningRate: 0.01, headLearningRate: 0.05, roundTimeoutMs },
+    config: { port: 0, host: '127.0.0.1', token: TOKEN, rounds, devicesExpected, seed: 1, batchSize: 4, learningRate: 0.01, headLearningRate: 0.05, roundTimeoutMs, rejoinGraceMs: 100, normBoundFactor: null },
     strategy: createStrategy('fedlora', { planner: { localSteps: 3 } }),
     task,
     state,

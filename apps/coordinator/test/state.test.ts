@@ -1,4 +1,5 @@
 /** One contract, run against both CoordinatorState implementations (as Flower tests its LinkStates). */
+import Database from 'better-sqlite3';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,7 @@ const plan = { groups: [{ groupId: 'all', deviceIds: ['dev-aaaaaaaa', 'dev-bbbbb
 
 function completeRound(state: CoordinatorState, round: number, bytes: Uint8Array, accuracy = 0.5): void {
   state.completeRound(
-    { runId: 'run-1', round, startedAt: 10 * round, finishedAt: 10 * round + 5, plan: round === 0 ? null : plan, participants: ['dev-aaaaaaaa'], bytesUp: 100 * round, bytesDown: 200 * round },
+    { runId: 'run-1', round, startedAt: 10 * round, finishedAt: 10 * round + 5, plan: round === 0 ? null : plan, participants: ['dev-aaaaaaaa'], bytesUp: 100 * round, bytesDown: 200 * round, timeline: round === 0 ? [] : [{ groupId: 'all', intraRound: 0, at: 10 * round + 4, contributors: 1, planned: 2 }] },
     { runId: 'run-1', round, accuracy, loss: 1 - accuracy, evaluatedAt: 10 * round + 5 },
     { runId: 'run-1', round, bytes },
   );
@@ -90,6 +91,7 @@ function contract(name: string, open: () => { state: CoordinatorState; cleanup: 
           [0, null, 0],
           [1, plan, 100],
         ]);
+        assert.deepEqual(state.listRounds('run-1')[1]?.timeline, [{ groupId: 'all', intraRound: 0, at: 14, contributors: 1, planned: 2 }]);
         assert.deepEqual(state.listMetrics('run-1').map((m) => m.accuracy), [0.1, 0.6]);
         assert.deepEqual([...(state.getCheckpoint('run-1', 0)?.bytes ?? [])], [1, 2, 3]);
         assert.deepEqual([...(state.latestCheckpoint('run-1')?.bytes ?? [])], [4, 5, 6, 7]);
@@ -97,13 +99,27 @@ function contract(name: string, open: () => { state: CoordinatorState; cleanup: 
         assert.throws(
           () =>
             state.completeRound(
-              { runId: 'run-1', round: 2, startedAt: 0, finishedAt: 1, plan: null, participants: [], bytesUp: 0, bytesDown: 0 },
+              { runId: 'run-1', round: 2, startedAt: 0, finishedAt: 1, plan: null, participants: [], bytesUp: 0, bytesDown: 0, timeline: [] },
               { runId: 'run-1', round: 3, accuracy: 0, loss: 0, evaluatedAt: 1 },
               { runId: 'run-1', round: 2, bytes: new Uint8Array([1]) },
             ),
           /same run and round/,
         );
         assert.equal(state.listRounds('run-1').length, 2, 'a rejected round leaves nothing behind');
+      } finally {
+        cleanup();
+      }
+    });
+
+    it('keeps a join token per run', () => {
+      const { state, cleanup } = open();
+      try {
+        state.createRun(run());
+        assert.equal(state.getJoinToken('run-1'), undefined);
+        state.setJoinToken('run-1', 'tok-1');
+        state.setJoinToken('run-1', 'tok-2');
+        assert.equal(state.getJoinToken('run-1'), 'tok-2');
+        assert.throws(() => state.setJoinToken('run-x', 't'), StateError);
       } finally {
         cleanup();
       }
@@ -145,6 +161,7 @@ describe('sqlite file', () => {
       const checkpoint = new Uint8Array(new Float32Array([0.25, -1, 3e-8]).buffer);
       completeRound(first, 0, checkpoint, 0.2);
       first.setRunStatus('run-1', 'running', null);
+      first.setJoinToken('run-1', 'join-secret');
       first.close();
 
       const second = new SqliteState(file);
@@ -157,8 +174,36 @@ describe('sqlite file', () => {
         assert.ok(cp);
         assert.deepEqual([...new Float32Array(cp.bytes.slice().buffer)], [...new Float32Array(checkpoint.buffer)]);
         assert.equal(second.listMetrics('run-1')[0]?.accuracy, 0.2);
+        assert.equal(second.getJoinToken('run-1'), 'join-secret');
       } finally {
         second.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('sqlite schema upgrade', () => {
+  it('opens a version-1 file (rounds without a timeline) and adds the column', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tabfleet-state-v1-'));
+    try {
+      const file = join(dir, 'v1.sqlite');
+      const v1 = new Database(file);
+      v1.exec(`CREATE TABLE runs (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, strategy TEXT NOT NULL, config TEXT NOT NULL, status TEXT NOT NULL, finished_at INTEGER);
+        CREATE TABLE rounds (run_id TEXT NOT NULL REFERENCES runs(id), round INTEGER NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,
+          plan TEXT, participants TEXT NOT NULL, bytes_up INTEGER NOT NULL, bytes_down INTEGER NOT NULL, PRIMARY KEY (run_id, round));
+        INSERT INTO runs VALUES ('run-1', 1, 'fedlora', '{}', 'finished', 2);
+        INSERT INTO rounds VALUES ('run-1', 0, 1, 2, NULL, '[]', 0, 0);
+        PRAGMA user_version = 1;`);
+      v1.close();
+      const state = new SqliteState(file);
+      try {
+        assert.deepEqual(state.listRounds('run-1').map((r) => [r.round, r.timeline]), [[0, []]]);
+        completeRound(state, 1, new Uint8Array([1]), 0.3);
+        assert.equal(state.listRounds('run-1')[1]?.timeline.length, 1);
+      } finally {
+        state.close();
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

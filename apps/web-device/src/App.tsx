@@ -25,6 +25,12 @@ export function App({ session }: { session: DeviceSession }) {
           {view.connection}
         </span>
       </header>
+      {view.poison && (
+        <p className="error" role="alert" data-testid="poison-warning">
+          Attack emulation: this tab poisons the run, uploading its deltas multiplied by {view.poison.kind === 'scale' ? '' : '−'}
+          {view.poison.factor} (?poison={view.poison.kind}:{view.poison.factor}). For testing robust aggregation only.
+        </p>
+      )}
       <StatusPanel view={view} />
       {view.phase === 'choosing-data' && view.task === undefined && view.mode === undefined && (
         <DataChooser onMode={(m) => session.chooseMode(m)} onFile={undefined} classNames={undefined} />

@@ -47,8 +47,20 @@ export class Connection {
     this.socket.on('connect_error', (err) => handlers.onState('reconnecting', err.message));
   }
 
-  send<E extends DeviceEvent>(event: E, msg: DeviceToServerWire[E]): void {
+  /**
+   * Sends now, or not at all (false) while disconnected: Socket.IO would otherwise buffer the
+   * message and flush it on reconnect before the session's hello, where the coordinator refuses
+   * it. Work lost that way is sent again by the coordinator after the rejoin.
+   */
+  send<E extends DeviceEvent>(event: E, msg: DeviceToServerWire[E]): boolean {
+    if (!this.socket.connected) return false;
     (this.socket.emit as (e: string, m: unknown) => void)(event, msg);
+    return true;
+  }
+
+  /** Connects again after the coordinator closed the connection (it does so to sockets idle before hello). */
+  reconnect(): void {
+    if (!this.socket.connected) this.socket.connect();
   }
 
   get connected(): boolean {

@@ -3,11 +3,12 @@
  * slot), load data, measure the resource profile, join, then train each assignment and upload its
  * delta. The UI subscribes to `view`; tests read it from `window.__tabfleet`.
  */
-import { classCounts, decodeAdapter, encodeAdapter, PROTOCOL_VERSION } from './core';
+import { classCounts, decodeAdapter, deltaNorm, encodeAdapter, PROTOCOL_VERSION, scaleDelta } from './core';
 import type {
   AdapterState,
   Assignment,
   BackendReport,
+  DeviceToServerWire,
   DataMode,
   GlobalAdapter,
   LabeledDataset,
@@ -23,6 +24,8 @@ import type { ConnectionState } from './connection';
 import { fetchFleetPartition } from './data/fleet';
 import { readOwnFile } from './data/own-file';
 import type { Identity } from './identity';
+import { poisonMultiplier } from './poison';
+import type { Poison } from './poison';
 import { measureUploadBytesPerSec, usableMemoryBytes } from './profile';
 import { benchmarkCurrentBackend, cachedModelFetch, LocalTrainer } from './trainer';
 
@@ -58,6 +61,10 @@ export interface DeviceView {
   readonly mode: DataMode | undefined;
   /** Emulated slowdown factor from ?slowdown= (1 = none). */
   readonly slowdown: number;
+  /** Attack emulation from ?poison= (undefined = an honest tab). */
+  readonly poison: Poison | undefined;
+  /** L2 norm of the last delta uploaded (after any poisoning). */
+  readonly lastUploadNorm: number | null;
   readonly trials: readonly BackendTrial[];
   readonly backend: BackendReport | undefined;
   readonly profile: ResourceProfile | undefined;
@@ -91,6 +98,10 @@ export class DeviceSession {
   private fileWaiter: ((file: File) => void) | undefined;
   private preparing: Promise<void> | undefined;
   private runId: string | undefined;
+  /** The work being trained or uploaded now (workKey), so that the same work sent again is not trained twice. */
+  private inFlight: string | undefined;
+  /** The last upload, kept to send it again if the coordinator resends that work (it never arrived). */
+  private lastUpload: { key: string; msg: DeviceToServerWire['upload'] } | undefined;
 
   constructor(private readonly identity: Identity) {
     this.v = {
@@ -100,6 +111,8 @@ export class DeviceSession {
       message: '',
       mode: identity.mode,
       slowdown: identity.slowdown,
+      poison: identity.poison,
+      lastUploadNorm: null,
       trials: [],
       backend: undefined,
       profile: undefined,
@@ -133,6 +146,7 @@ export class DeviceSession {
     if (this.v.mode !== undefined) return;
     this.update({ mode });
     if (this.connection?.connected) this.sayHello();
+    else this.connection?.reconnect();
   }
 
   /** Test hook: one training step's loss on a given batch (see LocalTrainer.probeStepLoss). */
@@ -178,7 +192,13 @@ export class DeviceSession {
       this.update({ phase: 'choosing-data', message: 'choose simulated fleet data or your own file' });
       return;
     }
-    this.connection?.send('hello', { protocolVersion: PROTOCOL_VERSION, token: this.identity.token, deviceId: this.identity.deviceId, dataMode: mode });
+    this.connection?.send('hello', {
+      protocolVersion: PROTOCOL_VERSION,
+      token: this.identity.token,
+      deviceId: this.identity.deviceId,
+      deviceKey: this.identity.deviceKey,
+      dataMode: mode,
+    });
   }
 
   private onMessage(m: ServerMessage): void {
@@ -210,7 +230,7 @@ export class DeviceSession {
         return;
       case 'serverError': {
         const text = `${m.msg.code}: ${m.msg.message}`;
-        if (m.msg.code === 'bad-token' || m.msg.code === 'protocol-mismatch' || m.msg.code === 'no-partition') this.fail(text);
+        if (m.msg.code === 'bad-token' || m.msg.code === 'protocol-mismatch' || m.msg.code === 'no-partition' || m.msg.code === 'revoked') this.fail(text);
         else this.update({ error: text });
         return;
       }
@@ -286,6 +306,13 @@ export class DeviceSession {
   /** Work runs one at a time, in arrival order. */
   private enqueueWork(adapter: GlobalAdapter): void {
     const assignment = this.pendingAssignment;
+    // After a reconnect the coordinator sends open work again: train it only if nothing is on its way.
+    const key = assignment ? workKey(assignment) : undefined;
+    if (key !== undefined && key === this.inFlight) return;
+    if (key !== undefined && key === this.lastUpload?.key) {
+      if (this.connection?.send('upload', this.lastUpload.msg)) this.update({ message: `round ${assignment?.round}: upload sent again` });
+      return;
+    }
     this.queue = this.queue.then(() => this.work(assignment, adapter)).catch((err: unknown) => {
       const message = (err as Error).message;
       this.update({ error: `training failed: ${message}`, phase: 'ready' });
@@ -298,6 +325,15 @@ export class DeviceSession {
       throw new Error(`adapter for round ${adapter.round}.${adapter.intraRound} came without its assignment`);
     }
     if (!this.trainer || !this.data) throw new Error('assignment before the device was ready');
+    this.inFlight = workKey(a);
+    try {
+      await this.train(a, adapter, this.trainer, this.data);
+    } finally {
+      this.inFlight = undefined;
+    }
+  }
+
+  private async train(a: Assignment, adapter: GlobalAdapter, trainer: LocalTrainer, data: LabeledDataset): Promise<void> {
     const start: AdapterState = decodeAdapter(adapter.payload, { copy: true });
     const view = (step: number, loss: number | null): WorkView => ({
       round: a.round,
@@ -309,22 +345,33 @@ export class DeviceSession {
       loss,
     });
     this.update({ phase: 'training', work: view(0, null), message: `round ${a.round}: ${a.localSteps} steps at depth ${a.depth}` });
-    const result = await this.trainer.train(a, start, this.data, (step, loss) => {
+    const result = await trainer.train(a, start, data, (step, loss) => {
       this.update({ work: view(step, loss) });
       this.connection?.send('progress', { runId: a.runId, round: a.round, intraRound: a.intraRound, step, localSteps: a.localSteps, loss });
     });
-    const payload = encodeAdapter(result.delta);
-    this.update({ phase: 'uploading', lastRoundLoss: result.meanLoss, message: `uploading ${payload.byteLength} bytes` });
-    this.connection?.send('upload', {
+    const poison = this.identity.poison;
+    const delta = poison ? scaleDelta(result.delta, poisonMultiplier(poison)) : result.delta;
+    const payload = encodeAdapter(delta);
+    this.update({ phase: 'uploading', lastRoundLoss: result.meanLoss, lastUploadNorm: deltaNorm(delta), message: `uploading ${payload.byteLength} bytes` });
+    if (this.identity.stallMs > 0) {
+      this.update({ message: `holding the upload ${this.identity.stallMs / 1000} s (?stall=)` });
+      await new Promise<void>((resolve) => setTimeout(resolve, this.identity.stallMs));
+    }
+    const msg: DeviceToServerWire['upload'] = {
       runId: a.runId,
       round: a.round,
       intraRound: a.intraRound,
       groupId: a.groupId,
-      numSamples: this.data.texts.length,
+      numSamples: data.texts.length,
       payload,
       loss: result.meanLoss,
       trainMs: result.trainMs,
-    });
+    };
+    this.lastUpload = { key: workKey(a), msg };
+    if (!this.connection?.send('upload', msg)) {
+      this.update({ phase: 'ready', message: `round ${a.round}: offline; the upload waits for the coordinator to ask again` });
+      return;
+    }
     this.update({ uploads: this.v.uploads + 1, bytesSent: this.v.bytesSent + payload.byteLength });
   }
 
@@ -336,4 +383,9 @@ export class DeviceSession {
     this.v = { ...this.v, ...patch };
     for (const l of this.listeners) l(this.v);
   }
+}
+
+/** Identifies one piece of work: a member's intra-group round of a global round of a run. */
+function workKey(a: Pick<Assignment, 'runId' | 'round' | 'intraRound' | 'groupId'>): string {
+  return `${a.runId}/${a.round}/${a.intraRound}/${a.groupId}`;
 }

@@ -1,28 +1,40 @@
 /**
  * Who this page is, across reloads: a deviceId and the join token kept in localStorage, plus the
  * per-visit choices from the URL (?token=, ?mode=fleet|own, ?backend=webgpu|webgl|wasm|cpu, and
- * ?slowdown=S, which emulates a device S times slower: see slowdown.ts).
+ * ?slowdown=S, which emulates a device S times slower: see slowdown.ts; ?poison=scale:K|signflip:K,
+ * an attack-emulation tab: see poison.ts; ?stall=S, uploads held S seconds: see stall.ts).
  */
 import { BACKEND_NAMES, DATA_MODES } from './core';
 import type { BackendName, DataMode } from './core';
+import { parsePoison } from './poison';
+import type { Poison } from './poison';
 import { parseSlowdown } from './slowdown';
+import { parseStallMs } from './stall';
 
 const DEVICE_ID_KEY = 'tabfleet.deviceId';
 const TOKEN_KEY = 'tabfleet.token';
+const DEVICE_KEY_KEY = 'tabfleet.deviceKey';
 
 export interface Identity {
   readonly deviceId: string;
+  /** The device's own secret: the coordinator binds the id to it, so nobody else can speak for this device. */
+  readonly deviceKey: string;
   readonly token: string | undefined;
   /** Undefined: let the person choose on the page. */
   readonly mode: DataMode | undefined;
   readonly forcedBackend: BackendName | undefined;
   /** Each training step is stretched to this many times its duration (1 = as fast as the device is). */
   readonly slowdown: number;
+  /** Attack emulation: uploads are the honest delta times poisonMultiplier(poison). */
+  readonly poison: Poison | undefined;
+  /** Each upload is held this long after training (?stall=: a device that goes quiet; see stall.ts). */
+  readonly stallMs: number;
 }
 
+const hex = (n: number) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, '0')).join('');
+
 function newDeviceId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  return `dev-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+  return `dev-${hex(12)}`;
 }
 
 export function loadIdentity(storage: Storage, search: string): Identity {
@@ -31,6 +43,11 @@ export function loadIdentity(storage: Storage, search: string): Identity {
   if (deviceId === null || !/^[A-Za-z0-9_-]{8,64}$/.test(deviceId)) {
     deviceId = newDeviceId();
     storage.setItem(DEVICE_ID_KEY, deviceId);
+  }
+  let deviceKey = storage.getItem(DEVICE_KEY_KEY);
+  if (deviceKey === null || !/^[A-Za-z0-9_-]{16,128}$/.test(deviceKey)) {
+    deviceKey = hex(24);
+    storage.setItem(DEVICE_KEY_KEY, deviceKey);
   }
   const urlToken = params.get('token');
   if (urlToken) storage.setItem(TOKEN_KEY, urlToken);
@@ -42,9 +59,12 @@ export function loadIdentity(storage: Storage, search: string): Identity {
   }
   return {
     deviceId,
+    deviceKey,
     token,
     mode: (DATA_MODES as readonly string[]).includes(mode ?? '') ? (mode as DataMode) : undefined,
     forcedBackend: (backend ?? undefined) as BackendName | undefined,
     slowdown: parseSlowdown(params.get('slowdown')),
+    poison: parsePoison(params.get('poison')),
+    stallMs: parseStallMs(params.get('stall')),
   };
 }

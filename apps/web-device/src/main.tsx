@@ -20,7 +20,10 @@ declare global {
 const root = createRoot(document.getElementById('root') as HTMLElement);
 try {
   const session = new DeviceSession(loadIdentity(window.localStorage, window.location.search));
-  window.__tabfleet = { view: () => session.view, probeStepLoss: (texts, labels, depth, steps) => session.probeStepLoss(texts, labels, depth, steps) };
+  window.__tabfleet = {
+    view: () => session.view,
+    probeStepLoss: (texts, labels, depth, steps) => session.probeStepLoss(texts, labels, depth, steps),
+  };
   root.render(
     <StrictMode>
       <App session={session} />

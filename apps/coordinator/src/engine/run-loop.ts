@@ -7,6 +7,9 @@
  */
 import {
   AdapterCodecError,
+  adamDeltaNormBound,
+  HEAD,
+  normBoundProblems,
   chooseRoundPlan,
   decodeAdapter,
   encodeAdapter,
@@ -29,7 +32,7 @@ import type {
 } from '../core';
 import type { DeviceRegistry } from '../registry';
 import { toDeviceInfo } from '../registry';
-import type { CoordinatorState, RunStatusName } from '../state';
+import type { CoordinatorState, GroupAggregationRecord, RunStatusName } from '../state';
 import type { FederatedTask } from '../task';
 import { fullAdapterBytes, uploadBytesByDepth } from './adapter-sizes';
 
@@ -49,8 +52,20 @@ export interface RunSettings {
   readonly learningRate: number;
   readonly headLearningRate: number;
   readonly seed: number;
-  /** How long one member's work may take before the round goes on without it. */
+  /** How long one member's work may take before the round goes on without it (the deadline). */
   readonly roundTimeoutMs: number;
+  /**
+   * A global round is kept only when at least this fraction of the devices in its plan delivered
+   * an update that reached aggregation; otherwise it is discarded and run again (default 0.5).
+   */
+  readonly minReportFraction?: number;
+  /** A member that disconnects mid-work has this long to come back and get its work again (default 30 s). */
+  readonly rejoinGraceMs?: number;
+  /**
+   * Uploads whose block norm exceeds this multiple of what the assigned Adam steps can move it
+   * (adamDeltaNormBound) are refused; null turns the check off. Default 1.01.
+   */
+  readonly normBoundFactor?: number | null;
 }
 
 export interface RunLoopDeps {
@@ -71,9 +86,16 @@ export type UploadVerdict = { readonly ok: true; readonly bytes: number } | { re
 interface PendingWork {
   readonly assignment: MemberAssignment;
   readonly localSteps: number;
+  /** The messages that carry the work, kept to send them again when the device comes back. */
+  readonly wire: { assignment: ServerToDeviceWire['assignment']; adapter: ServerToDeviceWire['globalAdapter'] };
+  /** Running while the device is disconnected: it ends the work unless the device rejoins first. */
+  graceTimer: ReturnType<typeof setTimeout> | undefined;
   /** Resolves the member's promise (undefined = dropped out); idempotent. */
   settle(update: ClientUpdate | undefined, uploadBytes?: number): void;
 }
+
+/** How a run ended when stop() was called: by an admin ('stopped') or by the process going down ('interrupted'). */
+export type StopReason = 'stopped' | 'interrupted';
 
 interface RoundTraffic {
   bytesUp: number;
@@ -81,8 +103,8 @@ interface RoundTraffic {
 }
 
 export class RunStopped extends Error {
-  constructor() {
-    super('run stopped');
+  constructor(readonly reason: StopReason) {
+    super(`run ${reason}`);
     this.name = 'RunStopped';
   }
 }
@@ -100,12 +122,15 @@ export class RunLoop {
   /** Device id → measured ms per local step in its last upload (plan drift detection). */
   private readonly measuredMs = new Map<string, number>();
   private previousPlan: RoundPlan | undefined;
+  /** Group aggregations of the round in progress (moved into its RoundRecord when it completes). */
+  private liveTimeline: GroupAggregationRecord[] = [];
+  private retries = 0;
   private global: AdapterState;
   private runState: RunStatusName = 'waiting';
   private completedRound = 0;
   private lastAccuracy: number | null = null;
   private message: string | undefined;
-  private stopped = false;
+  private stopReason: StopReason | undefined;
   private wakeWaiters: Array<() => void> = [];
 
   constructor(private readonly deps: RunLoopDeps) {
@@ -125,6 +150,21 @@ export class RunLoop {
 
   get globalAdapter(): AdapterState {
     return this.global;
+  }
+
+  /** The plan of the round in progress (or the last one). */
+  get plan(): RoundPlan | undefined {
+    return this.previousPlan;
+  }
+
+  /** Group aggregations so far in the round in progress. */
+  get roundTimeline(): readonly GroupAggregationRecord[] {
+    return this.liveTimeline;
+  }
+
+  /** Rounds discarded and run again so far (too few reports). */
+  get retriedRounds(): number {
+    return this.retries;
   }
 
   status(): RunStatus {
@@ -151,16 +191,18 @@ export class RunLoop {
         await this.evaluateAndPersist(0, null, [], { bytesUp: 0, bytesDown: 0 }, this.now());
       }
       let round = this.completedRound + 1;
+      // The first round this process runs (round 1, or the next one after a resume) waits for the
+      // whole expected fleet; later rounds go on with whoever is there.
+      const firstRound = round;
       while (round <= settings.rounds) {
-        await this.waitForDevices(round === 1 ? settings.devicesExpected : (settings.minDevices ?? 1));
+        await this.waitForDevices(round === firstRound ? settings.devicesExpected : (settings.minDevices ?? 1));
         if (this.runState !== 'running') state.setRunStatus(runId, 'running', null);
         this.setState('running', `round ${round}: planning`);
         if (await this.runRound(round)) round += 1;
-        else this.log(`round ${round}: no group produced an update; repeating the round`);
       }
       this.finish('finished', `finished ${settings.rounds} rounds`);
     } catch (err) {
-      if (err instanceof RunStopped) this.finish('failed', 'stopped before the last round');
+      if (err instanceof RunStopped) this.finish(err.reason, `${err.reason} after round ${this.completedRound}`);
       else {
         this.log(`run failed: ${(err as Error).stack ?? String(err)}`);
         this.finish('failed', (err as Error).message);
@@ -170,8 +212,8 @@ export class RunLoop {
   }
 
   /** Ends the run: work in flight is dropped and no further round starts. */
-  stop(): void {
-    this.stopped = true;
+  stop(reason: StopReason = 'stopped'): void {
+    this.stopReason ??= reason;
     for (const work of [...this.pending.values()]) work.settle(undefined);
     this.wake();
   }
@@ -194,7 +236,9 @@ export class RunLoop {
     }
     let delta: AdapterState;
     try {
-      delta = decodeAdapter(upload.payload, { maxBytes: this.maxUploadBytes, copy: true });
+      // The f32 encoding of the assigned depth is the largest honest upload (f16 is smaller).
+      const maxBytes = (this.uploadBytes[a.depth - 1] ?? this.maxUploadBytes) + 1024;
+      delta = decodeAdapter(upload.payload, { maxBytes, copy: true });
     } catch (err) {
       if (err instanceof AdapterCodecError) return reject('bad-adapter', err.message);
       throw err;
@@ -203,6 +247,14 @@ export class RunLoop {
     if (problems.length > 0) return reject('bad-adapter', `delta does not match the assignment: ${problems.slice(0, 5).join('; ')}`);
     const nonFinite = findNonFinite(delta);
     if (nonFinite.length > 0) return reject('bad-adapter', `delta holds a non-finite value (${JSON.stringify(nonFinite[0])})`);
+    const normFactor = this.deps.settings.normBoundFactor === undefined ? 1.01 : this.deps.settings.normBoundFactor;
+    if (normFactor !== null) {
+      const { learningRate, headLearningRate } = this.deps.settings;
+      const tooLarge = normBoundProblems(delta, (key, n) => normFactor * adamDeltaNormBound(key === HEAD ? headLearningRate : learningRate, a.localSteps, n));
+      if (tooLarge.length > 0) {
+        return reject('bad-adapter', `delta is larger than ${a.localSteps} Adam steps can move it: ${tooLarge.slice(0, 3).join('; ')}`);
+      }
+    }
     if (upload.trainMs !== undefined) this.measuredMs.set(deviceId, upload.trainMs / work.localSteps);
     work.settle({ deviceId, numSamples: upload.numSamples, delta }, upload.payload.byteLength);
     this.deps.registry.addBytes(deviceId, upload.payload.byteLength, 0);
@@ -216,12 +268,38 @@ export class RunLoop {
     return { ok: true, bytes: upload.payload.byteLength };
   }
 
-  /** The device's socket is gone: its in-flight work is lost and no longer awaited. */
+  /**
+   * The device's socket is gone. Its work stays open for the rejoin grace (it gets it again if it
+   * comes back in time), then is dropped from the round.
+   */
   deviceLeft(deviceId: string): void {
     const work = this.pending.get(deviceId);
+    if (!work || work.graceTimer !== undefined) return;
+    if (this.deps.registry.isRevoked(deviceId)) {
+      work.settle(undefined);
+      return;
+    }
+    const graceMs = this.deps.settings.rejoinGraceMs ?? 30_000;
+    const { round, intraRound } = work.assignment;
+    this.log(`device ${deviceId} left during round ${round}.${intraRound}; waiting ${graceMs} ms for it to come back`);
+    work.graceTimer = setTimeout(() => {
+      this.log(`device ${deviceId} did not come back; its work in round ${round}.${intraRound} is dropped`);
+      work.settle(undefined);
+    }, graceMs);
+    work.graceTimer.unref?.();
+  }
+
+  /** The device joined again: if its work is still open, it gets that work (and the adapter) again. */
+  deviceRejoined(deviceId: string): void {
+    const work = this.pending.get(deviceId);
     if (!work) return;
-    this.log(`device ${deviceId} left during round ${work.assignment.round}.${work.assignment.intraRound}; its work is dropped`);
-    work.settle(undefined);
+    clearTimeout(work.graceTimer);
+    work.graceTimer = undefined;
+    if (this.deps.channel.sendWork(deviceId, work.wire.assignment, work.wire.adapter)) {
+      this.log(`device ${deviceId} is back: resent its work for round ${work.assignment.round}.${work.assignment.intraRound}`);
+      this.deps.registry.addBytes(deviceId, 0, work.wire.adapter.payload.byteLength);
+      this.deps.registry.setWork(deviceId, { groupId: work.assignment.groupId, depth: work.assignment.depth, localSteps: work.assignment.localSteps });
+    }
   }
 
   /** One global round; false when no group produced an update (the round is repeated). */
@@ -244,6 +322,7 @@ export class RunLoop {
     const traffic: RoundTraffic = { bytesUp: 0, bytesDown: 0 };
     const startedAt = this.now();
     this.encoded = new WeakMap();
+    this.liveTimeline = [];
     const outcome = await runGlobalRound({
       round,
       strategy: this.deps.strategy,
@@ -251,11 +330,23 @@ export class RunLoop {
       global: this.global,
       numBlocks: this.numBlocks,
       trainMember: (a) => this.trainMember(a, traffic),
+      onGroupAggregated: (e) => {
+        this.liveTimeline.push({ ...e, at: this.now() });
+        this.deps.channel.broadcastStatus(this.status());
+      },
     });
     this.throwIfStopped();
-    if (outcome.groups.every((g) => g.result === undefined)) return false;
-    this.global = outcome.global;
+    const planned = plan.groups.reduce((n, g) => n + g.deviceIds.length, 0);
     const participants = [...new Set(outcome.groups.flatMap((g) => g.contributors.flat()))].sort();
+    const needed = Math.max(1, Math.ceil((this.deps.settings.minReportFraction ?? 0.5) * planned - 1e-9));
+    if (outcome.groups.every((g) => g.result === undefined) || participants.length < needed) {
+      this.retries += 1;
+      const why = `round ${round}: ${participants.length} of ${planned} devices reported (${needed} needed); the round is discarded and run again`;
+      this.log(why);
+      this.setState(this.runState, why);
+      return false;
+    }
+    this.global = outcome.global;
     await this.evaluateAndPersist(round, plan, participants, traffic, startedAt);
     return true;
   }
@@ -263,7 +354,7 @@ export class RunLoop {
   /** A member's training: send its work, resolve with its validated upload, or undefined if it drops out. */
   private trainMember(a: MemberAssignment, traffic: RoundTraffic): Promise<ClientUpdate | undefined> {
     const { registry, channel, runId, settings } = this.deps;
-    if (this.stopped || !registry.isConnected(a.deviceId)) return Promise.resolve(undefined);
+    if (this.stopReason !== undefined || !registry.isConnected(a.deviceId)) return Promise.resolve(undefined);
     let payload = this.encoded.get(a.adapter);
     if (!payload) {
       payload = new Uint8Array(encodeAdapter(a.adapter));
@@ -276,25 +367,9 @@ export class RunLoop {
         work.settle(undefined);
       }, settings.roundTimeoutMs);
       timer.unref?.();
-      const work: PendingWork = {
-        assignment: a,
-        localSteps: a.localSteps,
-        settle: (update, uploadBytes = 0) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          if (this.pending.get(a.deviceId) === work) this.pending.delete(a.deviceId);
-          traffic.bytesUp += uploadBytes;
-          registry.setWork(a.deviceId, undefined);
-          resolve(update);
-        },
-      };
-      this.pending.get(a.deviceId)?.settle(undefined);
-      this.pending.set(a.deviceId, work);
       const partitionIndex = registry.get(a.deviceId)?.report?.partitionIndex;
-      const sent = channel.sendWork(
-        a.deviceId,
-        {
+      const wire: PendingWork['wire'] = {
+        assignment: {
           runId,
           round: a.round,
           intraRound: a.intraRound,
@@ -307,15 +382,34 @@ export class RunLoop {
           headLearningRate: settings.headLearningRate,
           ...(partitionIndex === undefined ? {} : { partitionIndex }),
         },
-        { runId, round: a.round, intraRound: a.intraRound, payload },
-      );
+        adapter: { runId, round: a.round, intraRound: a.intraRound, payload },
+      };
+      const work: PendingWork = {
+        assignment: a,
+        localSteps: a.localSteps,
+        wire,
+        graceTimer: undefined,
+        settle: (update, uploadBytes = 0) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          clearTimeout(work.graceTimer);
+          if (this.pending.get(a.deviceId) === work) this.pending.delete(a.deviceId);
+          traffic.bytesUp += uploadBytes;
+          registry.setWork(a.deviceId, undefined);
+          resolve(update);
+        },
+      };
+      this.pending.get(a.deviceId)?.settle(undefined);
+      this.pending.set(a.deviceId, work);
+      const sent = channel.sendWork(a.deviceId, wire.assignment, wire.adapter);
       if (!sent) {
         work.settle(undefined);
         return;
       }
       traffic.bytesDown += payload.byteLength;
       registry.addBytes(a.deviceId, 0, payload.byteLength);
-      registry.setWork(a.deviceId, { groupId: a.groupId, depth: a.depth });
+      registry.setWork(a.deviceId, { groupId: a.groupId, depth: a.depth, localSteps: a.localSteps });
     });
   }
 
@@ -340,7 +434,7 @@ export class RunLoop {
     const metric = await this.deps.task.evaluate(this.global);
     const finishedAt = this.now();
     state.completeRound(
-      { runId, round, startedAt, finishedAt, plan, participants, bytesUp: traffic.bytesUp, bytesDown: traffic.bytesDown },
+      { runId, round, startedAt, finishedAt, plan, participants, bytesUp: traffic.bytesUp, bytesDown: traffic.bytesDown, timeline: this.liveTimeline },
       { runId, round, accuracy: metric.accuracy, loss: metric.loss, evaluatedAt: finishedAt },
       { runId, round, bytes: new Uint8Array(encodeAdapter(this.global)) },
     );
@@ -369,7 +463,7 @@ export class RunLoop {
   }
 
   private throwIfStopped(): void {
-    if (this.stopped) throw new RunStopped();
+    if (this.stopReason !== undefined) throw new RunStopped(this.stopReason);
   }
 
   private setState(next: RunStatusName, message: string | undefined): void {

@@ -7,6 +7,8 @@ import { useLiteAssetDir } from '../core-node';
 export interface AssetDirs {
   /** apps/web-device/dist (vite build output). */
   readonly devicePage: string;
+  /** apps/coordinator/dashboard/dist (vite build output), served under /dashboard/. */
+  readonly dashboard: string;
   /** USE-lite: model.json, group1-shard*of7, vocab.json. */
   readonly model: string;
   /** tfjs-backend-wasm's *.wasm binaries. */
@@ -18,6 +20,7 @@ export function defaultAssetDirs(): AssetDirs {
   const require = createRequire(import.meta.url);
   return {
     devicePage: join(appDir, '..', 'web-device', 'dist'),
+    dashboard: join(appDir, 'dashboard', 'dist'),
     model: useLiteAssetDir(),
     tfjsWasm: dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')),
   };

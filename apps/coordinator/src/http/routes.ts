@@ -1,6 +1,7 @@
 /**
- * HTTP side of the coordinator: the device page, model files, tfjs wasm binaries, the dashboard,
- * a JSON status, the fleet partition endpoint and an upload-bandwidth probe.
+ * HTTP side of the coordinator: the device page, model files, tfjs wasm binaries, the dashboard
+ * page, a JSON status, the fleet partition endpoint, an upload-bandwidth probe, and the admin API
+ * (bearer admin token: export an adapter, start/stop a run, revoke a device).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
@@ -8,11 +9,25 @@ import type { Snapshot } from '../snapshot';
 import type { PartitionData } from '../task';
 import type { AssetDirs } from './asset-dirs';
 import { isModelFile, isWasmFile } from './asset-dirs';
-import { renderDashboard } from './dashboard';
+import { runParamsSchema } from '../dashboard/contract';
+import type { RunParams } from '../dashboard/contract';
 import { resolveInside, sendFile } from './static-files';
 
 /** Largest body the bandwidth probe reads; bigger requests are cut off with 413. */
 export const PROBE_MAX_BYTES = 4 * 1024 * 1024;
+/** Largest JSON body the admin API reads. */
+export const ADMIN_MAX_BYTES = 64 * 1024;
+
+/** What the admin API may do; every call has passed the admin-token check. */
+export interface AdminActions {
+  isAdminToken(token: string): boolean;
+  currentRunId(): string;
+  /** Encoded adapter of a completed round (the latest when round is undefined), or undefined. */
+  exportAdapter(runId: string, round: number | undefined): Uint8Array | undefined;
+  startRun(params: RunParams): Promise<string>;
+  stopRun(): Promise<void>;
+  revokeDevice(deviceId: string): void;
+}
 
 export interface RouteDeps {
   readonly assets: AssetDirs;
@@ -21,6 +36,7 @@ export interface RouteDeps {
   readonly publicDeviceUrl: () => string;
   /** The partition of the fleet slot held by `deviceId` with secret `key`; undefined if they do not match. */
   readonly partitionFor: (deviceId: string, key: string) => PartitionData | undefined;
+  readonly admin?: AdminActions;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -32,6 +48,75 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 function sendText(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
   res.end(text);
+}
+
+/** Reads a JSON body of at most ADMIN_MAX_BYTES; undefined when it is larger or not JSON. */
+async function readJson(req: IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; error: string }> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of req) {
+    bytes += (chunk as Buffer).byteLength;
+    if (bytes > ADMIN_MAX_BYTES) return { ok: false, error: `body larger than ${ADMIN_MAX_BYTES} bytes` };
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return { ok: true, value: bytes === 0 ? {} : (JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown) };
+  } catch {
+    return { ok: false, error: 'body is not JSON' };
+  }
+}
+
+function bearer(req: IncomingMessage): string {
+  const h = req.headers.authorization ?? '';
+  return h.startsWith('Bearer ') ? h.slice('Bearer '.length).trim() : '';
+}
+
+async function handleAdmin(admin: AdminActions, req: IncomingMessage, res: ServerResponse, url: URL, method: string): Promise<void> {
+  if (!admin.isAdminToken(bearer(req))) {
+    res.setHeader('WWW-Authenticate', 'Bearer realm="tabfleet admin"');
+    return sendJson(res, 401, { error: 'admin token required (Authorization: Bearer <token>)' });
+  }
+  const path = url.pathname;
+  if ((method === 'GET' || method === 'HEAD') && path === '/api/admin/adapter') {
+    const runId = url.searchParams.get('runId') ?? admin.currentRunId();
+    const roundRaw = url.searchParams.get('round');
+    const round = roundRaw === null ? undefined : Number(roundRaw);
+    if (round !== undefined && !(Number.isInteger(round) && round >= 0)) return sendJson(res, 400, { error: `round must be an integer >= 0, got "${roundRaw}"` });
+    const bytes = admin.exportAdapter(runId, round);
+    if (!bytes) return sendJson(res, 404, { error: `no checkpoint for run ${runId}${round === undefined ? '' : ` round ${round}`}` });
+    const name = `${runId.replace(/[^A-Za-z0-9_-]/g, '_')}${round === undefined ? '' : `-round${round}`}.tfad`;
+    res.writeHead(200, {
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': bytes.byteLength,
+      'Content-Disposition': `attachment; filename="${name}"`,
+      'Cache-Control': 'no-store',
+    });
+    res.end(method === 'HEAD' ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    return;
+  }
+  if (method !== 'POST') return sendJson(res, 405, { error: 'method not allowed' });
+  const body = await readJson(req);
+  if (!body.ok) return sendJson(res, 400, { error: body.error });
+  try {
+    if (path === '/api/admin/run/start') {
+      const parsed = runParamsSchema.safeParse(body.value);
+      if (!parsed.success) return sendJson(res, 400, { error: `invalid run parameters: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` });
+      return sendJson(res, 200, { runId: await admin.startRun(parsed.data) });
+    }
+    if (path === '/api/admin/run/stop') {
+      await admin.stopRun();
+      return sendJson(res, 200, { runId: admin.currentRunId() });
+    }
+    if (path === '/api/admin/devices/revoke') {
+      const deviceId = (body.value as { deviceId?: unknown }).deviceId;
+      if (typeof deviceId !== 'string' || !/^[A-Za-z0-9_-]{8,64}$/.test(deviceId)) return sendJson(res, 400, { error: 'deviceId must be a device id' });
+      admin.revokeDevice(deviceId);
+      return sendJson(res, 200, { deviceId });
+    }
+  } catch (err) {
+    return sendJson(res, 409, { error: (err as Error).message });
+  }
+  return sendJson(res, 404, { error: 'no such admin action' });
 }
 
 async function readProbe(req: IncomingMessage): Promise<number | undefined> {
@@ -62,15 +147,26 @@ async function handle(deps: RouteDeps, req: IncomingMessage, res: ServerResponse
     if (bytes === undefined) return sendText(res, 413, `probe body larger than ${PROBE_MAX_BYTES} bytes`);
     return sendJson(res, 200, { bytes });
   }
+  if (path.startsWith('/api/admin/')) {
+    if (!deps.admin) return sendJson(res, 404, { error: 'no admin API' });
+    return handleAdmin(deps.admin, req, res, url, method);
+  }
   if (method !== 'GET' && method !== 'HEAD') return sendText(res, 405, 'method not allowed');
 
   if (path === '/healthz') return sendText(res, 200, 'ok');
   if (path === '/api/status') return sendJson(res, 200, deps.snapshot());
-  if (path === '/dashboard' || path === '/dashboard/') {
-    const html = renderDashboard(deps.snapshot(), deps.publicDeviceUrl());
-    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
-    res.end(method === 'HEAD' ? undefined : html);
+  if (path === '/dashboard') {
+    res.writeHead(302, { Location: `/dashboard/${url.search}` });
+    res.end();
     return;
+  }
+  if (path.startsWith('/dashboard/')) {
+    const rel = path === '/dashboard/' ? 'index.html' : path.slice('/dashboard/'.length);
+    const file = resolveInside(deps.assets.dashboard, rel);
+    if (file === undefined) return sendText(res, 404, 'not found');
+    if (await sendFile(req, res, file, rel.startsWith('assets/') ? 'immutable' : 'no-cache')) return;
+    if (rel === 'index.html') return sendText(res, 503, 'dashboard not built: run `npm run build` (npm start does it)');
+    return sendText(res, 404, 'not found');
   }
   if (path === '/api/fleet/partition') {
     const deviceId = url.searchParams.get('deviceId') ?? '';

@@ -20,6 +20,7 @@ export class MemoryState implements CoordinatorState {
   private readonly rounds = new Map<string, RoundRecord[]>();
   private readonly metrics = new Map<string, MetricRecord[]>();
   private readonly checkpoints = new Map<string, CheckpointRecord[]>();
+  private readonly joinTokens = new Map<string, string>();
 
   createRun(run: RunRecord): void {
     if (this.runs.has(run.id)) throw new StateError(`run ${run.id} exists already`);
@@ -38,6 +39,15 @@ export class MemoryState implements CoordinatorState {
 
   listRuns(): RunRecord[] {
     return [...this.runs.values()].sort((a, b) => a.createdAt - b.createdAt).map((r) => structuredClone(r));
+  }
+
+  setJoinToken(runId: string, token: string): void {
+    this.requireRun(runId);
+    this.joinTokens.set(runId, token);
+  }
+
+  getJoinToken(runId: string): string | undefined {
+    return this.joinTokens.get(runId);
   }
 
   recordJoin(runId: string, deviceId: string, backend: string, report: Record<string, unknown>, at: number): DeviceRecord {

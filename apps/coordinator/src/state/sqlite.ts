@@ -18,7 +18,7 @@ import type {
 } from './types';
 import { StateError } from './types';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS rounds (
   participants TEXT NOT NULL,
   bytes_up INTEGER NOT NULL,
   bytes_down INTEGER NOT NULL,
+  timeline TEXT NOT NULL DEFAULT '[]',
   PRIMARY KEY (run_id, round)
 );
 CREATE TABLE IF NOT EXISTS metrics (
@@ -65,6 +66,10 @@ CREATE TABLE IF NOT EXISTS metrics (
   loss REAL NOT NULL,
   evaluated_at INTEGER NOT NULL,
   PRIMARY KEY (run_id, round)
+);
+CREATE TABLE IF NOT EXISTS run_secrets (
+  run_id TEXT PRIMARY KEY REFERENCES runs(id),
+  join_token TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
   run_id TEXT NOT NULL REFERENCES runs(id),
@@ -106,6 +111,7 @@ interface RoundRow {
   participants: string;
   bytes_up: number;
   bytes_down: number;
+  timeline: string;
 }
 interface MetricRow {
   run_id: string;
@@ -147,6 +153,7 @@ const toRound = (r: RoundRow): RoundRecord => ({
   participants: JSON.parse(r.participants) as string[],
   bytesUp: r.bytes_up,
   bytesDown: r.bytes_down,
+  timeline: JSON.parse(r.timeline) as RoundRecord['timeline'],
 });
 const toMetric = (r: MetricRow): MetricRecord => ({
   runId: r.run_id,
@@ -169,12 +176,15 @@ export class SqliteState implements CoordinatorState {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    // FULL: a completed round is on disk before the next starts (one fsync per round, cheap); a
+    // SIGKILL cannot lose a commit even with NORMAL, a power cut could.
+    this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version !== 0 && version !== SCHEMA_VERSION) {
-      throw new StateError(`${file} has schema version ${version}; this coordinator reads version ${SCHEMA_VERSION}`);
+    if (version !== 0 && version !== 1 && version !== SCHEMA_VERSION) {
+      throw new StateError(`${file} has schema version ${version}; this coordinator reads versions 1-${SCHEMA_VERSION}`);
     }
+    if (version === 1) this.db.exec("ALTER TABLE rounds ADD COLUMN timeline TEXT NOT NULL DEFAULT '[]'");
     this.db.exec(SCHEMA);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }
@@ -198,6 +208,18 @@ export class SqliteState implements CoordinatorState {
 
   listRuns(): RunRecord[] {
     return (this.db.prepare('SELECT * FROM runs ORDER BY created_at, id').all() as RunRow[]).map(toRun);
+  }
+
+  setJoinToken(runId: string, token: string): void {
+    this.requireRun(runId);
+    this.db
+      .prepare('INSERT INTO run_secrets (run_id, join_token) VALUES (?, ?) ON CONFLICT (run_id) DO UPDATE SET join_token = excluded.join_token')
+      .run(runId, token);
+  }
+
+  getJoinToken(runId: string): string | undefined {
+    const row = this.db.prepare('SELECT join_token FROM run_secrets WHERE run_id = ?').get(runId) as { join_token: string } | undefined;
+    return row?.join_token;
   }
 
   recordJoin(runId: string, deviceId: string, backend: string, report: Record<string, unknown>, at: number): DeviceRecord {
@@ -270,7 +292,7 @@ export class SqliteState implements CoordinatorState {
       if (exists) throw new StateError(`round ${round.round} of run ${round.runId} completed already`);
       this.db
         .prepare(
-          'INSERT INTO rounds (run_id, round, started_at, finished_at, plan, participants, bytes_up, bytes_down) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          'INSERT INTO rounds (run_id, round, started_at, finished_at, plan, participants, bytes_up, bytes_down, timeline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
         )
         .run(
           round.runId,
@@ -281,6 +303,7 @@ export class SqliteState implements CoordinatorState {
           JSON.stringify(round.participants),
           round.bytesUp,
           round.bytesDown,
+          JSON.stringify(round.timeline),
         );
       this.db
         .prepare('INSERT INTO metrics (run_id, round, accuracy, loss, evaluated_at) VALUES (?, ?, ?, ?, ?)')

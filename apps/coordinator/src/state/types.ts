@@ -6,7 +6,23 @@
  */
 import type { RoundPlan } from '../core';
 
-export type RunStatusName = 'waiting' | 'running' | 'finished' | 'failed';
+/**
+ * 'interrupted': the process was stopped (SIGTERM/SIGINT) or killed mid-run: resumable.
+ * 'stopped': an admin ended it: not resumed.
+ */
+export type RunStatusName = 'waiting' | 'running' | 'finished' | 'failed' | 'interrupted' | 'stopped';
+
+/** Statuses of a run that a restarted coordinator picks up again. */
+export const RESUMABLE_STATUSES: readonly RunStatusName[] = ['waiting', 'running', 'interrupted'];
+
+/** One group aggregation inside a global round (the dashboard's timeline). */
+export interface GroupAggregationRecord {
+  readonly groupId: string;
+  readonly intraRound: number;
+  readonly at: number;
+  readonly contributors: number;
+  readonly planned: number;
+}
 
 export interface RunRecord {
   readonly id: string;
@@ -49,6 +65,8 @@ export interface RoundRecord {
   readonly participants: readonly string[];
   readonly bytesUp: number;
   readonly bytesDown: number;
+  /** When each group aggregated, in order. */
+  readonly timeline: readonly GroupAggregationRecord[];
 }
 
 export interface MetricRecord {
@@ -71,6 +89,9 @@ export interface CoordinatorState {
   setRunStatus(runId: string, status: RunStatusName, finishedAt: number | null): void;
   getRun(runId: string): RunRecord | undefined;
   listRuns(): RunRecord[];
+  /** The run's join token, kept so that a restarted coordinator accepts the devices it had. */
+  setJoinToken(runId: string, token: string): void;
+  getJoinToken(runId: string): string | undefined;
 
   /** Insert or update a device's latest report; `joins` counts calls for that (run, device). */
   recordJoin(runId: string, deviceId: string, backend: string, report: Record<string, unknown>, at: number): DeviceRecord;

@@ -108,13 +108,14 @@ export interface FakeDevice {
 
 /**
  * Connects, says hello (fleet mode), joins with the partition it was given, and answers every
- * assignment by uploading `delta(assignment)` (default: +`value` on each trained block).
+ * assignment by uploading `delta(assignment)` (default: +`value` on each trained block), except
+ * the first `ignoreFirst` ones (a straggler).
  */
 export async function startFakeDevice(
   url: string,
   token: string,
   deviceId: string,
-  opts: { numSamples: number; value: number; autoTrain?: boolean },
+  opts: { numSamples: number; value: number; autoTrain?: boolean; ignoreFirst?: number },
 ): Promise<FakeDevice> {
   const socket = openSocket(url);
   const assignments: Assignment[] = [];
@@ -135,6 +136,7 @@ export async function startFakeDevice(
     if (!parsed.ok) throw new Error(parsed.error);
     const a = pending;
     if (!a || opts.autoTrain === false) return;
+    if (assignments.length <= (opts.ignoreFirst ?? 0)) return;
     const start = decodeAdapter(parsed.value.payload);
     const keys = trainedBlockKeys(w.task.numBlocks, a.depth);
     const payload = new Uint8Array(encodeAdapter(constantDelta(keys, opts.value, start)));

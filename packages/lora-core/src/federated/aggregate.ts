@@ -25,6 +25,19 @@ export interface WeightedDelta {
   readonly id?: string;
 }
 
+/** Updates with a name for error messages; throws unless every weight is positive and finite. */
+export function labelledUpdates(
+  updates: readonly (ClientUpdate | WeightedDelta)[],
+): { readonly label: string; readonly numSamples: number; readonly delta: AdapterState }[] {
+  const labelled = updates.map((u, i) => ({ label: 'deviceId' in u ? u.deviceId : (u.id ?? `#${i}`), numSamples: u.numSamples, delta: u.delta }));
+  for (const u of labelled) {
+    if (!(Number.isFinite(u.numSamples) && u.numSamples > 0)) {
+      throw new AggregationError(`update ${u.label} has weight ${u.numSamples}; weights must be positive and finite`);
+    }
+  }
+  return labelled;
+}
+
 /**
  * For each block key present in any update: the numSamples-weighted mean of that block over
  * exactly the updates containing it. Blocks nobody sent are absent from the result, so applying
@@ -33,16 +46,7 @@ export interface WeightedDelta {
  */
 export function weightedMeanByBlock(updates: readonly (ClientUpdate | WeightedDelta)[]): AdapterState {
   if (updates.length === 0) throw new AggregationError('cannot aggregate zero updates');
-  const labelled = updates.map((u, i) => ({
-    label: 'deviceId' in u ? u.deviceId : (u.id ?? `#${i}`),
-    numSamples: u.numSamples,
-    delta: u.delta,
-  }));
-  for (const u of labelled) {
-    if (!(Number.isFinite(u.numSamples) && u.numSamples > 0)) {
-      throw new AggregationError(`update ${u.label} has weight ${u.numSamples}; weights must be positive and finite`);
-    }
-  }
+  const labelled = labelledUpdates(updates);
 
   const result: AdapterState = new Map();
   for (const key of sortedBlockKeys(labelled.map((u) => u.delta))) {
@@ -137,7 +141,7 @@ export function subtractAdapters(after: AdapterState, before: AdapterState, keys
 }
 
 /** Numeric blocks ascending, then "head" — a stable order whatever order the updates arrived in. */
-function sortedBlockKeys(states: readonly AdapterState[]): BlockKey[] {
+export function sortedBlockKeys(states: readonly AdapterState[]): BlockKey[] {
   const keys = new Set<BlockKey>();
   for (const s of states) for (const k of s.keys()) keys.add(k);
   return [...keys].sort((a, b) => rank(a) - rank(b));
@@ -147,7 +151,8 @@ function rank(key: BlockKey): number {
   return key === 'head' ? Number.POSITIVE_INFINITY : Number(key);
 }
 
-function checkSameTensors(
+/** Throws unless `actual` holds exactly `expected`'s tensor names with the same shapes. */
+export function checkSameTensors(
   key: BlockKey,
   expected: ReadonlyMap<string, NamedArray>,
   expectedLabel: string,

@@ -1,6 +1,22 @@
 export type { ClientUpdate, DeviceInfo, GroupPlan, PlanContext, ResourceProfile, RoundPlan } from './types';
 export { AggregationError, applyDelta, subtractAdapters, weightedMeanByBlock } from './aggregate';
 export type { WeightedDelta } from './aggregate';
+export {
+  AUTO_CLIP_FACTOR,
+  DEFAULT_TRIM_FRACTION,
+  ROBUST_RULES,
+  clipBound,
+  clipDelta,
+  coordinateMedianByBlock,
+  deltaNorm,
+  isRobustRule,
+  robustAggregateByBlock,
+  scaleDelta,
+  trimCount,
+  trimmedMeanByBlock,
+  validateRobustOptions,
+} from './robust';
+export type { RobustOptions, RobustRule } from './robust';
 export { groupDivergences, nearIidGroups, randomGroups, resolveGroupCount } from './grouping';
 export type { DeviceGroup, GroupingOptions } from './grouping';
 export { addHistograms, countsDivergence, jensenShannon, normalize } from './label-distribution';
@@ -22,4 +38,4 @@ export { STRATEGY_NAMES, isStrategyName } from './strategy';
 export type { GroupResult, Strategy, StrategyName } from './strategy';
 export * from './strategies';
 export { RoundContractError, chooseRoundPlan, runGlobalRound } from './round';
-export type { GlobalRoundInput, GlobalRoundOutcome, GroupOutcome, MemberAssignment, PlanChoice, TrainMember } from './round';
+export type { GlobalRoundInput, GlobalRoundOutcome, GroupAggregation, GroupOutcome, MemberAssignment, PlanChoice, TrainMember } from './round';

@@ -62,6 +62,17 @@ export interface GlobalRoundInput {
   readonly global: AdapterState;
   readonly numBlocks: number;
   readonly trainMember: TrainMember;
+  /** Called each time a group has aggregated an intra-group round (or found it empty: contributors 0). */
+  readonly onGroupAggregated?: (event: GroupAggregation) => void;
+}
+
+export interface GroupAggregation {
+  readonly groupId: string;
+  readonly intraRound: number;
+  /** Members whose update counted. */
+  readonly contributors: number;
+  /** Members the plan gave the group. */
+  readonly planned: number;
 }
 
 /**
@@ -73,8 +84,8 @@ export interface GlobalRoundInput {
  * or that names another device, is a contract violation and throws.
  */
 export async function runGlobalRound(input: GlobalRoundInput): Promise<GlobalRoundOutcome> {
-  const { round, strategy, plan, global, numBlocks, trainMember } = input;
-  const groups = await Promise.all(plan.groups.map((g) => runGroup(round, g, strategy, global, numBlocks, trainMember)));
+  const { round, strategy, plan, global, numBlocks, trainMember, onGroupAggregated } = input;
+  const groups = await Promise.all(plan.groups.map((g) => runGroup(round, g, strategy, global, numBlocks, trainMember, onGroupAggregated)));
   const results = groups.flatMap((g) => (g.result === undefined ? [] : [g.result]));
   if (results.length === 0) return { global, delta: new Map(), groups };
   const delta = strategy.aggregateGlobal(results);
@@ -88,6 +99,7 @@ async function runGroup(
   global: AdapterState,
   numBlocks: number,
   trainMember: TrainMember,
+  onGroupAggregated: GlobalRoundInput['onGroupAggregated'],
 ): Promise<GroupOutcome> {
   const blockKeys = trainedBlockKeys(numBlocks, plan.depth);
   let adapter = global;
@@ -107,9 +119,11 @@ async function runGroup(
       updates.push(u);
     });
     contributors.push(updates.map((u) => u.deviceId));
-    if (updates.length === 0) continue;
-    for (const u of updates) samplesByDevice.set(u.deviceId, u.numSamples);
-    adapter = applyDelta(adapter, strategy.aggregateGroup(updates));
+    if (updates.length > 0) {
+      for (const u of updates) samplesByDevice.set(u.deviceId, u.numSamples);
+      adapter = applyDelta(adapter, strategy.aggregateGroup(updates));
+    }
+    onGroupAggregated?.({ groupId: plan.groupId, intraRound, contributors: updates.length, planned: plan.deviceIds.length });
   }
   if (samplesByDevice.size === 0) return { plan, contributors };
   const numSamples = [...samplesByDevice.values()].reduce((a, b) => a + b, 0);

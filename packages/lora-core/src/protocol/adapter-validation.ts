@@ -84,3 +84,48 @@ export function findNonFinite(state: AdapterState, limit = 1): NonFiniteValue[] 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
+
+/** L2 norm of each block over all its tensors (accumulated in float64), in state order. */
+export function blockL2Norms(state: AdapterState): Map<BlockKey, number> {
+  const out = new Map<BlockKey, number>();
+  for (const [key, tensors] of state) {
+    let sum = 0;
+    for (const t of tensors.values()) for (let i = 0; i < t.data.length; i++) sum += t.data[i]! * t.data[i]!;
+    out.set(key, Math.sqrt(sum));
+  }
+  return out;
+}
+
+const ADAM_BETA1 = 0.9;
+const ADAM_BETA2 = 0.999;
+
+/**
+ * The largest L2 norm by which `steps` Adam steps of size `learningRate` (tfjs defaults β1 0.9,
+ * β2 0.999; moments reset at the start of the work, as the device trainer does) can move
+ * `numValues` parameters, whatever the gradients. Step t moves each value by at most
+ * lr·|m̂_t|/√v̂_t, and by Cauchy–Schwarz |m̂_t|/√v̂_t ≤ (1−β1)/(1−β1^t) · √((1−β2^t)/(1−β2)) ·
+ * √(Σ_{j<t} (β1²/β2)^j): exactly 1 at t = 1, under 1.05 up to t = 10 (it tends to 7.3 for long runs).
+ * An honest device cannot exceed it; an upload above it did not come from the assigned training.
+ */
+export function adamDeltaNormBound(learningRate: number, steps: number, numValues: number): number {
+  const ratio = (ADAM_BETA1 * ADAM_BETA1) / ADAM_BETA2;
+  let perValue = 0;
+  let geometric = 0;
+  for (let t = 1; t <= steps; t++) {
+    geometric += ratio ** (t - 1);
+    perValue += ((1 - ADAM_BETA1) / (1 - ADAM_BETA1 ** t)) * Math.sqrt((1 - ADAM_BETA2 ** t) / (1 - ADAM_BETA2)) * Math.sqrt(geometric);
+  }
+  return learningRate * perValue * Math.sqrt(numValues);
+}
+
+/** Every block whose L2 norm exceeds `boundOf(key, numValues)`, as readable sentences; empty means within bounds. */
+export function normBoundProblems(state: AdapterState, boundOf: (key: BlockKey, numValues: number) => number): string[] {
+  const problems: string[] = [];
+  for (const [key, norm] of blockL2Norms(state)) {
+    let numValues = 0;
+    for (const t of state.get(key)!.values()) numValues += t.data.length;
+    const bound = boundOf(key, numValues);
+    if (!(norm <= bound)) problems.push(`block "${key}" has L2 norm ${norm.toPrecision(4)}, above the bound ${bound.toPrecision(4)}`);
+  }
+  return problems;
+}

@@ -7,7 +7,15 @@ export {
   isBlockKey,
 } from './adapter-codec';
 export type { AdapterDtype, DecodeOptions, EncodeOptions } from './adapter-codec';
-export { findNonFinite, sameShape, shapesOf, validateAdapter } from './adapter-validation';
+export {
+  adamDeltaNormBound,
+  blockL2Norms,
+  findNonFinite,
+  normBoundProblems,
+  sameShape,
+  shapesOf,
+  validateAdapter,
+} from './adapter-validation';
 export type { AdapterExpectation, AdapterShapes, NonFiniteValue } from './adapter-validation';
 export { decodeFloat16, encodeFloat16, float16BitsToFloat32, float32ToFloat16Bits } from './float16';
 export * from './messages';

@@ -21,7 +21,7 @@ export type BackendName = (typeof BACKEND_NAMES)[number];
 export const DATA_MODES = ['fleet', 'own'] as const;
 export type DataMode = (typeof DATA_MODES)[number];
 
-export const RUN_STATES = ['waiting', 'running', 'finished', 'failed'] as const;
+export const RUN_STATES = ['waiting', 'running', 'finished', 'failed', 'interrupted', 'stopped'] as const;
 export type RunState = (typeof RUN_STATES)[number];
 
 export const SERVER_ERROR_CODES = [
@@ -34,6 +34,12 @@ export const SERVER_ERROR_CODES = [
   'unexpected-upload',
   'bad-adapter',
   'internal',
+  /** The connection sends faster than its message-rate limit; the message was dropped. */
+  'rate-limited',
+  /** Too many refused messages in a short time: the connection is closed. */
+  'too-many-errors',
+  /** The operator revoked this device: the connection is closed and every later hello refused. */
+  'revoked',
 ] as const;
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
 
@@ -143,6 +149,11 @@ const helloSchema = z.strictObject({
   token: tokenSchema,
   deviceId: deviceIdSchema,
   dataMode: z.enum(DATA_MODES),
+  /**
+   * A secret the device made for itself and keeps (localStorage). Device ids are public (status,
+   * dashboard); the first hello binds the id to this key, so nobody else can speak for the device.
+   */
+  deviceKey: z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, 'deviceKey must be 16-128 characters of [A-Za-z0-9_-]').optional(),
 });
 
 const joinSchema = z

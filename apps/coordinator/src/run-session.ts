@@ -1,0 +1,187 @@
+/**
+ * One run inside a coordinator process: its record in the state, its live device registry, fleet
+ * slots, device gateway and run loop. A new run is a new session; a session can also pick up a
+ * run the state holds unfinished (after a crash or a restart), from its last completed round.
+ */
+import { randomBytes } from 'node:crypto';
+import { createStrategy, DEFAULT_TRIM_FRACTION } from './core';
+import type { RobustOptions, Strategy } from './core';
+import { runParamsSchema } from './dashboard/contract';
+import type { RunParams } from './dashboard/contract';
+import { RunLoop } from './engine/run-loop';
+import { FleetSlots } from './fleet-slots';
+import { DeviceGateway } from './gateway';
+import type { CoordinatorServer } from './gateway';
+import { DeviceRegistry } from './registry';
+import type { RunConfig } from './server';
+import { RESUMABLE_STATUSES } from './state';
+import type { CoordinatorState, RunRecord, RunStatusName } from './state';
+import type { FederatedTask } from './task';
+
+export interface RunSession {
+  readonly runId: string;
+  readonly params: RunParams;
+  readonly registry: DeviceRegistry;
+  readonly fleet: FleetSlots;
+  readonly gateway: DeviceGateway;
+  readonly loop: RunLoop;
+  /** Resolves when the run ends; start() must have been called. */
+  readonly done: Promise<RunStatusName>;
+  start(): void;
+  /** Waiting for devices or training. */
+  isActive(): boolean;
+}
+
+export interface OpenRunOptions {
+  readonly io: CoordinatorServer;
+  readonly params: RunParams;
+  /** Overrides the strategy built from params (tests). */
+  readonly strategy?: Strategy;
+  readonly task: FederatedTask;
+  readonly state: CoordinatorState;
+  readonly joinToken: string;
+  /** Recorded with the run; a restarted coordinator resumes the run only under the same task settings. */
+  readonly taskSettings: Readonly<Record<string, unknown>>;
+  readonly rejoinGraceMs: number;
+  readonly normBoundFactor: number | null;
+  /** Pick up this run from the state instead of creating one. */
+  readonly resumeRunId?: string;
+  /** Called whenever the run's status changes (the dashboard refreshes on it). */
+  readonly onStatus?: () => void;
+  readonly log: (line: string) => void;
+}
+
+export function newRunId(now = new Date()): string {
+  return `run-${now.toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
+}
+
+export function strategyFor(params: RunParams): Strategy {
+  const robust = robustOptionsOf(params);
+  return createStrategy(params.strategy, {
+    planner: { localSteps: params.localSteps },
+    ...(params.groups === undefined ? {} : { grouping: { numGroups: params.groups } }),
+    ...(robust === undefined ? {} : { robust }),
+  });
+}
+
+/** The strategy's robust-aggregation option from the flat run parameters; undefined = plain weighted mean. */
+export function robustOptionsOf(params: RunParams): RobustOptions | undefined {
+  if (params.robust === 'mean' && params.clipNorm === null) return undefined;
+  return {
+    rule: params.robust,
+    ...(params.robust === 'trimmed-mean' ? { trimFraction: params.trimFraction } : {}),
+    ...(params.clipNorm === null ? {} : { clipNorm: params.clipNorm }),
+  };
+}
+
+export function openRun(opts: OpenRunOptions): RunSession {
+  const { io, params, task, state, log } = opts;
+  const strategy = opts.strategy ?? strategyFor(params);
+  let runId: string;
+  if (opts.resumeRunId !== undefined) {
+    runId = opts.resumeRunId;
+    state.setRunStatus(runId, 'waiting', null);
+  } else {
+    runId = newRunId();
+    state.createRun({
+      id: runId,
+      createdAt: Date.now(),
+      strategy: strategy.name,
+      config: { ...params, task: opts.taskSettings },
+      status: 'waiting',
+      finishedAt: null,
+    });
+  }
+  state.setJoinToken(runId, opts.joinToken);
+
+  const registry = new DeviceRegistry();
+  const fleet = new FleetSlots(runId, state, task.fleet);
+  const gateway = new DeviceGateway(io, { runId, token: opts.joinToken, task: task.info, registry, state, fleet, log });
+  const loop = new RunLoop({
+    runId,
+    strategy,
+    task,
+    state,
+    registry,
+    channel: {
+      sendWork: (deviceId, assignment, adapter) => gateway.sendWork(deviceId, assignment, adapter),
+      broadcastStatus: (status) => {
+        gateway.broadcastStatus(status);
+        opts.onStatus?.();
+      },
+    },
+    settings: {
+      rounds: params.rounds,
+      devicesExpected: params.devicesExpected,
+      batchSize: params.batchSize,
+      learningRate: params.learningRate,
+      headLearningRate: params.headLearningRate,
+      seed: params.seed,
+      roundTimeoutMs: params.roundTimeoutS * 1000,
+      minReportFraction: params.minReportFraction,
+      rejoinGraceMs: opts.rejoinGraceMs,
+      normBoundFactor: opts.normBoundFactor,
+    },
+    log,
+  });
+  gateway.attachEngine(loop);
+
+  let done: Promise<RunStatusName> | undefined;
+  let ended = false;
+  return {
+    runId,
+    params,
+    registry,
+    fleet,
+    gateway,
+    loop,
+    get done() {
+      if (!done) throw new Error(`run ${runId} has not been started`);
+      return done;
+    },
+    start() {
+      done ??= loop.run().then((status) => {
+        ended = true;
+        return status;
+      });
+    },
+    isActive: () => done !== undefined && !ended,
+  };
+}
+
+/** The run parameters a command line asks for (the first run of a process). */
+export function runParamsFromConfig(config: RunConfig): RunParams {
+  return {
+    strategy: config.strategy ?? 'fedlora',
+    rounds: config.rounds,
+    devicesExpected: config.devicesExpected,
+    ...(config.groups === undefined ? {} : { groups: config.groups }),
+    localSteps: config.localSteps ?? 10,
+    batchSize: config.batchSize,
+    learningRate: config.learningRate,
+    headLearningRate: config.headLearningRate,
+    seed: config.seed,
+    roundTimeoutS: config.roundTimeoutMs / 1000,
+    minReportFraction: config.minReportFraction ?? 0.5,
+    robust: config.robust?.rule ?? 'mean',
+    trimFraction: config.robust?.trimFraction ?? DEFAULT_TRIM_FRACTION,
+    clipNorm: config.robust?.clipNorm ?? null,
+  };
+}
+
+/**
+ * The run a restarted coordinator should pick up: the most recent run, if it did not end (waiting,
+ * running or interrupted), was made for the same task settings, and its parameters still parse.
+ */
+export function findResumableRun(
+  state: CoordinatorState,
+  taskSettings: Readonly<Record<string, unknown>>,
+): { run: RunRecord; params: RunParams } | undefined {
+  const runs = state.listRuns();
+  const latest = runs[runs.length - 1];
+  if (!latest || !RESUMABLE_STATUSES.includes(latest.status)) return undefined;
+  const { task, ...rest } = latest.config as { task?: unknown };
+  if (JSON.stringify(task) !== JSON.stringify(taskSettings)) return undefined;
+  const parsed = runParamsSchema.safeParse(rest);
+  return parsed.success ? { run: latest, params: parsed.data } : undefined;
+}

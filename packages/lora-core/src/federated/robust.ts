@@ -1,0 +1,174 @@
+/**
+ * Robust aggregation of adapter deltas, for fleets where some device may upload a poisoned update
+ * (scaled up, sign-flipped): L2-norm clipping of each update, then the coordinate-wise median or
+ * trimmed mean block by block, over exactly the updates that carry the block (as
+ * weightedMeanByBlock does), so devices of different depths still combine.
+ *
+ * Sample weights: the median and the trimmed mean ignore numSamples. A weight is what the device
+ * declares, so a weighted median or trimmed mean hands a coordinate to whoever claims the most
+ * samples; unweighted, one update can move a coordinate only within the range the others span,
+ * whatever it claims (Yin et al., ICML 2018). The price: a device with many samples counts as much
+ * as one with few. The rule 'mean' keeps the sample-weighted mean, of the clipped updates.
+ *
+ * One poisoner is outvoted only among three or more updates: with two, the median and the
+ * trimmed mean are the plain mean and the 'auto' bound is half the poisoner's norm. Small groups
+ * (many --groups for few devices) therefore weaken the defence.
+ */
+import type { AdapterState, NamedArray } from '../lora/adapter-state';
+import { AggregationError, checkSameTensors, labelledUpdates, sortedBlockKeys, weightedMeanByBlock } from './aggregate';
+import type { WeightedDelta } from './aggregate';
+import type { ClientUpdate } from './types';
+
+export type RobustRule = 'mean' | 'median' | 'trimmed-mean';
+
+export const ROBUST_RULES: readonly RobustRule[] = ['mean', 'median', 'trimmed-mean'];
+
+export interface RobustOptions {
+  readonly rule: RobustRule;
+  /** trimmed-mean: fraction β of the updates dropped at each end of every coordinate, in [0, 0.5). Default 0.2. */
+  readonly trimFraction?: number;
+  /**
+   * Scale every update whose L2 norm (over all its tensors) exceeds this bound down to the bound.
+   * 'auto': the bound is AUTO_CLIP_FACTOR × the median of the norms of the updates being aggregated.
+   * Default: no clipping.
+   */
+  readonly clipNorm?: number | 'auto';
+}
+
+export const DEFAULT_TRIM_FRACTION = 0.2;
+
+/**
+ * A fixed bound is hard to pick: update norms depend on learning rates, local steps, depth and how
+ * far training has come, and they shrink over a run. The median of the norms in the same
+ * aggregation tracks all of that, and while fewer than half the updates are poisoned it is an
+ * honest update's norm (adaptive clipping at the median quantile, as in Andrew et al., NeurIPS
+ * 2021). Factor 1 clips half the honest updates, but only to a norm another honest device reached.
+ * Within a group every update has the same depth, so the norms compare like with like.
+ */
+export const AUTO_CLIP_FACTOR = 1;
+
+export function isRobustRule(value: unknown): value is RobustRule {
+  return typeof value === 'string' && (ROBUST_RULES as readonly string[]).includes(value);
+}
+
+export function validateRobustOptions(o: RobustOptions): void {
+  if (!isRobustRule(o.rule)) throw new AggregationError(`robust rule must be one of ${ROBUST_RULES.join(', ')}, got "${String(o.rule)}"`);
+  const beta = o.trimFraction;
+  if (beta !== undefined && !(Number.isFinite(beta) && beta >= 0 && beta < 0.5)) {
+    throw new AggregationError(`trim fraction must be in [0, 0.5), got ${beta}`);
+  }
+  const clip = o.clipNorm;
+  if (clip !== undefined && clip !== 'auto' && !(Number.isFinite(clip) && clip > 0)) {
+    throw new AggregationError(`clip norm must be a positive number or "auto", got ${String(clip)}`);
+  }
+}
+
+/** L2 norm over every value of every tensor of the delta. */
+export function deltaNorm(delta: AdapterState): number {
+  let sumSq = 0;
+  for (const tensors of delta.values()) {
+    for (const t of tensors.values()) for (const v of t.data) sumSq += v * v;
+  }
+  return Math.sqrt(sumSq);
+}
+
+/** The delta scaled by `factor`, as a new state. */
+export function scaleDelta(delta: AdapterState, factor: number): AdapterState {
+  const out: AdapterState = new Map();
+  for (const [key, tensors] of delta) {
+    const block = new Map<string, NamedArray>();
+    for (const [name, t] of tensors) block.set(name, { shape: [...t.shape], data: t.data.map((v) => v * factor) });
+    out.set(key, block);
+  }
+  return out;
+}
+
+/** The delta itself when its norm is within `bound`, else a copy scaled down to norm `bound`. */
+export function clipDelta(delta: AdapterState, bound: number, norm = deltaNorm(delta)): AdapterState {
+  return norm <= bound ? delta : scaleDelta(delta, bound / norm);
+}
+
+/** The clip bound for updates with these norms: the fixed bound, or AUTO_CLIP_FACTOR × their median. */
+export function clipBound(norms: readonly number[], clipNorm: number | 'auto'): number {
+  if (clipNorm !== 'auto') return clipNorm;
+  if (norms.length === 0) throw new AggregationError('no norms to take the median of');
+  const sorted = [...norms].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return AUTO_CLIP_FACTOR * median;
+}
+
+/**
+ * Values dropped at each end for n values and fraction β: ⌈βn⌉, so β > 0 trims at least one value
+ * per side (βn attackers need ⌈βn⌉ trimmed; ⌊βn⌋ would trim nothing for 4 devices at β = 0.2),
+ * capped so at least one value (odd n) or two (even n) remain.
+ */
+export function trimCount(n: number, beta: number): number {
+  return Math.min(Math.ceil(beta * n - 1e-9), Math.floor((n - 1) / 2));
+}
+
+type Update = ClientUpdate | WeightedDelta;
+
+/** Per coordinate, over the updates carrying the block: the mean of the values left after sorting and dropping trim(n) at each end. */
+function trimmedByBlock(updates: readonly Update[], trim: (n: number) => number): AdapterState {
+  if (updates.length === 0) throw new AggregationError('cannot aggregate zero updates');
+  const labelled = labelledUpdates(updates);
+  const result: AdapterState = new Map();
+  for (const key of sortedBlockKeys(labelled.map((u) => u.delta))) {
+    const contributors = labelled.filter((u) => u.delta.has(key));
+    const reference = contributors[0]!;
+    const referenceTensors = reference.delta.get(key)!;
+    for (const u of contributors) checkSameTensors(key, referenceTensors, reference.label, u.delta.get(key)!, u.label);
+    const n = contributors.length;
+    const k = trim(n);
+    const column = new Float64Array(n);
+    const block = new Map<string, NamedArray>();
+    for (const [name, t] of referenceTensors) {
+      if (t.data.length !== t.shape.reduce((a, b) => a * b, 1)) {
+        throw new AggregationError(`update ${reference.label}: ${key}/${name} data length does not match its shape`);
+      }
+      const columns = contributors.map((u) => u.delta.get(key)!.get(name)!.data);
+      const out = new Float32Array(t.data.length);
+      for (let i = 0; i < out.length; i++) {
+        for (let j = 0; j < n; j++) column[j] = columns[j]![i]!;
+        column.sort();
+        let sum = 0;
+        for (let j = k; j < n - k; j++) sum += column[j]!;
+        out[i] = sum / (n - 2 * k);
+      }
+      block.set(name, { shape: [...t.shape], data: out });
+    }
+    result.set(key, block);
+  }
+  return result;
+}
+
+/** Coordinate-wise median block by block (the mean of the two middle values for an even count); unweighted. */
+export function coordinateMedianByBlock(updates: readonly Update[]): AdapterState {
+  return trimmedByBlock(updates, (n) => Math.floor((n - 1) / 2));
+}
+
+/** Coordinate-wise β-trimmed mean block by block (trimCount values dropped at each end); unweighted. */
+export function trimmedMeanByBlock(updates: readonly Update[], trimFraction = DEFAULT_TRIM_FRACTION): AdapterState {
+  validateRobustOptions({ rule: 'trimmed-mean', trimFraction });
+  return trimmedByBlock(updates, (n) => trimCount(n, trimFraction));
+}
+
+/** Clips the updates (when asked), then combines them block by block with the rule. */
+export function robustAggregateByBlock(updates: readonly Update[], options: RobustOptions): AdapterState {
+  validateRobustOptions(options);
+  let clipped = updates;
+  if (options.clipNorm !== undefined && updates.length > 0) {
+    const norms = updates.map((u) => deltaNorm(u.delta));
+    const bound = clipBound(norms, options.clipNorm);
+    clipped = updates.map((u, i) => ({ ...u, delta: clipDelta(u.delta, bound, norms[i]) }));
+  }
+  switch (options.rule) {
+    case 'mean':
+      return weightedMeanByBlock(clipped);
+    case 'median':
+      return coordinateMedianByBlock(clipped);
+    case 'trimmed-mean':
+      return trimmedMeanByBlock(clipped, options.trimFraction ?? DEFAULT_TRIM_FRACTION);
+  }
+}

@@ -4,7 +4,9 @@
  * device rows show backend and status, the groups show their label bar charts, the accuracy chart
  * gains points as rounds complete (live, without reloading), and a full-page screenshot of the real
  * run is saved as a test artifact. A second, read-only dashboard hides the controls and the join
- * token, and the coordinator refuses admin actions without the admin token.
+ * token, and the coordinator refuses admin actions without the admin token. Finally the admin starts
+ * another run from the form: the tabs are welcomed into it and train it, and the first run can be
+ * overlaid on the charts as a past run.
  */
 import { readFile } from 'node:fs/promises';
 import { expect, test } from '@playwright/test';
@@ -35,7 +37,7 @@ test('the dashboard follows a real HierFedLoRA fleet live; read-only viewers get
       '--local-steps', '4',
       '--batch-size', '8',
       '--head-lr', '0.03',
-    ]);
+    ], process.env.TABFLEET_E2E_VERBOSE ? { onOutput: (text) => process.stdout.write(text) } : {});
     const { url, token, adminToken } = coordinator;
 
     // The admin dashboard, open before any device joins.
@@ -125,6 +127,24 @@ test('the dashboard follows a real HierFedLoRA fleet live; read-only viewers get
       socket.disconnect();
     }
     await viewerContext.close();
+
+    // The admin starts another run from the form: the connected tabs are welcomed into it, start
+    // over (new fleet slots, new profile), and train it; the first run becomes a past run that can
+    // be overlaid on the charts.
+    const firstRunId = (await dashboard.getByTestId('run-id').textContent({ timeout: 10_000 }))?.trim();
+    const controls = dashboard.getByTestId('run-controls');
+    await controls.locator('label', { hasText: /^strategy/ }).locator('select').selectOption('fedlora', { timeout: 10_000 });
+    await controls.locator('label', { hasText: /^rounds$/ }).locator('input').fill('1', { timeout: 10_000 });
+    await controls.getByRole('button', { name: 'Start run' }).click({ timeout: 10_000 });
+    await expect(dashboard.getByTestId('run-strategy')).toHaveText('fedlora', { timeout: 30_000 });
+    await expect(dashboard.getByTestId('run-id')).not.toHaveText(firstRunId ?? '');
+    await expect(dashboard.getByTestId('run-round')).toHaveText('1 / 1', { timeout: 6 * 60_000 });
+    await expect(dashboard.getByTestId('device-row')).toHaveCount(DEVICES);
+    const past = dashboard.getByRole('region', { name: 'past runs' }).getByRole('checkbox');
+    await expect(past).toHaveCount(1);
+    await past.check();
+    await expect(dashboard.getByTestId('accuracy-chart')).toHaveAttribute('data-overlays', '1');
+    await expect(dashboard.getByTestId('accuracy-chart')).toHaveAttribute('data-points', '2');
     await adminContext.close();
   } finally {
     for (const t of tabs) await t.context.close();

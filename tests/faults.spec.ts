@@ -82,7 +82,7 @@ test('a straggler misses the deadline and is left out; a tab that drops mid-roun
       [...COMMON, '--devices', '3', '--rounds', '2', '--local-steps', '6', '--round-timeout', '30', '--min-report', '0.5', '--rejoin-grace', '60'],
       { db, ...verbose },
     );
-    const { url, token, runId } = coordinator;
+    const { url, token, runId, adminToken } = coordinator;
     const steady = await openDevice(browser, { url, token, mode: 'fleet', backend: 'wasm' });
     link = await openFlakyLink(url);
     const flaky = await openDevice(browser, { url: link.url, token, mode: 'fleet', backend: 'wasm' });
@@ -111,6 +111,10 @@ test('a straggler misses the deadline and is left out; a tab that drops mid-roun
     const flakyAfter = await readView(flaky.page);
     expect(flakyAfter.joins).toBeGreaterThanOrEqual(2);
     expect(coordinator.output()).toContain(`device ${flakyView.deviceId} is back: resent its work for round 2.0`);
+    // Tokens appear in the start-up banner only (device URL and fleet URL; the admin link), never in the log.
+    const out = coordinator.output();
+    expect(out.split(token).length - 1, 'join token occurrences').toBe(2);
+    expect(out.split(adminToken).length - 1, 'admin token occurrences').toBe(1);
     await coordinator.stop();
     const { rounds } = readRounds(db, runId);
     expect(rounds.map((r) => r.round)).toEqual([0, 1, 2]);

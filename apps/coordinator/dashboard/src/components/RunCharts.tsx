@@ -102,7 +102,7 @@ export const RunCharts = memo(function RunCharts({ run, rounds, overlay }: RunCh
     <section className="card" aria-label="run charts">
       <h2>Global test accuracy and loss</h2>
       <div className="charts">
-        <figure className="chart" data-testid="accuracy-chart" data-points={accuracyPoints.length}>
+        <figure className="chart" data-testid="accuracy-chart" data-points={accuracyPoints.length} data-overlays={overlay.length}>
           <canvas ref={roundCanvas} role="img" aria-label={`accuracy by round: ${accuracyPoints.map((p) => `${p.x}: ${(p.y * 100).toFixed(1)}%`).join(', ')}`} />
         </figure>
         <figure className="chart" data-testid="accuracy-time-chart">

@@ -30,7 +30,7 @@ export const RunInfo = memo(function RunInfo({ run, status, serverTime }: RunInf
     <section className="card" aria-label="run" data-testid="run-info">
       <header className="panel-header">
         <h2>
-          Run <span className="mono">{run.id}</span>
+          Run <span className="mono" data-testid="run-id">{run.id}</span>
         </h2>
         <span className={`pill ${status?.state ?? run.status}`} data-testid="run-state">
           {status?.state ?? run.status}

@@ -170,10 +170,11 @@ export class MessageFuzzer {
         return { category: pick, event: 'upload', payload: { ...base, payload: bytes(d, this.random() < 0.5 ? 'float32' : 'float16') }, expect: ['bad-adapter'] };
       }
       case 'over-norm': {
-        // Well-formed and finite, but no amount of honest Adam steps moves a block this far.
+        // Well-formed and finite, but no amount of honest Adam steps moves a block this far: every
+        // value of the block moved by ≥ 100, where an Adam step moves a value by about the learning rate.
         const d = delta();
-        const [, t] = this.pick([...d.get(this.pick(keys))!]);
-        t.data.fill(this.pick([1, -3, 50]));
+        const value = this.pick([100, -1000, 5000]);
+        for (const t of d.get(this.pick(keys))!.values()) t.data.fill(value);
         return { category: pick, event: 'upload', payload: { ...base, payload: bytes(d) }, expect: ['bad-adapter'] };
       }
       case 'too-many-samples':

@@ -50,6 +50,31 @@ export interface CoordinatorConfig {
   readonly exitWhenDone: boolean;
   /** Robust combination of device updates; undefined = the plain sample-weighted mean. */
   readonly robust: RobustOptions | undefined;
+  /** --task: a built-in task name or a task file path (default "wordnet"); undefined with --train/--eval. */
+  readonly task: string | undefined;
+  /** --train / --eval shorthand (labels from the training file). */
+  readonly trainFile: string | undefined;
+  readonly evalFile: string | undefined;
+  /** Rows scored per evaluation ("all" = the whole set); undefined = the task's (default 2000). */
+  readonly evalRows: number | 'all' | undefined;
+  /** The run flags given on the command line (a task's defaults fill in the others). */
+  readonly explicit: readonly string[];
+}
+
+/** Run flags a task file's `defaults` may set when the command line does not. */
+export const TASK_DEFAULT_FLAGS = { batchSize: 'batch-size', learningRate: 'lr', headLearningRate: 'head-lr', localSteps: 'local-steps' } as const;
+
+/** The config with the task's defaults in place of the built-in ones, for flags not given. */
+export function withTaskDefaults(
+  config: CoordinatorConfig,
+  defaults: Partial<Record<keyof typeof TASK_DEFAULT_FLAGS, number>>,
+): CoordinatorConfig {
+  const out: Record<string, unknown> = { ...config };
+  for (const [key, flag] of Object.entries(TASK_DEFAULT_FLAGS)) {
+    const v = defaults[key as keyof typeof TASK_DEFAULT_FLAGS];
+    if (v !== undefined && !config.explicit.includes(flag)) out[key] = v;
+  }
+  return out as unknown as CoordinatorConfig;
 }
 
 export class ConfigError extends Error {
@@ -60,6 +85,10 @@ export class ConfigError extends Error {
 }
 
 export const USAGE = `Usage: coordinator [options]
+  --task T            built-in task (wordnet) or a task file (JSON, see docs/tasks.md) (default wordnet)
+  --train FILE        shorthand for a task: JSONL/CSV training rows (text, label); labels from this file
+  --eval FILE         with --train: held-out rows scored after every round (default: a seeded 10% holdout)
+  --eval-rows N|all   rows scored per evaluation: a seeded stratified sample of at most N (default 2000)
   --port N            listen port (default 8080; 0 = any free port)
   --host H            listen address (default 0.0.0.0, reachable from phones on the LAN)
   --token T           join token (default: generated and printed once)
@@ -72,13 +101,13 @@ export const USAGE = `Usage: coordinator [options]
   --seed N            run seed (default 42)
   --db PATH|memory    SQLite file for runs, rounds, metrics, checkpoints (default .data/tabfleet.sqlite)
   --groups N          device groups for grouping strategies (default: about one per 5 devices)
-  --local-steps N     local steps per intra-group round (default 10)
-  --batch-size N      local batch size (default 16)
-  --lr X              learning rate of the LoRA factors (default 0.001)
-  --head-lr X         learning rate of the classification head (default 0.01)
-  --rank N            LoRA rank (default 8)
-  --top-k N           classes kept from the dataset (default 20)
-  --max-per-class N   cap on samples per class (default: no cap)
+  --local-steps N     local steps per intra-group round (default: the task's, else 10)
+  --batch-size N      local batch size (default: the task's, else 16)
+  --lr X              learning rate of the LoRA factors (default: the task's, else 0.001)
+  --head-lr X         learning rate of the classification head (default: the task's, else 0.01)
+  --rank N            LoRA rank (default: the task's, else 8)
+  --top-k N           built-in tasks: classes kept from the dataset (default 20)
+  --max-per-class N   cap on training rows per class (default: the task's, else no cap)
   --round-timeout S   seconds a round waits for uploads (default 600)
   --min-report F      fraction of a round's devices that must report, else the round is rerun (default 0.5)
   --rejoin-grace S    seconds a device that dropped mid-round may take to come back for its work (default 30)
@@ -152,6 +181,10 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         robust: { type: 'string' },
         'trim-fraction': { type: 'string' },
         'clip-norm': { type: 'string' },
+        task: { type: 'string' },
+        train: { type: 'string' },
+        eval: { type: 'string' },
+        'eval-rows': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -167,6 +200,14 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
   if (adminToken.length < 8 || adminToken.length > 256) throw new ConfigError('--admin-token must be 8-256 characters');
   if (adminToken === token) throw new ConfigError('--admin-token must differ from the join token');
   const minReport = fraction('min-report', values['min-report'], 0.5, 1);
+  if (values.task !== undefined && (values.train !== undefined || values.eval !== undefined)) {
+    throw new ConfigError('give either --task or --train/--eval, not both');
+  }
+  if (values.eval !== undefined && values.train === undefined) {
+    throw new ConfigError('--eval needs --train (or write a task file with "labels" and "eval" for an own-data fleet)');
+  }
+  const evalRows = values['eval-rows'] === undefined || values['eval-rows'] === 'all' ? values['eval-rows'] : int('eval-rows', values['eval-rows'], 0, 1);
+  const explicit = Object.keys(values).filter((k) => (values as Record<string, unknown>)[k] !== undefined);
   return {
     port,
     host: values.host ?? '0.0.0.0',
@@ -195,6 +236,11 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
     normBoundFactor: values['norm-bound'] === 'off' ? null : positive('norm-bound', values['norm-bound'], 1.01),
     exitWhenDone: values['exit-when-done'] ?? false,
     robust: robustOptions(values.robust, values['trim-fraction'], values['clip-norm']),
+    task: values.train === undefined ? (values.task ?? 'wordnet') : undefined,
+    trainFile: values.train,
+    evalFile: values.eval,
+    evalRows: evalRows as number | 'all' | undefined,
+    explicit,
   };
 }
 

@@ -1,2 +1,3 @@
 /** The coordinator's door into @tabfleet/lora-core's Node-only helpers (file access, tfjs backend in Node). */
-export { fetchUseLiteAsset, loadWordNetGlosses, useBackend, useLiteAssetDir } from '@tabfleet/lora-core/node';
+export { describeTask, fetchUseLiteAsset, loadTask, loadTaskFromFiles, useBackend, useLiteAssetDir } from '@tabfleet/lora-core/node';
+export type { LoadedTask, TaskOverrides } from '@tabfleet/lora-core/node';

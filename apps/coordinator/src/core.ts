@@ -31,6 +31,7 @@ export {
   trainedBlockKeys,
   validateAdapter,
   validateRoundPlan,
+  withMaxTokens,
   weightedMeanByBlock,
 } from '@tabfleet/lora-core';
 export type {

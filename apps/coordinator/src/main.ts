@@ -2,10 +2,13 @@
  * `npm start`: the coordinator for real devices. Prints the device URL (with the join token, once)
  * and the dashboard URL, then a line `TABFLEET_READY {json}` that scripts and tests parse.
  */
-import { ConfigError, parseCoordinatorArgs, USAGE } from './config';
-import { startCoordinator } from './server';
+import { ConfigError, parseCoordinatorArgs, USAGE, withTaskDefaults } from './config';
+import type { CoordinatorConfig } from './config';
+import { describeTask, loadTask, loadTaskFromFiles } from './core-node';
+import type { LoadedTask, TaskOverrides } from './core-node';
+import { createFederatedTask } from './federated-task';
+import { startCoordinator, TaskMismatchError } from './server';
 import { openState } from './state';
-import { createWordNetTask } from './wordnet-task';
 
 const stamp = () => new Date().toISOString().slice(11, 19);
 const log = (line: string) => console.log(`[coordinator ${stamp()}] ${line}`);
@@ -25,19 +28,37 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  log(`loading the WordNet task (top ${config.topK} classes${config.maxPerClass ? `, ≤ ${config.maxPerClass} per class` : ''}) and the model…`);
-  const task = await createWordNetTask({
+  let loaded: LoadedTask;
+  try {
+    loaded = loadTaskFor(config);
+  } catch (err) {
+    if ((err as Error).name === 'TaskFileError' || (err as Error).name === 'LabeledFileError') {
+      console.error((err as Error).message);
+      return 2;
+    }
+    throw err;
+  }
+  for (const line of describeTask(loaded)) log(line);
+  config = withTaskDefaults(config, loaded.spec.defaults);
+  log('starting the evaluation worker and loading the model…');
+  const task = await createFederatedTask(loaded, {
     partitions: config.devicesExpected,
     dirichletAlpha: config.alpha,
     seed: config.seed,
-    topK: config.topK,
-    rank: config.rank,
     batchSize: config.batchSize,
-    ...(config.maxPerClass === undefined ? {} : { maxPerClass: config.maxPerClass }),
   });
   if (config.robust) log(`robust aggregation: ${JSON.stringify(config.robust)}`);
   const state = openState(config.db);
-  const coordinator = await startCoordinator({ config, task, state, log });
+  let coordinator;
+  try {
+    coordinator = await startCoordinator({ config, task, state, log });
+  } catch (err) {
+    if (!(err instanceof TaskMismatchError)) throw err;
+    console.error(err.message);
+    task.dispose?.();
+    state.close();
+    return 2;
+  }
   // The tokens appear here once, on the console of whoever started the process; logs never carry them.
   const tokenQuery = `?token=${encodeURIComponent(config.token)}`;
   console.log('');
@@ -72,6 +93,22 @@ async function main(): Promise<number> {
   await coordinator.close();
   state.close();
   return result === 'finished' ? 0 : 1;
+}
+
+/** The task the command line names (--task, or --train/--eval), with its overrides. */
+function loadTaskFor(config: CoordinatorConfig): LoadedTask {
+  const given = (flag: string) => config.explicit.includes(flag);
+  const overrides: TaskOverrides = {
+    seed: config.seed,
+    ...(given('top-k') ? { topK: config.topK } : {}),
+    ...(config.maxPerClass === undefined ? {} : { maxPerClass: config.maxPerClass }),
+    ...(given('rank') ? { rank: config.rank } : {}),
+    ...(config.evalRows === undefined ? {} : { evalRows: config.evalRows }),
+  };
+  if (config.trainFile !== undefined) {
+    return loadTaskFromFiles({ train: config.trainFile, ...(config.evalFile === undefined ? {} : { eval: config.evalFile }) }, overrides);
+  }
+  return loadTask(config.task ?? 'wordnet', overrides);
 }
 
 main().then(

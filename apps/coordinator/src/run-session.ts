@@ -185,3 +185,34 @@ export function findResumableRun(
   const parsed = runParamsSchema.safeParse(rest);
   return parsed.success ? { run: latest, params: parsed.data } : undefined;
 }
+
+/** A run a restarted coordinator would resume, recorded for another task: `npm start` refuses it. */
+export class TaskMismatchError extends Error {
+  constructor(
+    readonly runId: string,
+    readonly recorded: Readonly<Record<string, unknown>>,
+    readonly current: Readonly<Record<string, unknown>>,
+  ) {
+    const name = (t: Readonly<Record<string, unknown>>) => `"${String(t.task)}" (hash ${String(t.taskHash ?? 'none').slice(0, 12)})`;
+    super(
+      `refusing to resume run ${runId}: it was started on task ${name(recorded)}, and this coordinator was given task ${name(current)}. ` +
+        'Start it again with the same task (same task file and data files) to resume, or pass --fresh to start a new run.',
+    );
+    this.name = 'TaskMismatchError';
+  }
+}
+
+/**
+ * Throws TaskMismatchError when the latest run is unfinished (it would be resumed) but was recorded
+ * with another task content hash. Runs recorded before tasks had hashes are left alone.
+ */
+export function refuseResumeOnOtherTask(state: CoordinatorState, taskSettings: Readonly<Record<string, unknown>>): void {
+  const runs = state.listRuns();
+  const latest = runs[runs.length - 1];
+  if (!latest || !RESUMABLE_STATUSES.includes(latest.status)) return;
+  const recorded = (latest.config as { task?: unknown }).task;
+  if (!recorded || typeof recorded !== 'object') return;
+  const hash = (recorded as { taskHash?: unknown }).taskHash;
+  if (typeof hash !== 'string' || typeof taskSettings.taskHash !== 'string') return;
+  if (hash !== taskSettings.taskHash) throw new TaskMismatchError(latest.id, recorded as Record<string, unknown>, taskSettings);
+}

@@ -23,7 +23,8 @@ import type { AssetDirs } from './http/asset-dirs';
 import { defaultAssetDirs } from './http/asset-dirs';
 import { createRequestHandler } from './http/routes';
 import { sameSecret } from './fleet-slots';
-import { findResumableRun, openRun, runParamsFromConfig } from './run-session';
+import { findResumableRun, openRun, refuseResumeOnOtherTask, runParamsFromConfig } from './run-session';
+export { TaskMismatchError } from './run-session';
 import type { RunSession } from './run-session';
 import { takeSnapshot } from './snapshot';
 import type { Snapshot } from './snapshot';
@@ -104,7 +105,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   let session: RunSession;
   let closing = false;
 
-  const snapshot = (): Snapshot => takeSnapshot(session.runId, session.loop.status(), session.registry, state);
+  const snapshot = (): Snapshot => ({ task: task.summary ?? null, ...takeSnapshot(session.runId, session.loop.status(), session.registry, state) });
   const exportAdapter = (runId: string, round: number | undefined): Uint8Array | undefined => {
     const cp = round === undefined ? state.latestCheckpoint(runId) : state.getCheckpoint(runId, round);
     return cp?.bytes;
@@ -153,6 +154,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     return next;
   };
 
+  if (config.resume !== false) refuseResumeOnOtherTask(state, taskSettingsOf(config, task));
   const resumable = config.resume === false ? undefined : findResumableRun(state, taskSettingsOf(config, task));
   if (resumable) {
     const storedToken = state.getJoinToken(resumable.run.id);
@@ -270,6 +272,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
 function taskSettingsOf(config: RunConfig, task: FederatedTask): Record<string, unknown> {
   return {
     task: task.info.name,
+    taskHash: task.summary?.hash ?? null,
     classes: task.info.classNames.length,
     partitions: task.fleet.numPartitions,
     rank: task.info.lora.rank,

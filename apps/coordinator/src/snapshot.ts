@@ -2,6 +2,7 @@
 import type { RunStatus } from './core';
 import type { DeviceRegistry } from './registry';
 import type { CoordinatorState, RunRecord } from './state';
+import type { TaskSummary } from './task';
 
 export interface DeviceRow {
   readonly deviceId: string;
@@ -43,6 +44,8 @@ export interface RoundRow {
 }
 
 export interface Snapshot {
+  /** The process's task (added by the server; absent with test fakes). */
+  readonly task?: TaskSummary | null;
   readonly run: RunRecord;
   readonly status: RunStatus;
   readonly devices: DeviceRow[];

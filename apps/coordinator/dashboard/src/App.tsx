@@ -9,6 +9,7 @@ import { PastRuns } from './components/PastRuns';
 import { RunCharts } from './components/RunCharts';
 import { RunControls } from './components/RunControls';
 import { RunInfo } from './components/RunInfo';
+import { TaskInfo } from './components/TaskInfo';
 import { Timeline } from './components/Timeline';
 import { revokeDevice, startRun, stopRun, useDashboardConnection } from './connection';
 import { usePastRuns } from './past-runs';
@@ -61,6 +62,7 @@ export function App({ initialToken }: { initialToken: string | null }) {
             <RunInfo run={state.run} status={state.status} serverTime={state.serverTime} />
             <JoinHelp deviceUrl={state.deviceUrl} hasToken={state.deviceUrlHasToken} />
           </div>
+          {state.task ? <TaskInfo task={state.task} /> : null}
           <RunCharts run={state.run} rounds={state.rounds} overlay={overlay} />
           <Timeline startedAt={state.run?.createdAt ?? state.serverTime} events={state.timeline} rounds={state.rounds} />
           <GroupsPanel groups={state.groups} classNames={state.classNames} globalDistribution={state.globalDistribution} numBlocks={state.numBlocks} />

@@ -126,6 +126,20 @@ export interface RunView {
   readonly config: Readonly<Record<string, unknown>>;
 }
 
+export interface TaskView {
+  readonly name: string;
+  readonly origin: string;
+  readonly hash: string;
+  readonly classNames: readonly string[];
+  readonly model: string;
+  readonly objective: string;
+  readonly trainRows: number;
+  /** 'none': no evaluation set, rounds are not scored. */
+  readonly evalSource: 'file' | 'holdout' | 'none';
+  readonly evalRows: number;
+  readonly evalScoredRows: number;
+}
+
 export interface DashboardState {
   readonly serverTime: number;
   /** True when this socket presented the admin token. */
@@ -138,6 +152,8 @@ export interface DashboardState {
   readonly defaultParams: RunParams;
   readonly classNames: readonly string[];
   readonly numBlocks: number;
+  /** The process's task: name, labels, sizes, evaluation set (absent with test fakes). */
+  readonly task?: TaskView | null;
   readonly run: RunView | null;
   readonly status: RunStatus | null;
   /** Pooled label distribution of every joined device (sums to 1). */

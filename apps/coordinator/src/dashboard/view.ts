@@ -61,6 +61,7 @@ export function buildDashboardState(v: ViewInputs): DashboardState {
     defaultParams: session.params,
     classNames: [...task.info.classNames],
     numBlocks: task.info.numBlocks,
+    task: task.summary ? { ...task.summary, classNames: [...task.summary.classNames] } : null,
     run: record ? runView(record) : null,
     status,
     globalDistribution,

@@ -430,18 +430,19 @@ export class RunLoop {
     startedAt: number,
   ): Promise<void> {
     const { state, runId } = this.deps;
-    this.setState(this.runState, `round ${round}: evaluating`);
-    const metric = await this.deps.task.evaluate(this.global);
+    const evaluate = this.deps.task.evaluate;
+    if (evaluate) this.setState(this.runState, `round ${round}: evaluating`);
+    const metric = evaluate ? await evaluate(this.global) : null;
     const finishedAt = this.now();
     state.completeRound(
       { runId, round, startedAt, finishedAt, plan, participants, bytesUp: traffic.bytesUp, bytesDown: traffic.bytesDown, timeline: this.liveTimeline },
-      { runId, round, accuracy: metric.accuracy, loss: metric.loss, evaluatedAt: finishedAt },
+      metric ? { runId, round, accuracy: metric.accuracy, loss: metric.loss, evaluatedAt: finishedAt } : null,
       { runId, round, bytes: new Uint8Array(encodeAdapter(this.global)) },
     );
     this.completedRound = round;
-    this.lastAccuracy = metric.accuracy;
+    this.lastAccuracy = metric ? metric.accuracy : null;
     this.log(
-      `round ${round}: accuracy ${metric.accuracy.toFixed(4)} loss ${metric.loss.toFixed(4)} ` +
+      `round ${round}: ${metric ? `accuracy ${metric.accuracy.toFixed(4)} loss ${metric.loss.toFixed(4)}` : 'no evaluation set'} ` +
         `(${participants.length} devices, up ${traffic.bytesUp} B, down ${traffic.bytesDown} B, ${finishedAt - startedAt} ms)`,
     );
     this.setState(this.runState, undefined);

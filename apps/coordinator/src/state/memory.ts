@@ -108,16 +108,16 @@ export class MemoryState implements CoordinatorState {
     return [...this.slots.values()].filter((s) => s.runId === runId).sort((a, b) => a.index - b.index).map((s) => ({ ...s }));
   }
 
-  completeRound(round: RoundRecord, metric: MetricRecord, checkpoint: CheckpointRecord): void {
+  completeRound(round: RoundRecord, metric: MetricRecord | null, checkpoint: CheckpointRecord): void {
     this.requireRun(round.runId);
-    if (metric.runId !== round.runId || checkpoint.runId !== round.runId || metric.round !== round.round || checkpoint.round !== round.round) {
+    if ((metric && (metric.runId !== round.runId || metric.round !== round.round)) || checkpoint.runId !== round.runId || checkpoint.round !== round.round) {
       throw new StateError('round, metric and checkpoint must name the same run and round');
     }
     const rounds = this.rounds.get(round.runId) ?? [];
     if (rounds.some((r) => r.round === round.round)) throw new StateError(`round ${round.round} of run ${round.runId} completed already`);
     rounds.push(structuredClone(round));
     this.rounds.set(round.runId, rounds);
-    this.metrics.set(round.runId, [...(this.metrics.get(round.runId) ?? []), { ...metric }]);
+    if (metric) this.metrics.set(round.runId, [...(this.metrics.get(round.runId) ?? []), { ...metric }]);
     this.checkpoints.set(round.runId, [
       ...(this.checkpoints.get(round.runId) ?? []),
       { ...checkpoint, bytes: new Uint8Array(checkpoint.bytes) },

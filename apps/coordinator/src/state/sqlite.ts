@@ -282,8 +282,8 @@ export class SqliteState implements CoordinatorState {
     return (this.db.prepare('SELECT * FROM fleet_slots WHERE run_id = ? ORDER BY slot_index').all(runId) as SlotRow[]).map(toSlot);
   }
 
-  completeRound(round: RoundRecord, metric: MetricRecord, checkpoint: CheckpointRecord): void {
-    if (metric.runId !== round.runId || checkpoint.runId !== round.runId || metric.round !== round.round || checkpoint.round !== round.round) {
+  completeRound(round: RoundRecord, metric: MetricRecord | null, checkpoint: CheckpointRecord): void {
+    if ((metric && (metric.runId !== round.runId || metric.round !== round.round)) || checkpoint.runId !== round.runId || checkpoint.round !== round.round) {
       throw new StateError('round, metric and checkpoint must name the same run and round');
     }
     this.requireRun(round.runId);
@@ -305,9 +305,11 @@ export class SqliteState implements CoordinatorState {
           round.bytesDown,
           JSON.stringify(round.timeline),
         );
-      this.db
-        .prepare('INSERT INTO metrics (run_id, round, accuracy, loss, evaluated_at) VALUES (?, ?, ?, ?, ?)')
-        .run(metric.runId, metric.round, metric.accuracy, metric.loss, metric.evaluatedAt);
+      if (metric) {
+        this.db
+          .prepare('INSERT INTO metrics (run_id, round, accuracy, loss, evaluated_at) VALUES (?, ?, ?, ?, ?)')
+          .run(metric.runId, metric.round, metric.accuracy, metric.loss, metric.evaluatedAt);
+      }
       this.db
         .prepare('INSERT INTO checkpoints (run_id, round, bytes) VALUES (?, ?, ?)')
         .run(checkpoint.runId, checkpoint.round, Buffer.from(checkpoint.bytes.buffer, checkpoint.bytes.byteOffset, checkpoint.bytes.byteLength));

@@ -107,8 +107,8 @@ export interface CoordinatorState {
   getFleetSlot(runId: string, deviceId: string): FleetSlotRecord | undefined;
   listFleetSlots(runId: string): FleetSlotRecord[];
 
-  /** Round record, its metric and its checkpoint, all or nothing. A round completes once. */
-  completeRound(round: RoundRecord, metric: MetricRecord, checkpoint: CheckpointRecord): void;
+  /** Round record, its metric (null: the task has no evaluation set) and its checkpoint, all or nothing. A round completes once. */
+  completeRound(round: RoundRecord, metric: MetricRecord | null, checkpoint: CheckpointRecord): void;
   listRounds(runId: string): RoundRecord[];
   listMetrics(runId: string): MetricRecord[];
   getCheckpoint(runId: string, round: number): CheckpointRecord | undefined;

@@ -120,6 +120,8 @@ export const taskInfoSchema = z.strictObject({
   /** Local batch size of this run (devices measure their step times at it). */
   batchSize: z.number().int().positive().max(65_536),
   seed: z.number().int(),
+  /** Tokens kept per text (the task's maxTokens); absent = the model's own limit. */
+  maxTokens: z.number().int().positive().max(65_536).optional(),
 });
 
 export const fleetSlotSchema = z.strictObject({

@@ -2,8 +2,15 @@
  * `npm run fleet -- --devices N [--url http://127.0.0.1:8080] [--token T] [--backend wasm] [--webgpu K]`
  * Opens N headless Chromium tabs against a running coordinator and keeps them open until the run
  * ends (or Ctrl-C), printing each tab's identity, backend and step times.
+ *
+ * `npm run fleet -- --task T --devices N [--rounds R]` (no --url): starts its own coordinator on
+ * that task (built-in name or task file) first. With --url as well, it checks that the running
+ * coordinator has the same task (content hash) before opening tabs.
  */
 import { parseArgs } from 'node:util';
+import { loadTask } from '../packages/lora-core/node';
+import { startCoordinatorProcess } from './coordinator-process';
+import type { CoordinatorProcess } from './coordinator-process';
 import { launchFleet } from './fleet-lib';
 import type { BackendName } from './fleet-lib';
 
@@ -21,7 +28,9 @@ interface TabView {
 const { values } = parseArgs({
   options: {
     devices: { type: 'string', default: '4' },
-    url: { type: 'string', default: process.env.TABFLEET_URL ?? 'http://127.0.0.1:8080' },
+    url: { type: 'string' },
+    task: { type: 'string' },
+    rounds: { type: 'string', default: '5' },
     token: { type: 'string', default: process.env.TABFLEET_TOKEN },
     backend: { type: 'string' },
     webgpu: { type: 'string', default: '0' },
@@ -32,7 +41,20 @@ const { values } = parseArgs({
 
 const devices = Number(values.devices);
 if (!Number.isInteger(devices) || devices < 1) throw new Error(`--devices must be a positive integer, got ${values.devices}`);
-const url = new URL(values.url);
+let own: CoordinatorProcess | undefined;
+if (values.task !== undefined && values.url === undefined) {
+  own = await startCoordinatorProcess(['--task', values.task, '--devices', String(devices), '--rounds', values.rounds, '--exit-when-done', '--fresh'], {
+    onOutput: (text) => process.stdout.write(text),
+  });
+}
+const url = new URL(own ? `${own.url}/?token=${encodeURIComponent(own.token)}` : (values.url ?? process.env.TABFLEET_URL ?? 'http://127.0.0.1:8080'));
+if (values.task !== undefined && !own) {
+  const local = loadTask(values.task, { seed: 42 });
+  const remote = (await fetch(new URL('/api/status', url.origin)).then((r) => r.json())) as { task?: { name: string; hash: string } | null };
+  if (remote.task && remote.task.hash !== local.hash) {
+    throw new Error(`the coordinator at ${url.origin} runs task "${remote.task.name}" (${remote.task.hash.slice(0, 12)}), not ${values.task} (${local.hash.slice(0, 12)})`);
+  }
+}
 const token = values.token ?? url.searchParams.get('token');
 if (!token) throw new Error('give the join token: --token T (or a --url with ?token=…, or TABFLEET_TOKEN)');
 const backend = values.backend as BackendName | undefined;
@@ -55,6 +77,7 @@ const stop = async (code: number) => {
   if (stopping) return;
   stopping = true;
   await fleet.close();
+  await own?.stop();
   process.exit(code);
 };
 process.once('SIGINT', () => void stop(0));

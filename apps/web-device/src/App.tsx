@@ -36,7 +36,13 @@ export function App({ session }: { session: DeviceSession }) {
         <DataChooser onMode={(m) => session.chooseMode(m)} onFile={undefined} classNames={undefined} />
       )}
       {view.phase === 'choosing-data' && view.mode === 'own' && view.task !== undefined && (
-        <DataChooser onMode={undefined} onFile={(f) => session.provideFile(f)} classNames={view.task.classNames} />
+        <DataChooser
+          onMode={undefined}
+          onFile={(f) => session.provideFile(f)}
+          classNames={view.task.classNames}
+          mismatch={view.labelMismatch}
+          onUseKnownRows={() => session.useKnownRows()}
+        />
       )}
       <TrainingPanel view={view} />
       {view.error && (

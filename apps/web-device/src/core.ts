@@ -2,6 +2,8 @@
 export * from '../../../packages/lora-core/src/protocol/messages';
 export {
   bucketedTrainingBatches,
+  checkLabels,
+  describeUnknownLabels,
   classCounts,
   DEFAULT_LORA,
   decodeAdapter,
@@ -20,5 +22,7 @@ export {
   toDataset,
   trainingLoop,
   UnknownLabelError,
+  withMaxTokens,
 } from '@tabfleet/lora-core';
+export type { LabelCheck } from '@tabfleet/lora-core';
 export type { AdapterState, LabeledDataset, LoraConfig, LoraTarget, ResourceProfile, TextEncoder } from '@tabfleet/lora-core';

@@ -3,7 +3,7 @@
  * slot), load data, measure the resource profile, join, then train each assignment and upload its
  * delta. The UI subscribes to `view`; tests read it from `window.__tabfleet`.
  */
-import { classCounts, decodeAdapter, deltaNorm, encodeAdapter, PROTOCOL_VERSION, scaleDelta } from './core';
+import { classCounts, decodeAdapter, deltaNorm, describeUnknownLabels, encodeAdapter, PROTOCOL_VERSION, scaleDelta, toDataset } from './core';
 import type {
   AdapterState,
   Assignment,
@@ -81,6 +81,16 @@ export interface DeviceView {
   readonly bytesSent: number;
   readonly bytesReceived: number;
   readonly error: string | undefined;
+  /** Own file with some labels outside the task's set: waiting for the person to train on the known rows or pick another file. */
+  readonly labelMismatch: LabelMismatch | undefined;
+}
+
+export interface LabelMismatch {
+  readonly fileName: string;
+  readonly knownRows: number;
+  readonly unknownRows: number;
+  readonly unknown: ReadonlyArray<{ readonly label: string; readonly count: number }>;
+  readonly message: string;
 }
 
 type Listener = (view: DeviceView) => void;
@@ -96,6 +106,7 @@ export class DeviceSession {
   private pendingAssignment: Assignment | undefined;
   private queue: Promise<void> = Promise.resolve();
   private fileWaiter: ((file: File) => void) | undefined;
+  private knownRowsWaiter: (() => void) | undefined;
   private preparing: Promise<void> | undefined;
   private runId: string | undefined;
   /** The work being trained or uploaded now (workKey), so that the same work sent again is not trained twice. */
@@ -129,6 +140,7 @@ export class DeviceSession {
       bytesSent: 0,
       bytesReceived: 0,
       error: undefined,
+      labelMismatch: undefined,
     };
   }
 
@@ -157,6 +169,11 @@ export class DeviceSession {
 
   provideFile(file: File): void {
     this.fileWaiter?.(file);
+  }
+
+  /** After a label mismatch: train on the rows whose labels the task knows (the person chose so). */
+  useKnownRows(): void {
+    this.knownRowsWaiter?.();
   }
 
   async start(): Promise<void> {
@@ -270,19 +287,55 @@ export class DeviceSession {
       this.update({ message: `downloading partition ${this.v.partitionIndex}` });
       return fetchFleetPartition(this.fleetDataUrl, task.classNames);
     }
+    let next: File | undefined;
     for (;;) {
-      this.update({ phase: 'choosing-data', message: `pick a JSONL or CSV file with "text" and "label" (${task.classNames.length} classes)` });
-      const file = await new Promise<File>((resolve) => {
-        this.fileWaiter = resolve;
-      });
-      this.fileWaiter = undefined;
-      this.update({ phase: 'loading-data', message: `reading ${file.name} (it stays on this device)` });
+      this.update({ phase: 'choosing-data', message: `pick a JSONL or CSV file with "text" and "label" (${task.classNames.length} labels: ${task.classNames.join(', ')})` });
+      const file = next ?? (await this.nextFile());
+      next = undefined;
+      this.update({ phase: 'loading-data', message: `reading ${file.name} (it stays on this device)`, labelMismatch: undefined });
+      let own;
       try {
-        return await readOwnFile(file, task.classNames);
+        own = await readOwnFile(file, task.classNames);
       } catch (err) {
         this.update({ error: (err as Error).message });
+        continue;
       }
+      const { check } = own;
+      if (check.unknownRows === 0) {
+        this.update({ error: undefined });
+        return toDataset(check.known, task.classNames);
+      }
+      const message = `${file.name}: ${describeUnknownLabels(check, task.classNames)}`;
+      if (check.known.length === 0) {
+        this.update({ phase: 'choosing-data', error: `${message}. None of its rows can be used: pick a file labeled with this task's labels.` });
+        continue;
+      }
+      this.update({
+        phase: 'choosing-data',
+        error: message,
+        labelMismatch: { fileName: file.name, knownRows: check.known.length, unknownRows: check.unknownRows, unknown: check.unknown, message },
+      });
+      const choice = await new Promise<File | 'known'>((resolve) => {
+        this.fileWaiter = resolve;
+        this.knownRowsWaiter = () => resolve('known');
+      });
+      this.fileWaiter = undefined;
+      this.knownRowsWaiter = undefined;
+      if (choice === 'known') {
+        this.update({ labelMismatch: undefined, error: undefined, message: `training on the ${check.known.length} rows of ${file.name} with known labels (${check.unknownRows} left out, as chosen)` });
+        return toDataset(check.known, task.classNames);
+      }
+      next = choice;
     }
+  }
+
+  private nextFile(): Promise<File> {
+    return new Promise<File>((resolve) => {
+      this.fileWaiter = (file) => {
+        this.fileWaiter = undefined;
+        resolve(file);
+      };
+    });
   }
 
   private sendJoin(): void {

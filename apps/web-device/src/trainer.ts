@@ -4,7 +4,7 @@
  * coordinator sent, returning the change (after − before) of the trained blocks.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { bucketedTrainingBatches, DEFAULT_LORA, LoraClassifier, loadUseLiteModel, makeBatch, median, subtractAdapters, timeRuns, toDataset, trainingLoop } from './core';
+import { bucketedTrainingBatches, DEFAULT_LORA, LoraClassifier, loadUseLiteModel, makeBatch, median, subtractAdapters, timeRuns, toDataset, trainingLoop, withMaxTokens } from './core';
 import type { AdapterState, Assignment, LabeledDataset, LoraConfig, LoraTarget, TaskInfo, TextEncoder } from './core';
 import { waitAfterStep } from './slowdown';
 import { yieldToEventLoop } from './yield';
@@ -106,7 +106,8 @@ export class LocalTrainer {
   ) {}
 
   static async load(fetchAsset: FetchAsset, task: TaskInfo, slowdown = 1): Promise<LocalTrainer> {
-    return new LocalTrainer(await loadUseLiteModel(fetchAsset), task, slowdown);
+    const encoder = await loadUseLiteModel(fetchAsset);
+    return new LocalTrainer(task.maxTokens === undefined ? encoder : withMaxTokens(encoder, task.maxTokens), task, slowdown);
   }
 
   get numBlocks(): number {

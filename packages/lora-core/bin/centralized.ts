@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { fetchUseLiteAsset, loadWordNetGlosses, useBackend } from '../node';
+import { fetchUseLiteAsset, loadTask, loadWordNetGlosses, useBackend } from '../node';
 import type { NodeBackend } from '../node';
 import {
   DEFAULT_LORA,
@@ -24,9 +24,12 @@ import {
   trainingLoop,
   withMaxTokens,
 } from '../src';
+import type { LabeledDataset } from '../src';
 import { formatTable, num, pct, secs } from './format-table';
 
 const HELP = `usage: npm run centralized -- [options]
+  --task T             built-in task (wordnet) or a task file (JSON): its training rows and evaluation set
+                       (eval file, else its holdout; all rows); default: WordNet with the options below
   --quick              small setting that finishes in < 10 min on 2 cores (150/class, 3 epochs, max-len 48)
   --backend wasm|cpu   tfjs backend (default wasm)
   --depth N            fine-tuning depth 1..4 (default 4)
@@ -47,6 +50,7 @@ const HELP = `usage: npm run centralized -- [options]
 const { values: a } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    task: { type: 'string' },
     backend: { type: 'string', default: 'wasm' },
     depth: { type: 'string', default: '4' },
     rank: { type: 'string', default: '8' },
@@ -95,12 +99,23 @@ async function main(): Promise<void> {
 
   await useBackend(backend);
   const encoder = withMaxTokens(await loadUseLiteModel(fetchUseLiteAsset), cfg.maxLen);
-  const dataset = loadWordNetGlosses({ topK: cfg.topK, maxPerClass: cfg.maxPerClass, seed: cfg.seed });
-  const { train, test } = seededSplit(dataset, cfg.testFraction, cfg.seed);
+  let train: LabeledDataset;
+  let test: LabeledDataset;
+  if (a.task === undefined) {
+    ({ train, test } = seededSplit(loadWordNetGlosses({ topK: cfg.topK, maxPerClass: cfg.maxPerClass, seed: cfg.seed }), cfg.testFraction, cfg.seed));
+  } else {
+    const task = loadTask(a.task, { seed: cfg.seed, ...(a['max-per-class'] === undefined ? {} : { maxPerClass: cfg.maxPerClass }), evalRows: 'all' });
+    if (!task.data.train || !task.data.evalSet) throw new Error(`task "${task.spec.name}" needs training rows and an evaluation set for the centralized baseline`);
+    train = task.data.train;
+    test = task.data.evalSet;
+  }
+  const dataset = train;
   const numClasses = dataset.classNames.length;
   console.log(`tfjs ${backend} · USE-lite (${encoder.blocks.length} blocks) · max ${cfg.maxLen} tokens · loaded in ${secs(performance.now() - t0)}`);
   console.log(
-    `WordNet glosses: top ${numClasses} lexicographer classes, ≤${cfg.maxPerClass}/class → ${train.texts.length} train / ${test.texts.length} test`,
+    a.task === undefined
+      ? `WordNet glosses: top ${numClasses} lexicographer classes, ≤${cfg.maxPerClass}/class → ${train.texts.length} train / ${test.texts.length} test`
+      : `task ${a.task}: ${numClasses} labels (${dataset.classNames.slice(0, 12).join(', ')}${numClasses > 12 ? ', …' : ''}) → ${train.texts.length} train / ${test.texts.length} eval`,
   );
   const evalBatches = () => lengthSortedBatches(encoder, test, 64);
 

@@ -69,6 +69,7 @@ const HELP = `usage: npm run compare -- [options]
   --batch N               local batch size (default 8)
   --max-len N             tokens kept per gloss (default 32; quick 24)
   --max-per-class N       glosses per class before the split (default 300; quick 100)
+  --task T                built-in task (wordnet) or a task file (JSON); default: WordNet as below
   --top-k N               classes (default 20)
   --eval-count N          fixed test rows evaluated after every round (default 400; quick 128)
   --rank N                LoRA rank (default 8, alpha = 2·rank)
@@ -99,6 +100,7 @@ const { values: a } = parseArgs({
     'max-len': { type: 'string' },
     'max-per-class': { type: 'string' },
     'top-k': { type: 'string', default: '20' },
+    task: { type: 'string' },
     'eval-count': { type: 'string' },
     rank: { type: 'string', default: '8' },
     lr: { type: 'string', default: '3e-3' },
@@ -162,6 +164,7 @@ async function main(): Promise<void> {
     batchSize: num('batch', a.batch),
     evalCount: num('eval-count', a['eval-count'] ?? (quick ? '128' : '400')),
     seed: num('seed', a.seed),
+    ...(a.task === undefined ? {} : { task: a.task }),
   };
   const strategyOptions: { -readonly [K in keyof StrategyOptions]: StrategyOptions[K] } = {
     grouping: { targetGroupSize: cfg.groupSize },
@@ -182,7 +185,7 @@ async function main(): Promise<void> {
   try {
     console.log(
       `USE-lite (${numBlocks} blocks), wasm, ${cfg.workers > 0 ? `${cfg.workers} worker threads` : 'in process'} · ` +
-        `WordNet top ${numClasses} classes, ≤${setting.maxPerClass}/class → ${train.texts.length} train rows, ` +
+        `${setting.task === undefined ? 'WordNet' : `task ${setting.task}:`} ${numClasses} classes, ≤${setting.maxPerClass}/class → ${train.texts.length} train rows, ` +
         `${evaluation.texts.length} fixed test rows · ${cfg.devices} devices · batch ${setting.batchSize}, max ${setting.maxLen} tokens, ` +
         `I = ${cfg.localSteps}, τ ≤ ${cfg.maxIntraRounds}, groups of ~${cfg.groupSize}, lr ${setting.learningRate}/${setting.headLearningRate}`,
     );

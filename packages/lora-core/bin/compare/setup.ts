@@ -1,5 +1,5 @@
 /** What the compare CLI and its workers both build from one serializable setting: model, data split, local trainer. */
-import { fetchUseLiteAsset, loadWordNetGlosses, useBackend } from '../../node';
+import { fetchUseLiteAsset, loadTask as loadTaskFile, loadWordNetGlosses, useBackend } from '../../node';
 import type { NodeBackend } from '../../node';
 import { DEFAULT_LORA, loadUseLiteModel, seededSplit, withMaxTokens } from '../../src';
 import type { LabeledDataset, TextEncoder } from '../../src';
@@ -18,6 +18,8 @@ export interface TaskSetting {
   readonly batchSize: number;
   readonly evalCount: number;
   readonly seed: number;
+  /** --task: a built-in task name or a task file; undefined = WordNet (top-K, per-class cap, 20% holdout). */
+  readonly task?: string;
 }
 
 export interface LoadedTask {
@@ -32,9 +34,8 @@ export interface LoadedTask {
 export async function loadTask(s: TaskSetting): Promise<LoadedTask> {
   await useBackend(s.backend);
   const encoder = withMaxTokens(await loadUseLiteModel(fetchUseLiteAsset), s.maxLen);
-  const dataset = loadWordNetGlosses({ topK: s.topK, maxPerClass: s.maxPerClass, seed: s.seed });
-  const { train, test } = seededSplit(dataset, s.testFraction, s.seed);
-  const numClasses = dataset.classNames.length;
+  const { train, test } = s.task === undefined ? wordNetSplit(s) : taskSplit(s.task, s);
+  const numClasses = train.classNames.length;
   const evaluation = lengthSortedSubset(encoder, test, s.evalCount, s.seed);
   const trainer = new LocalTrainer({
     encoder,
@@ -49,4 +50,15 @@ export async function loadTask(s: TaskSetting): Promise<LoadedTask> {
     evaluationBatchSize: 64,
   });
   return { encoder, train, test, evaluation, numClasses, trainer };
+}
+
+function wordNetSplit(s: TaskSetting): { train: LabeledDataset; test: LabeledDataset } {
+  return seededSplit(loadWordNetGlosses({ topK: s.topK, maxPerClass: s.maxPerClass, seed: s.seed }), s.testFraction, s.seed);
+}
+
+/** A task's training rows and its whole evaluation set (the eval file, or its holdout). */
+function taskSplit(ref: string, s: TaskSetting): { train: LabeledDataset; test: LabeledDataset } {
+  const { data, spec } = loadTaskFile(ref, { seed: s.seed, maxPerClass: s.maxPerClass, evalRows: 'all' });
+  if (!data.train || !data.evalSet) throw new Error(`task "${spec.name}" needs training rows and an evaluation set for a simulation`);
+  return { train: data.train, test: data.evalSet };
 }

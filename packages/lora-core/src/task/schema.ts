@@ -32,14 +32,24 @@ const name = z
 
 const label = z.string().trim().min(1, 'a label must not be empty').max(200, 'a label must be at most 200 characters');
 
-export const labelsSchema = z.union([
-  z
-    .array(label)
-    .min(2, 'must list at least 2 labels')
-    .max(10_000, 'must list at most 10000 labels')
-    .refine((l) => new Set(l).size === l.length, 'must not name a label twice'),
-  z.literal('from-train', { error: 'must be a list of at least 2 labels or "from-train"' }),
-]);
+const labelList = z
+  .array(label)
+  .min(2, 'must list at least 2 labels')
+  .max(10_000, 'must list at most 10000 labels')
+  .refine((l) => new Set(l).size === l.length, 'must not name a label twice');
+
+/** A list of labels, or "from-train" (the distinct labels of the training rows). Checked by hand so each error says what is wrong. */
+export const labelsSchema = z.unknown().transform((v, ctx): string[] | 'from-train' => {
+  if (v === 'from-train') return v;
+  if (!Array.isArray(v)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a list of at least 2 labels or "from-train"' });
+    return z.NEVER;
+  }
+  const r = labelList.safeParse(v);
+  if (r.success) return r.data;
+  for (const issue of r.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path as PropertyKey[] });
+  return z.NEVER;
+});
 
 const fieldName = z.string().min(1, 'must not be empty').max(100);
 

@@ -14,24 +14,25 @@ export function stratifiedSample(dataset: LabeledDataset, maxRows: number, seed:
   if (n <= maxRows) return dataset;
   const byClass = indicesByClass(dataset.labels, dataset.classNames.length);
   const present = byClass.map((m, c) => ({ c, m })).filter((x) => x.m.length > 0);
-  // Every present label gets one row first (when there is room), then shares of the rest.
-  const base = present.length <= maxRows ? 1 : 0;
-  const quota = new Map<number, number>(present.map((x) => [x.c, base]));
-  const rest = maxRows - base * present.length;
-  const pool = n - base * present.length;
+  // Largest remainders of the proportional shares...
   const shares = present.map((x) => {
-    const exact = ((x.m.length - base) * rest) / pool;
+    const exact = (x.m.length * maxRows) / n;
     return { c: x.c, floor: Math.floor(exact), frac: exact - Math.floor(exact) };
   });
-  let left = rest;
-  for (const s of shares) {
-    quota.set(s.c, (quota.get(s.c) as number) + s.floor);
-    left -= s.floor;
+  const quota = new Map<number, number>(shares.map((s) => [s.c, s.floor]));
+  let left = maxRows - shares.reduce((sum, s) => sum + s.floor, 0);
+  for (const s of [...shares].sort((a, b) => b.frac - a.frac || a.c - b.c)) {
+    if (left-- <= 0) break;
+    quota.set(s.c, (quota.get(s.c) as number) + 1);
   }
-  shares.sort((a, b) => b.frac - a.frac || a.c - b.c);
-  for (let i = 0; left > 0 && i < shares.length; i++, left--) {
-    const c = (shares[i] as { c: number }).c;
-    quota.set(c, (quota.get(c) as number) + 1);
+  // ...then every present label keeps a row, taken from the label with the most (when there is room).
+  if (present.length <= maxRows) {
+    for (const { c } of present) {
+      if ((quota.get(c) as number) > 0) continue;
+      const [richest] = [...quota].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+      quota.set((richest as [number, number])[0], (richest as [number, number])[1] - 1);
+      quota.set(c, 1);
+    }
   }
   const rng = createRng(seed);
   const keep: number[] = [];

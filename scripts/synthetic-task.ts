@@ -46,7 +46,7 @@ function rng(seed: number): () => number {
   };
 }
 
-/** `n` rows cycling through the labels, each 6-9 words of which 2-3 come from its label's vocabulary. */
+/** `n` rows cycling through the labels, each 6-10 words of which 2-3 come from its label's vocabulary (and at most one from another's). */
 export function syntheticRows(labels: readonly string[], n: number, seed: number): Array<{ text: string; label: string }> {
   const next = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] as T;
@@ -54,6 +54,9 @@ export function syntheticRows(labels: readonly string[], n: number, seed: number
     const label = labels[i % labels.length] as string;
     const vocab = VOCABULARY[label] ?? [`${label}word`, `${label}thing`, `${label}place`];
     const words = [...Array.from({ length: 2 + Math.floor(next() * 2) }, () => pick(vocab)), ...Array.from({ length: 4 + Math.floor(next() * 3) }, () => pick(FILLER))];
+    // Half the rows also carry a word of another label, so the task is not a lookup of one word.
+    const others = labels.filter((l) => l !== label);
+    if (others.length > 0 && next() < 0.5) words.push(pick(VOCABULARY[pick(others)] ?? FILLER));
     for (let j = words.length - 1; j > 0; j--) {
       const k = Math.floor(next() * (j + 1));
       [words[j], words[k]] = [words[k] as string, words[j] as string];

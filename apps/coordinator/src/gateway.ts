@@ -238,6 +238,9 @@ export class DeviceGateway implements DeviceChannel {
     let fleet;
     if (msg.dataMode === 'fleet') {
       fleet = this.deps.fleet.claim(msg.deviceId);
+      if (!fleet && this.deps.fleet.numPartitions === 0) {
+        throw new GatewayRefusal('no-partition', "this task has no training file, so there is no fleet data: choose 'Use my own file'", true);
+      }
       if (!fleet) {
         throw new GatewayRefusal('no-partition', `all ${this.deps.fleet.numPartitions} fleet partitions are taken by other devices`, true);
       }

@@ -86,12 +86,12 @@ export const modelSchema = z.discriminatedUnion(
       family: z.literal('use-lite'),
     }),
   ],
-  { error: 'family must be one of: use-lite' },
+  { error: 'must be one of: use-lite' },
 );
 
 export const objectiveSchema = z.preprocess(
   (v) => (typeof v === 'string' ? { type: v } : v),
-  z.discriminatedUnion('type', [z.strictObject({ type: z.literal('classification') })], { error: 'type must be one of: classification' }),
+  z.discriminatedUnion('type', [z.strictObject({ type: z.literal('classification') })], { error: 'must be one of: classification' }),
 );
 
 export const loraSchema = z.strictObject({

@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { fetchUseLiteAsset, loadTask, loadWordNetGlosses, useBackend } from '../node';
+import { fetchUseLiteAsset, loadTask, loadWordNetGlosses, readTaskSpec, useBackend } from '../node';
 import type { NodeBackend } from '../node';
 import {
   DEFAULT_LORA,
@@ -39,7 +39,7 @@ const HELP = `usage: npm run centralized -- [options]
   --top-k N            classes kept, most frequent first (default 20)
   --test-fraction F    held-out share per class (default 0.2)
   --batch N            batch size (default 32)
-  --max-len N          tokens kept per gloss (default 64; quick 48)
+  --max-len N          tokens kept per text (default 64, or the task's maxTokens; quick 48)
   --bucket N           training batches per length bucket (default 8; 1 = plain shuffled batches)
   --lr F               LoRA learning rate (default 1e-3)
   --head-lr F          head learning rate, LoRA and probe (default 1e-2)
@@ -72,6 +72,11 @@ const { values: a } = parseArgs({
 });
 
 
+/** The task file's maxTokens (read early: the encoder is cut to it before the data is loaded). */
+function taskMaxTokens(ref: string): number {
+  return readTaskSpec(ref).maxTokens;
+}
+
 async function main(): Promise<void> {
   if (a.help) {
     console.log(HELP);
@@ -88,7 +93,7 @@ async function main(): Promise<void> {
     topK: num('top-k', a['top-k']),
     testFraction: num('test-fraction', a['test-fraction'], false),
     batch: num('batch', a.batch),
-    maxLen: num('max-len', a['max-len'] ?? (a.quick ? '48' : '64')),
+    maxLen: num('max-len', a['max-len'] ?? (a.quick ? '48' : a.task === undefined ? '64' : String(taskMaxTokens(a.task)))),
     bucket: num('bucket', a.bucket),
     lr: num('lr', a.lr, false),
     headLr: num('head-lr', a['head-lr'], false),

@@ -5,5 +5,5 @@ export { fetchUseLiteAsset, folderAssetFetcher, useLiteAssetDir } from './model-
 export { readUseLiteVocab } from './assets';
 export { WORDNET_DATA_FILES, loadWordNetGlosses, readWordNetItems, wordNetDictDir } from './wordnet';
 export type { LoadWordNetOptions } from './wordnet';
-export { describeTask, loadTask, loadTaskFromFiles } from './task-files';
+export { describeTask, loadTask, loadTaskFromFiles, readTaskSpec } from './task-files';
 export type { LoadedTask, TaskOverrides } from './task-files';

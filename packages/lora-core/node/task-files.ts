@@ -46,6 +46,14 @@ export function loadTask(ref: string, overrides: TaskOverrides): LoadedTask {
   return resolveLoaded(spec, path, dirname(path), overrides);
 }
 
+/** The validated task document only (no data read): for settings a caller needs before loading. */
+export function readTaskSpec(ref: string): TaskFile {
+  if (isBuiltinTaskName(ref)) return parseTaskFile(BUILTIN_TASKS[ref], `builtin:${ref}`);
+  const path = resolve(ref);
+  if (!existsSync(path)) throw new TaskFileError(ref, [`(task): no such file, and not a built-in task (built-in: ${BUILTIN_TASK_NAMES.join(', ')})`]);
+  return parseTaskJson(readFileSync(path, 'utf8'), path);
+}
+
 /** The `--train FILE [--eval FILE]` shorthand: labels from the training file, paths relative to the working folder. */
 export function loadTaskFromFiles(files: { readonly train?: string; readonly eval?: string; readonly name?: string }, overrides: TaskOverrides): LoadedTask {
   const first = files.train ?? files.eval;

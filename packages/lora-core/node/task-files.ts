@@ -121,8 +121,15 @@ function resolveLoaded(parsed: TaskFile, origin: string, baseDir: string, overri
   const train = spec.train ? readSource(spec.train, 'train', baseDir, origin) : null;
   const evalRows = spec.eval ? readSource(spec.eval, 'eval', baseDir, origin) : null;
   const data = resolveTaskData(spec, train?.items ?? null, evalRows?.items ?? null, { seed: overrides.seed, source: origin });
-  // Paths are not hashed (the same files elsewhere are the same task); their contents are.
-  const hashed = { ...spec, train: train?.fingerprint ?? null, eval: evalRows?.fingerprint ?? null, description: undefined };
+  // Paths are not hashed (the same files elsewhere are the same task); their contents are. How many
+  // evaluation rows are scored is a setting of the scoring, not of the task: not hashed either.
+  const hashed = {
+    ...spec,
+    train: train?.fingerprint ?? null,
+    eval: evalRows?.fingerprint ?? null,
+    description: undefined,
+    evaluation: { holdoutFraction: spec.evaluation.holdoutFraction },
+  };
   const hash = createHash('sha256').update(canonicalJson(hashed)).digest('hex');
   return { spec, origin, hash, data };
 }

@@ -198,6 +198,7 @@ test('task files on disk: paths relative to the task file, content hash follows 
   assert.equal(a.data.evalSource, 'file');
   assert.match(a.hash, /^[0-9a-f]{64}$/);
   assert.equal(loadTask(join(dir, 'task.json'), { seed: 2 }).hash, a.hash, 'the seed is not part of the task');
+  assert.equal(loadTask(join(dir, 'task.json'), { seed: 1, evalRows: 3 }).hash, a.hash, 'nor how many evaluation rows are scored');
   // The shorthand reads the same files as a task of its own name.
   const b = loadTaskFromFiles({ train: join(dir, 'train.jsonl'), eval: join(dir, 'eval.csv') }, { seed: 1 });
   assert.equal(b.spec.name, 'train');

@@ -32,7 +32,7 @@ async function main(): Promise<number> {
   try {
     loaded = loadTaskFor(config);
   } catch (err) {
-    if ((err as Error).name === 'TaskFileError' || (err as Error).name === 'LabeledFileError') {
+    if (err instanceof ConfigError || (err as Error).name === 'TaskFileError' || (err as Error).name === 'LabeledFileError') {
       console.error((err as Error).message);
       return 2;
     }
@@ -105,10 +105,16 @@ function loadTaskFor(config: CoordinatorConfig): LoadedTask {
     ...(given('rank') ? { rank: config.rank } : {}),
     ...(config.evalRows === undefined ? {} : { evalRows: config.evalRows }),
   };
-  if (config.trainFile !== undefined) {
-    return loadTaskFromFiles({ train: config.trainFile, ...(config.evalFile === undefined ? {} : { eval: config.evalFile }) }, overrides);
+  const loaded =
+    config.trainFile !== undefined
+      ? loadTaskFromFiles({ train: config.trainFile, ...(config.evalFile === undefined ? {} : { eval: config.evalFile }) }, overrides)
+      : loadTask(config.task ?? 'wordnet', overrides);
+  const builtin = [loaded.spec.train, loaded.spec.eval].some((s) => s !== undefined && 'builtin' in s);
+  if (given('top-k') && !builtin) {
+    // It applies to built-in data sources only; refused rather than ignored.
+    throw new ConfigError('--top-k applies to built-in data sources only (e.g. --task wordnet); a task file takes its labels from "labels" or its training file');
   }
-  return loadTask(config.task ?? 'wordnet', overrides);
+  return loaded;
 }
 
 main().then(

@@ -33,7 +33,7 @@ const HELP = `usage: npm run centralized -- [options]
   --quick              small setting that finishes in < 10 min on 2 cores (150/class, 3 epochs, max-len 48)
   --backend wasm|cpu   tfjs backend (default wasm)
   --depth N            fine-tuning depth 1..4 (default 4)
-  --rank N             LoRA rank (default 8; alpha = 2·rank)
+  --rank N             LoRA rank (default 8, or the task's; alpha = 2·rank)
   --epochs N           LoRA epochs over the training split (default 3; quick 3)
   --max-per-class N    cap per class before the split (default 300; quick 150)
   --top-k N            classes kept, most frequent first (default 20)
@@ -41,8 +41,8 @@ const HELP = `usage: npm run centralized -- [options]
   --batch N            batch size (default 32)
   --max-len N          tokens kept per text (default 64, or the task's maxTokens; quick 48)
   --bucket N           training batches per length bucket (default 8; 1 = plain shuffled batches)
-  --lr F               LoRA learning rate (default 1e-3)
-  --head-lr F          head learning rate, LoRA and probe (default 1e-2)
+  --lr F               LoRA learning rate (default 1e-3, or the task's)
+  --head-lr F          head learning rate, LoRA and probe (default 1e-2, or the task's)
   --probe-epochs N     most linear-probe epochs; the count is chosen on a validation slice (default 200)
   --seed N             data split, init and shuffles (default 42)
   --log-every N        print a training-step line every N steps (default 25)`;
@@ -53,7 +53,7 @@ const { values: a } = parseArgs({
     task: { type: 'string' },
     backend: { type: 'string', default: 'wasm' },
     depth: { type: 'string', default: '4' },
-    rank: { type: 'string', default: '8' },
+    rank: { type: 'string' },
     epochs: { type: 'string' },
     'max-per-class': { type: 'string' },
     'top-k': { type: 'string', default: '20' },
@@ -61,8 +61,8 @@ const { values: a } = parseArgs({
     batch: { type: 'string', default: '32' },
     'max-len': { type: 'string' },
     bucket: { type: 'string', default: '8' },
-    lr: { type: 'string', default: '1e-3' },
-    'head-lr': { type: 'string', default: '1e-2' },
+    lr: { type: 'string' },
+    'head-lr': { type: 'string' },
     'probe-epochs': { type: 'string', default: '200' },
     seed: { type: 'string', default: '42' },
     'log-every': { type: 'string', default: '25' },
@@ -72,11 +72,6 @@ const { values: a } = parseArgs({
 });
 
 
-/** The task file's maxTokens (read early: the encoder is cut to it before the data is loaded). */
-function taskMaxTokens(ref: string): number {
-  return readTaskSpec(ref).maxTokens;
-}
-
 async function main(): Promise<void> {
   if (a.help) {
     console.log(HELP);
@@ -85,18 +80,20 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   if (a.backend !== 'wasm' && a.backend !== 'cpu') throw new Error(`--backend must be wasm or cpu, got "${a.backend}"`);
   const backend: NodeBackend = a.backend;
+  // A task's own settings are the defaults of the flags it has (read before the encoder is cut to its max tokens).
+  const spec = a.task === undefined ? undefined : readTaskSpec(a.task);
   const cfg = {
     depth: num('depth', a.depth),
-    rank: num('rank', a.rank),
+    rank: num('rank', a.rank ?? String(spec?.lora.rank ?? 8)),
     epochs: num('epochs', a.epochs ?? '3'),
     maxPerClass: num('max-per-class', a['max-per-class'] ?? (a.quick ? '150' : '300')),
     topK: num('top-k', a['top-k']),
     testFraction: num('test-fraction', a['test-fraction'], false),
     batch: num('batch', a.batch),
-    maxLen: num('max-len', a['max-len'] ?? (a.quick ? '48' : a.task === undefined ? '64' : String(taskMaxTokens(a.task)))),
+    maxLen: num('max-len', a['max-len'] ?? (a.quick ? '48' : String(spec?.maxTokens ?? 64))),
     bucket: num('bucket', a.bucket),
-    lr: num('lr', a.lr, false),
-    headLr: num('head-lr', a['head-lr'], false),
+    lr: num('lr', a.lr ?? String(spec?.defaults.learningRate ?? 1e-3), false),
+    headLr: num('head-lr', a['head-lr'] ?? String(spec?.defaults.headLearningRate ?? 1e-2), false),
     probeEpochs: num('probe-epochs', a['probe-epochs']),
     seed: num('seed', a.seed),
     logEvery: num('log-every', a['log-every']),

@@ -100,7 +100,8 @@ test('every field has its own error, named by its path', () => {
   assertProblem({ name: 'x', defaults: { localSteps: -3 } }, 'defaults.localSteps', /too small|>=/i);
   assertProblem({ name: 'x', evaluation: { maxRows: 0 } }, 'evaluation.maxRows', /too small|positive integer or "all"/i);
   assertProblem({ name: 'x', evaluation: { holdoutFraction: 1 } }, 'evaluation.holdoutFraction', /too big|</i);
-  assertProblem({ name: 'x', colour: 'blue' }, '(task)', /unknown field\(s\) "colour"/);
+  assertProblem({ name: 'x', colour: 'blue' }, '(task)', /unknown field\(s\) "colour"$/);
+  assertProblem({ name: 'x', trian: 'a.jsonl' }, '(task)', /unknown field\(s\) "trian" \(did you mean "train"\?\)/);
   // Every problem at once, not the first only.
   assert.ok(problems({ name: '', lora: { rank: 0 }, maxTokens: 0 }).length >= 3);
 });

@@ -162,6 +162,28 @@ function issuePath(path: readonly PropertyKey[]): string {
   return path.length === 0 ? '(task)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
 }
 
+/** The known name within edit distance 2 of `name`, if any. */
+function closest(name: string, known: readonly string[]): string | undefined {
+  let best: { k: string; d: number } | undefined;
+  for (const k of known) {
+    const d = editDistance(name.toLowerCase(), k.toLowerCase());
+    if (d <= 2 && (!best || d < best.d)) best = { k, d };
+  }
+  return best?.k;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length] as number;
+}
+
 /** Validates a parsed task document; throws TaskFileError naming every bad field. */
 export function parseTaskFile(raw: unknown, source = 'task file'): TaskFile {
   const result = taskFileSchema.safeParse(raw);
@@ -169,7 +191,14 @@ export function parseTaskFile(raw: unknown, source = 'task file'): TaskFile {
     throw new TaskFileError(
       source,
       result.error.issues.map((i) => {
-        if (i.code === 'unrecognized_keys') return `${issuePath(i.path)}: unknown field(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+        if (i.code === 'unrecognized_keys') {
+          const known = i.path.length === 0 ? Object.keys(taskFileSchema.shape) : [];
+          const named = i.keys.map((k) => {
+            const near = closest(k, known);
+            return near ? `"${k}" (did you mean "${near}"?)` : `"${k}"`;
+          });
+          return `${issuePath(i.path)}: unknown field(s) ${named.join(', ')}`;
+        }
         return `${issuePath(i.path)}: ${i.message}`;
       }),
     );

@@ -50,6 +50,11 @@ export interface CoordinatorConfig {
   readonly exitWhenDone: boolean;
   /** Robust combination of device updates; undefined = the plain sample-weighted mean. */
   readonly robust: RobustOptions | undefined;
+  /** Serve page, dashboard and Socket.IO over TLS (phones need a secure context for WebGPU, threads, wake lock). */
+  readonly https: boolean;
+  /** --cert/--key: the operator's PEM certificate and key; undefined = a self-signed one kept in the data folder. */
+  readonly tlsCert: string | undefined;
+  readonly tlsKey: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -87,6 +92,10 @@ export const USAGE = `Usage: coordinator [options]
   --robust R          ${ROBUST_RULES.join(' | ')}: how device updates are combined (default mean)
   --trim-fraction F   trimmed-mean: fraction dropped at each end, in [0, 0.5) (default ${DEFAULT_TRIM_FRACTION})
   --clip-norm X|auto  scale updates down to L2 norm X, or to the median norm of the round (default: no clipping)
+  --https             serve over TLS (phones need it for WebGPU, threads, wake lock); without --cert/--key a
+                      self-signed certificate is made once and kept next to the database (.data/tls-cert.pem)
+  --cert PATH         PEM certificate for --https (e.g. from mkcert); needs --key
+  --key PATH          PEM private key of --cert
 `;
 
 function int(name: string, raw: string | undefined, fallback: number, min: number): number {
@@ -152,6 +161,9 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         robust: { type: 'string' },
         'trim-fraction': { type: 'string' },
         'clip-norm': { type: 'string' },
+        https: { type: 'boolean' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
       },
     }));
   } catch (err) {
@@ -167,6 +179,8 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
   if (adminToken.length < 8 || adminToken.length > 256) throw new ConfigError('--admin-token must be 8-256 characters');
   if (adminToken === token) throw new ConfigError('--admin-token must differ from the join token');
   const minReport = fraction('min-report', values['min-report'], 0.5, 1);
+  if ((values.cert === undefined) !== (values.key === undefined)) throw new ConfigError('--cert and --key go together');
+  if (values.cert !== undefined && !values.https) throw new ConfigError('--cert/--key need --https');
   return {
     port,
     host: values.host ?? '0.0.0.0',
@@ -195,6 +209,9 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
     normBoundFactor: values['norm-bound'] === 'off' ? null : positive('norm-bound', values['norm-bound'], 1.01),
     exitWhenDone: values['exit-when-done'] ?? false,
     robust: robustOptions(values.robust, values['trim-fraction'], values['clip-norm']),
+    https: values.https ?? false,
+    tlsCert: values.cert,
+    tlsKey: values.key,
   };
 }
 

@@ -3,7 +3,10 @@
  * and the dashboard URL, then a line `TABFLEET_READY {json}` that scripts and tests parse.
  */
 import { ConfigError, parseCoordinatorArgs, USAGE } from './config';
-import { startCoordinator } from './server';
+import { dirname } from 'node:path';
+import { loadOperatorTls, selfSignedTls, TlsError } from './http/tls';
+import type { TlsMaterial } from './http/tls';
+import { serviceHosts, startCoordinator } from './server';
 import { openState } from './state';
 import { createWordNetTask } from './wordnet-task';
 
@@ -25,6 +28,22 @@ async function main(): Promise<number> {
     }
     throw err;
   }
+  let tls: TlsMaterial | undefined;
+  if (config.https) {
+    try {
+      tls =
+        config.tlsCert !== undefined && config.tlsKey !== undefined
+          ? loadOperatorTls(config.tlsCert, config.tlsKey)
+          : selfSignedTls(config.db === 'memory' ? '.data' : dirname(config.db), serviceHosts(config.host));
+    } catch (err) {
+      if (err instanceof TlsError) {
+        console.error(err.message);
+        return 2;
+      }
+      throw err;
+    }
+    log(`HTTPS with ${tls.source === 'operator' ? 'the given certificate' : `a self-signed certificate (${tls.source === 'kept' ? 'kept from before' : 'made now'})`}: ${tls.certPath}`);
+  }
   log(`loading the WordNet task (top ${config.topK} classes${config.maxPerClass ? `, ≤ ${config.maxPerClass} per class` : ''}) and the model…`);
   const task = await createWordNetTask({
     partitions: config.devicesExpected,
@@ -37,7 +56,7 @@ async function main(): Promise<number> {
   });
   if (config.robust) log(`robust aggregation: ${JSON.stringify(config.robust)}`);
   const state = openState(config.db);
-  const coordinator = await startCoordinator({ config, task, state, log });
+  const coordinator = await startCoordinator({ config, task, state, log, ...(tls ? { tls } : {}) });
   // The tokens appear here once, on the console of whoever started the process; logs never carry them.
   const tokenQuery = `?token=${encodeURIComponent(config.token)}`;
   console.log('');
@@ -47,8 +66,15 @@ async function main(): Promise<number> {
   console.log(`  dashboard:     ${coordinator.lanUrl}/dashboard/ (read-only)`);
   console.log(`  admin:         ${coordinator.lanUrl}/dashboard/?admin=${encodeURIComponent(config.adminToken)}`);
   if (config.tokenGenerated || config.adminTokenGenerated) console.log('  (generated tokens are not shown again)');
+  if (tls) {
+    console.log(`  certificate:   ${tls.certPath}`);
+    console.log(`  SHA-256:       ${tls.fingerprint}`);
+    if (tls.source !== 'operator') console.log('  (self-signed: a phone must trust it first — see "Phones over HTTPS" in the README)');
+  } else if (coordinator.lanUrl !== coordinator.localUrl) {
+    console.log('  (plain HTTP: phones on the LAN get no WebGPU, no threads, no wake lock — start with --https)');
+  }
   console.log('');
-  console.log(`TABFLEET_READY ${JSON.stringify({ url: coordinator.localUrl, runId: coordinator.runId, resumed: coordinator.resumed })}`);
+  console.log(`TABFLEET_READY ${JSON.stringify({ url: coordinator.localUrl, runId: coordinator.runId, resumed: coordinator.resumed, ...(tls ? { fingerprint: tls.fingerprint } : {}) })}`);
 
   let shuttingDown = false;
   const shutdown = async (signal: string) => {

@@ -59,7 +59,7 @@ export function App({ initialToken }: { initialToken: string | null }) {
         <main>
           <div className="row">
             <RunInfo run={state.run} status={state.status} serverTime={state.serverTime} />
-            <JoinHelp deviceUrl={state.deviceUrl} hasToken={state.deviceUrlHasToken} />
+            <JoinHelp deviceUrl={state.deviceUrl} hasToken={state.deviceUrlHasToken} fingerprint={state.tlsFingerprint} />
           </div>
           <RunCharts run={state.run} rounds={state.rounds} overlay={overlay} />
           <Timeline startedAt={state.run?.createdAt ?? state.serverTime} events={state.timeline} rounds={state.rounds} />

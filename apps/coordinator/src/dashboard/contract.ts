@@ -79,6 +79,8 @@ export interface DeviceRowView {
   readonly bytesUp: number;
   readonly bytesDown: number;
   readonly lastError: string | null;
+  /** Why the device holds its training (hidden page, pause button, not charging); null when active. */
+  readonly paused?: readonly string[] | null;
 }
 
 export interface GroupView {

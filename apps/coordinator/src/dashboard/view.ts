@@ -137,5 +137,6 @@ function deviceRow(d: LiveDevice, revoked: ReadonlySet<string>): DeviceRowView {
     bytesUp: d.bytesUp,
     bytesDown: d.bytesDown,
     lastError: d.lastError ?? null,
+    paused: d.paused ? [...d.paused.reasons] : null,
   };
 }

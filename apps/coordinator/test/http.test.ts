@@ -72,7 +72,7 @@ describe('routes', () => {
     writeFileSync(join(dir, 'secret.txt'), 'secret');
     server = createServer(
       createRequestHandler({
-        assets: { devicePage: page, dashboard, model, tfjsWasm: wasm },
+        assets: { devicePage: page, dashboard, model, tfjsWasm: wasm, tfjsWasmOut: wasm },
         snapshot: () => snapshot,
         publicDeviceUrl: () => 'http://192.0.2.1:8080/',
         partitionFor: (deviceId, key) =>

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Snapshot } from '../snapshot';
 import type { PartitionData } from '../task';
 import type { AssetDirs } from './asset-dirs';
-import { isModelFile, isWasmFile } from './asset-dirs';
+import { isModelFile, isWasmFile, THREADED_MODULE_SCRIPT } from './asset-dirs';
 import { runParamsSchema } from '../dashboard/contract';
 import type { RunParams } from '../dashboard/contract';
 import { resolveInside, sendFile } from './static-files';
@@ -195,6 +195,10 @@ async function handle(deps: RouteDeps, req: IncomingMessage, res: ServerResponse
   }
   if (path.startsWith('/tfjs-wasm/')) {
     const name = path.slice('/tfjs-wasm/'.length);
+    if (name === THREADED_MODULE_SCRIPT) {
+      if (await sendFile(req, res, join(deps.assets.tfjsWasmOut, name), 'day')) return;
+      return sendText(res, 404, 'not found');
+    }
     if (!isWasmFile(name)) return sendText(res, 404, 'not found');
     if (await sendFile(req, res, join(deps.assets.tfjsWasm, name), 'day')) return;
     return sendText(res, 404, 'not found');

@@ -11,9 +11,17 @@
  *    the module instantiates ("many x86-64 processors have 2 threads per core"). On a 2-core
  *    machine, or a phone reporting 2, that cap is 1 whatever was asked.
  *
- * So the page calls setThreadsCount before the first switch to wasm, and during that one
- * initialisation shows emscripten a hardwareConcurrency of twice the wanted count; the real value
- * is restored right after. The count actually obtained is read back with getThreadsCount().
+ * 3. With more than one thread, emscripten starts pthread workers that load the module's script
+ *    from `mainScriptUrlOrBlob`, which tfjs builds as `factory.toString()`. Inside a minified page
+ *    bundle that function refers to names of its enclosing scope (the minifier replaced
+ *    `typeof _scriptDir !== "undefined" && _scriptDir` with a bare renamed variable), so every
+ *    worker dies with "ReferenceError: e is not defined" and initialisation never finishes.
+ *
+ * So the page calls setThreadsCount before the first switch to wasm, during that one
+ * initialisation shows emscripten a hardwareConcurrency of twice the wanted count (the real value
+ * is restored right after), and has the workers load emscripten's own, unminified script, which
+ * the coordinator serves next to the wasm binaries. The count actually obtained is read back with
+ * getThreadsCount().
  */
 import { getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 
@@ -40,14 +48,34 @@ export function threadsPossible(): boolean {
 
 let initialised = false;
 
+/** Emscripten's own threaded module script, served by the coordinator (apps/coordinator/src/http/asset-dirs.ts). */
+export const THREADED_MODULE_SCRIPT = 'tfjs-backend-wasm-threaded-simd.js';
+
+/**
+ * Rewrites the "load" message emscripten posts to each pthread worker so that the worker imports
+ * the module script by URL instead of the bundle's toString() copy (see point 3 above).
+ */
+function redirectPthreadWorkerScript(scriptUrl: string): void {
+  if (typeof Worker !== 'function') return;
+  const original = Worker.prototype.postMessage;
+  Worker.prototype.postMessage = function postMessage(this: Worker, message: unknown, ...rest: unknown[]) {
+    const m = message as { cmd?: unknown; urlOrBlob?: unknown } | null;
+    if (m && typeof m === 'object' && m.cmd === 'load' && m.urlOrBlob instanceof Blob && 'wasmModule' in m) {
+      message = { ...m, urlOrBlob: scriptUrl };
+    }
+    return (original as (this: Worker, ...args: unknown[]) => void).call(this, message, ...rest);
+  } as Worker['postMessage'];
+}
+
 /**
  * Runs `init` (the first tf.setBackend('wasm')) so that the backend comes up with `threads`
  * threads. Only the first call can change anything: tfjs reads the count once per page.
  */
-export async function initWasmWithThreads<T>(threads: number, init: () => Promise<T>): Promise<T> {
+export async function initWasmWithThreads<T>(threads: number, init: () => Promise<T>, wasmPath = '/tfjs-wasm/'): Promise<T> {
   if (initialised) return init();
   initialised = true;
   setThreadsCount(threads);
+  if (threads > 1) redirectPthreadWorkerScript(new URL(wasmPath + THREADED_MODULE_SCRIPT, globalThis.location.href).href);
   const nav = globalThis.navigator as Navigator & { hardwareConcurrency: number };
   // An own property on the navigator object shadows Navigator.prototype's getter; deleting it restores the real one.
   let shadowed = false;

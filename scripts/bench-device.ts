@@ -58,7 +58,7 @@ async function main(): Promise<void> {
           return (v?.joins ?? 0) >= 1;
         },
         undefined,
-        { timeout: 300_000, polling: 500 },
+        { timeout: 180_000, polling: 500 },
       );
       const report = await page.evaluate(() => {
         const v = (globalThis as unknown as { __tabfleet: { view(): Record<string, unknown> } }).__tabfleet.view() as {

@@ -75,7 +75,8 @@ export async function initWasmWithThreads<T>(threads: number, init: () => Promis
   if (initialised) return init();
   initialised = true;
   setThreadsCount(threads);
-  if (threads > 1) redirectPthreadWorkerScript(new URL(wasmPath + THREADED_MODULE_SCRIPT, globalThis.location.href).href);
+  // Even at 1 thread the threaded binary starts its pool of pthread workers: they all need the script.
+  redirectPthreadWorkerScript(new URL(wasmPath + THREADED_MODULE_SCRIPT, globalThis.location.href).href);
   const nav = globalThis.navigator as Navigator & { hardwareConcurrency: number };
   // An own property on the navigator object shadows Navigator.prototype's getter; deleting it restores the real one.
   let shadowed = false;

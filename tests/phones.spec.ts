@@ -50,10 +50,12 @@ async function waitForTrainingStep(page: Page, after = 0, timeout = 120_000): Pr
 }
 
 async function setHidden(page: Page, hidden: boolean): Promise<void> {
+  // The page's own view of visibility, as a phone's browser reports it when the person switches apps.
   await page.evaluate((h) => {
-    Object.defineProperty(document, 'visibilityState', { value: h ? 'hidden' : 'visible', configurable: true });
-    Object.defineProperty(document, 'hidden', { value: h, configurable: true });
-    document.dispatchEvent(new Event('visibilitychange'));
+    const doc = (globalThis as unknown as { document: EventTarget }).document;
+    Object.defineProperty(doc, 'visibilityState', { value: h ? 'hidden' : 'visible', configurable: true });
+    Object.defineProperty(doc, 'hidden', { value: h, configurable: true });
+    doc.dispatchEvent(new Event('visibilitychange'));
   }, hidden);
 }
 
@@ -80,7 +82,10 @@ test('over --https the page is a secure, cross-origin isolated context on thread
     const page = await context.newPage();
     await page.goto(deviceUrl(coordinator.url, coordinator.token, 'fleet', 'wasm'));
     const view = await waitForJoins(page, 1);
-    const env = await page.evaluate(() => ({ secure: isSecureContext, isolated: crossOriginIsolated, cores: navigator.hardwareConcurrency }));
+    const env = await page.evaluate(() => {
+      const g = globalThis as unknown as { isSecureContext: boolean; crossOriginIsolated: boolean; navigator: { hardwareConcurrency: number } };
+      return { secure: g.isSecureContext, isolated: g.crossOriginIsolated, cores: g.navigator.hardwareConcurrency };
+    });
     expect(env).toMatchObject({ secure: true, isolated: true });
     expect(await page.getByTestId('insecure-warning').count()).toBe(0);
     expect(await page.getByTestId('isolation-warning').count()).toBe(0);
@@ -113,7 +118,10 @@ test('an emulated phone: usable, progress, wake lock, pause/resume, hidden and s
     expect(await viewField<boolean>(page, 'backendCached')).toBe(false);
 
     // Usable on a small screen: nothing wider than the viewport, the controls visible.
-    const width = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
+    const width = await page.evaluate(() => {
+      const g = globalThis as unknown as { document: { documentElement: { scrollWidth: number } }; innerWidth: number };
+      return { scroll: g.document.documentElement.scrollWidth, inner: g.innerWidth };
+    });
     expect(width.scroll).toBeLessThanOrEqual(width.inner);
     await expect(page.getByTestId('pause-button')).toBeVisible();
 

@@ -97,14 +97,14 @@ export class DeviceRegistry {
       };
       this.devices.set(deviceId, device);
     }
+    // A new socket (reload, reconnect) starts active; a page that is still paused says so again.
+    if (device.socketId !== socketId) device.paused = undefined;
     if (device.socketId !== null && device.socketId !== socketId) this.socketToDevice.delete(device.socketId);
     const previousDevice = this.socketToDevice.get(socketId);
     if (previousDevice !== undefined && previousDevice !== deviceId) this.release(previousDevice, socketId, at);
     device.socketId = socketId;
     device.dataMode = dataMode;
     device.lastSeen = at;
-    // A new socket (reload, reconnect) starts active; a page that is still paused says so again.
-    if (device.socketId !== socketId) device.paused = undefined;
     if (device.activity === 'gone') device.activity = 'idle';
     this.socketToDevice.set(socketId, deviceId);
     this.changed();

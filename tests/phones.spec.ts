@@ -3,7 +3,7 @@
  * itself), a laptop tab that is a secure, cross-origin isolated context training on threaded wasm,
  * and an emulated phone (mobile viewport and user agent, CPU throttled through the DevTools
  * protocol) that holds the wake lock while training, pauses and resumes from its button, pauses
- * while hidden (the coordinator sees it paused), keeps its backend choice across a reload, and
+ * while hidden or unplugged with "train only while charging" (the coordinator sees it paused), keeps its backend choice across a reload, and
  * refuses to be the same device in a second tab.
  */
 import { devices, expect, request, test } from '@playwright/test';
@@ -59,11 +59,11 @@ async function setHidden(page: Page, hidden: boolean): Promise<void> {
   }, hidden);
 }
 
-// One coordinator per test, one device each; enough rounds and steps that the device is mid-work for a while.
-test.beforeEach(async () => {
-  coordinator = await startCoordinatorProcess(['--https', '--devices', '1', '--rounds', '30', '--max-per-class', '40', '--local-steps', '6', '--batch-size', '8']);
+/** One coordinator per test, one device each. */
+async function startHttpsCoordinator(localSteps: number): Promise<void> {
+  coordinator = await startCoordinatorProcess(['--https', '--devices', '1', '--rounds', '30', '--max-per-class', '40', '--local-steps', String(localSteps), '--batch-size', '8']);
   api = await request.newContext({ baseURL: coordinator.url, ignoreHTTPSErrors: true });
-});
+}
 
 test.afterEach(async () => {
   await api?.dispose();
@@ -71,6 +71,7 @@ test.afterEach(async () => {
 });
 
 test('over --https the page is a secure, cross-origin isolated context on threaded wasm, and trains a round', async ({ browser }) => {
+  await startHttpsCoordinator(2);
   expect(coordinator.url).toMatch(/^https:\/\//);
   expect(coordinator.output()).toMatch(/SHA-256: {7}([0-9A-F]{2}:){31}[0-9A-F]{2}/);
   const page0 = await api.get('/');
@@ -106,14 +107,29 @@ test('over --https the page is a secure, cross-origin isolated context on thread
 });
 
 test('an emulated phone: usable, progress, wake lock, pause/resume, hidden and shown, reload without re-benchmark, no second tab', async ({ browser }) => {
+  // Long local work, so that the phone stays inside one assignment (no round-end evaluation waits) while the spec pokes it.
+  await startHttpsCoordinator(60);
   const context = await browser.newContext({ ...devices['Pixel 7'], ignoreHTTPSErrors: true });
   try {
+    // A battery whose charging state the spec controls (headless Chromium always reports "charging").
+    await context.addInitScript(() => {
+      const battery = new EventTarget() as EventTarget & { charging: boolean; level: number };
+      battery.charging = true;
+      battery.level = 0.5;
+      const g = globalThis as unknown as { navigator: object; __setCharging: (c: boolean) => void };
+      Object.defineProperty(g.navigator, 'getBattery', { value: () => Promise.resolve(battery), configurable: true });
+      g.__setCharging = (c: boolean) => {
+        battery.charging = c;
+        battery.dispatchEvent(new Event('chargingchange'));
+      };
+    });
     const page = await context.newPage();
     const cdp = await context.newCDPSession(page);
-    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 2 });
     // Its own backend choice (not forced), so that the cache has something to keep.
     await page.goto(deviceUrl(coordinator.url, coordinator.token, 'fleet'));
     const first = await waitForJoins(page, 1);
+    // A phone's slower CPU from here on (the backend benchmark above ran unthrottled, to keep the spec short).
+    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 2 });
     expect(first.trials.length).toBeGreaterThan(0);
     expect(await viewField<boolean>(page, 'backendCached')).toBe(false);
 
@@ -153,6 +169,16 @@ test('an emulated phone: usable, progress, wake lock, pause/resume, hidden and s
     await expect.poll(() => viewField<string[]>(page, 'paused')).toEqual([]);
     const resumedStep = await waitForTrainingStep(page, 0);
     await expect.poll(() => viewField<string>(page, 'wakeLock'), { timeout: 10_000 }).toBe('held');
+
+    // Train only while charging: unplugged → paused ('battery'), plugged in → it goes on.
+    await page.getByTestId('charging-only').check();
+    await page.evaluate(() => (globalThis as unknown as { __setCharging: (c: boolean) => void }).__setCharging(false));
+    await expect.poll(() => viewField<string[]>(page, 'paused')).toEqual(['battery']);
+    await expect.poll(async () => (await statusDevice(first.deviceId))?.paused, { timeout: 10_000 }).toEqual(['battery']);
+    await page.evaluate(() => (globalThis as unknown as { __setCharging: (c: boolean) => void }).__setCharging(true));
+    await expect.poll(() => viewField<string[]>(page, 'paused')).toEqual([]);
+    await waitForTrainingStep(page, 0);
+
     const stepMs = await viewField<number[]>(page, 'recentStepMs');
     console.log(`emulated phone (Pixel 7, CPU ×2 throttled, ${first.backend?.name}): step ms ${stepMs.map((m) => m.toFixed(0)).join(', ')} (resumed at step ${resumedStep})`);
 

@@ -3,6 +3,7 @@
  * per tab (own localStorage, so own device identity). Tabs forced to WebGPU run in a second
  * browser started with --enable-unsafe-webgpu (headless Chromium then offers a SwiftShader adapter).
  */
+import { availableParallelism } from 'node:os';
 import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { findChromium } from './bootstrap.mjs';
@@ -70,8 +71,9 @@ export async function launchBrowser(webgpu: boolean): Promise<Browser> {
  * apps/web-device/src/slowdown.ts); `poison` ("scale:K" | "signflip:K") makes it an attack-emulation
  * tab (apps/web-device/src/poison.ts).
  */
-export function deviceUrl(base: string, token: string, mode: 'fleet' | 'own', backend?: BackendName, slowdown?: number, poison?: string): string {
+export function deviceUrl(base: string, token: string, mode: 'fleet' | 'own', backend?: BackendName, slowdown?: number, poison?: string, threads?: number): string {
   const u = new URL('/', base);
+  if (threads !== undefined) u.searchParams.set('threads', String(threads));
   u.searchParams.set('token', token);
   u.searchParams.set('mode', mode);
   if (backend) u.searchParams.set('backend', backend);
@@ -82,6 +84,8 @@ export function deviceUrl(base: string, token: string, mode: 'fleet' | 'own', ba
 
 export async function launchFleet(o: FleetOptions): Promise<Fleet> {
   const webgpuTabs = Math.min(o.webgpuTabs ?? 0, o.devices);
+  // Tabs of one machine share its cores: each gets its share of wasm threads (a phone uses all of its own).
+  const threads = Math.max(1, Math.floor(availableParallelism() / o.devices));
   const plain = await launchBrowser(o.backend === 'webgpu');
   const gpu = webgpuTabs > 0 && o.backend !== 'webgpu' ? await launchBrowser(true) : undefined;
   const tabs: FleetTab[] = [];
@@ -91,7 +95,7 @@ export async function launchFleet(o: FleetOptions): Promise<Fleet> {
     const context = await browser.newContext();
     const page = await context.newPage();
     if (o.onConsole) page.on('console', (m) => o.onConsole?.(index, `${m.type()}: ${m.text()}`));
-    await page.goto(deviceUrl(o.url, o.token, o.mode ?? 'fleet', backend));
+    await page.goto(deviceUrl(o.url, o.token, o.mode ?? 'fleet', backend, undefined, undefined, threads));
     const tab = { index, context, page, backend };
     tabs.push(tab);
     return tab;

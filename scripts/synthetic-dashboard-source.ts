@@ -147,6 +147,7 @@ export class SyntheticDashboardSource implements DashboardSource {
       admin,
       deviceUrl: admin ? 'http://192.0.2.10:8080/?token=synthetic' : 'http://192.0.2.10:8080/',
       deviceUrlHasToken: admin,
+      tlsFingerprint: null,
       strategies: ['fedlora', 'hierfedlora', 'grouping-only', 'depth-only', 'random-groups'],
       defaultParams: { ...PARAMS, devicesExpected: this.devices.length },
       classNames: Array.from({ length: CLASSES }, (_, c) => `class-${c}`),

@@ -44,13 +44,15 @@ export async function openDevice(
     poison?: string;
     /** Seconds the tab holds each upload (?stall=). */
     stall?: number;
+    /** wasm threads (?threads=); default 1: the specs run several tabs on one small machine. */
+    threads?: number;
     beforeLoad?: (page: Page) => void;
   },
 ): Promise<DeviceTab> {
   const context = await browser.newContext();
   const page = await context.newPage();
   opts.beforeLoad?.(page);
-  const url = new URL(deviceUrl(opts.url, opts.token, opts.mode, opts.backend, opts.slowdown, opts.poison));
+  const url = new URL(deviceUrl(opts.url, opts.token, opts.mode, opts.backend, opts.slowdown, opts.poison, opts.threads ?? 1));
   if (opts.stall !== undefined) url.searchParams.set('stall', String(opts.stall));
   await page.goto(url.toString());
   return { context, page };

@@ -50,6 +50,11 @@ export interface CoordinatorConfig {
   readonly exitWhenDone: boolean;
   /** Robust combination of device updates; undefined = the plain sample-weighted mean. */
   readonly robust: RobustOptions | undefined;
+  /** Serve page, dashboard and Socket.IO over TLS (phones need a secure context for WebGPU, threads, wake lock). */
+  readonly https: boolean;
+  /** --cert/--key: the operator's PEM certificate and key; undefined = a self-signed one kept in the data folder. */
+  readonly tlsCert: string | undefined;
+  readonly tlsKey: string | undefined;
   /** --task: a built-in task name or a task file path (default "wordnet"); undefined with --train/--eval. */
   readonly task: string | undefined;
   /** --train / --eval shorthand (labels from the training file). */
@@ -116,6 +121,10 @@ export const USAGE = `Usage: coordinator [options]
   --robust R          ${ROBUST_RULES.join(' | ')}: how device updates are combined (default mean)
   --trim-fraction F   trimmed-mean: fraction dropped at each end, in [0, 0.5) (default ${DEFAULT_TRIM_FRACTION})
   --clip-norm X|auto  scale updates down to L2 norm X, or to the median norm of the round (default: no clipping)
+  --https             serve over TLS (phones need it for WebGPU, threads, wake lock); without --cert/--key a
+                      self-signed certificate is made once and kept next to the database (.data/tls-cert.pem)
+  --cert PATH         PEM certificate for --https (e.g. from mkcert); needs --key
+  --key PATH          PEM private key of --cert
 `;
 
 function int(name: string, raw: string | undefined, fallback: number, min: number): number {
@@ -185,6 +194,9 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         train: { type: 'string' },
         eval: { type: 'string' },
         'eval-rows': { type: 'string' },
+        https: { type: 'boolean' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
       },
     }));
   } catch (err) {
@@ -208,6 +220,8 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
   }
   const evalRows = values['eval-rows'] === undefined || values['eval-rows'] === 'all' ? values['eval-rows'] : int('eval-rows', values['eval-rows'], 0, 1);
   const explicit = Object.keys(values).filter((k) => (values as Record<string, unknown>)[k] !== undefined);
+  if ((values.cert === undefined) !== (values.key === undefined)) throw new ConfigError('--cert and --key go together');
+  if (values.cert !== undefined && !values.https) throw new ConfigError('--cert/--key need --https');
   return {
     port,
     host: values.host ?? '0.0.0.0',
@@ -241,6 +255,9 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
     evalFile: values.eval,
     evalRows: evalRows as number | 'all' | undefined,
     explicit,
+    https: values.https ?? false,
+    tlsCert: values.cert,
+    tlsKey: values.key,
   };
 }
 

@@ -209,6 +209,13 @@ export class DeviceGateway implements DeviceChannel {
       }
       case 'upload':
         return this.onUpload(socket, m.msg);
+      case 'deviceState': {
+        const device = this.requireJoined(socket);
+        const was = this.deps.registry.get(device)?.paused;
+        this.deps.registry.setPaused(device, m.msg.paused ? (m.msg.reasons.length > 0 ? m.msg.reasons : ['user']) : undefined, this.now());
+        if ((was !== undefined) !== m.msg.paused) this.log(`device ${device} ${m.msg.paused ? `paused (${m.msg.reasons.join(', ') || 'user'})` : 'resumed'}`);
+        return;
+      }
       case 'deviceError': {
         const device = this.deps.registry.bySocket(socket.id);
         const who = device?.deviceId ?? socket.id;

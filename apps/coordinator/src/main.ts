@@ -7,7 +7,10 @@ import type { CoordinatorConfig } from './config';
 import { describeTask, loadTask, loadTaskFromFiles } from './core-node';
 import type { LoadedTask, TaskOverrides } from './core-node';
 import { createFederatedTask } from './federated-task';
-import { startCoordinator, TaskMismatchError } from './server';
+import { dirname } from 'node:path';
+import { loadOperatorTls, selfSignedTls, TlsError } from './http/tls';
+import type { TlsMaterial } from './http/tls';
+import { serviceHosts, startCoordinator, TaskMismatchError } from './server';
 import { openState } from './state';
 
 const stamp = () => new Date().toISOString().slice(11, 19);
@@ -27,6 +30,22 @@ async function main(): Promise<number> {
       return 2;
     }
     throw err;
+  }
+  let tls: TlsMaterial | undefined;
+  if (config.https) {
+    try {
+      tls =
+        config.tlsCert !== undefined && config.tlsKey !== undefined
+          ? loadOperatorTls(config.tlsCert, config.tlsKey)
+          : selfSignedTls(config.db === 'memory' ? '.data' : dirname(config.db), serviceHosts(config.host));
+    } catch (err) {
+      if (err instanceof TlsError) {
+        console.error(err.message);
+        return 2;
+      }
+      throw err;
+    }
+    log(`HTTPS with ${tls.source === 'operator' ? 'the given certificate' : `a self-signed certificate (${tls.source === 'kept' ? 'kept from before' : 'made now'})`}: ${tls.certPath}`);
   }
   let loaded: LoadedTask;
   try {
@@ -51,7 +70,7 @@ async function main(): Promise<number> {
   const state = openState(config.db);
   let coordinator;
   try {
-    coordinator = await startCoordinator({ config, task, state, log });
+    coordinator = await startCoordinator({ config, task, state, log, ...(tls ? { tls } : {}) });
   } catch (err) {
     if (!(err instanceof TaskMismatchError)) throw err;
     console.error(err.message);
@@ -68,8 +87,15 @@ async function main(): Promise<number> {
   console.log(`  dashboard:     ${coordinator.lanUrl}/dashboard/ (read-only)`);
   console.log(`  admin:         ${coordinator.lanUrl}/dashboard/?admin=${encodeURIComponent(config.adminToken)}`);
   if (config.tokenGenerated || config.adminTokenGenerated) console.log('  (generated tokens are not shown again)');
+  if (tls) {
+    console.log(`  certificate:   ${tls.certPath}`);
+    console.log(`  SHA-256:       ${tls.fingerprint}`);
+    if (tls.source !== 'operator') console.log('  (self-signed: a phone must trust it first — see "Phones over HTTPS" in the README)');
+  } else if (coordinator.lanUrl !== coordinator.localUrl) {
+    console.log('  (plain HTTP: phones on the LAN get no WebGPU, no threads, no wake lock — start with --https)');
+  }
   console.log('');
-  console.log(`TABFLEET_READY ${JSON.stringify({ url: coordinator.localUrl, runId: coordinator.runId, resumed: coordinator.resumed })}`);
+  console.log(`TABFLEET_READY ${JSON.stringify({ url: coordinator.localUrl, runId: coordinator.runId, resumed: coordinator.resumed, ...(tls ? { fingerprint: tls.fingerprint } : {}) })}`);
 
   let shuttingDown = false;
   const shutdown = async (signal: string) => {

@@ -45,6 +45,8 @@ export interface LiveDevice {
   bytesUp: number;
   bytesDown: number;
   lastError: string | undefined;
+  /** The device said it holds its training (the reasons it gave), and since when; undefined = active. */
+  paused: { reasons: readonly string[]; since: number } | undefined;
 }
 
 export type RegistryListener = () => void;
@@ -91,9 +93,12 @@ export class DeviceRegistry {
         bytesUp: 0,
         bytesDown: 0,
         lastError: undefined,
+        paused: undefined,
       };
       this.devices.set(deviceId, device);
     }
+    // A new socket (reload, reconnect) starts active; a page that is still paused says so again.
+    if (device.socketId !== socketId) device.paused = undefined;
     if (device.socketId !== null && device.socketId !== socketId) this.socketToDevice.delete(device.socketId);
     const previousDevice = this.socketToDevice.get(socketId);
     if (previousDevice !== undefined && previousDevice !== deviceId) this.release(previousDevice, socketId, at);
@@ -204,6 +209,15 @@ export class DeviceRegistry {
     if (!d) return;
     d.bytesUp += up;
     d.bytesDown += down;
+  }
+
+  /** The device holds its training (reasons) or resumed (undefined). */
+  setPaused(deviceId: string, reasons: readonly string[] | undefined, at: number): void {
+    const d = this.devices.get(deviceId);
+    if (!d) return;
+    d.paused = reasons === undefined ? undefined : { reasons: [...reasons], since: d.paused?.since ?? at };
+    d.lastSeen = at;
+    this.changed();
   }
 
   setError(deviceId: string, message: string): void {

@@ -6,6 +6,7 @@
  * starts them. main.ts adds the CLI around it; tests start it directly with fakes for the task.
  */
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { Server } from 'socket.io';
@@ -22,6 +23,7 @@ import type { CoordinatorServer } from './gateway';
 import type { AssetDirs } from './http/asset-dirs';
 import { defaultAssetDirs } from './http/asset-dirs';
 import { createRequestHandler } from './http/routes';
+import type { TlsMaterial } from './http/tls';
 import { sameSecret } from './fleet-slots';
 import { findResumableRun, openRun, refuseResumeOnOtherTask, runParamsFromConfig } from './run-session';
 export { TaskMismatchError } from './run-session';
@@ -47,6 +49,8 @@ export interface CoordinatorOptions {
   readonly state: CoordinatorState;
   readonly assets?: AssetDirs;
   readonly log?: (line: string) => void;
+  /** Serve HTTPS (and Socket.IO over TLS) with this certificate; plain HTTP when absent. */
+  readonly tls?: TlsMaterial;
 }
 
 export interface RunningCoordinator {
@@ -61,6 +65,8 @@ export interface RunningCoordinator {
   readonly port: number;
   readonly maxHttpBufferSize: number;
   readonly adminToken: string;
+  /** SHA-256 fingerprint of the TLS certificate; undefined when serving plain HTTP. */
+  readonly tlsFingerprint: string | undefined;
   readonly registry: DeviceRegistry;
   readonly loop: RunLoop;
   /** Resolves when the current run ends. */
@@ -82,11 +88,20 @@ export class ControlError extends Error {
   }
 }
 
-function lanAddress(): string | undefined {
+/** This machine's non-internal IPv4 addresses (what phones on the LAN reach it by). */
+export function lanAddresses(): string[] {
+  const out: string[] = [];
   for (const addrs of Object.values(networkInterfaces())) {
-    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) out.push(a.address);
   }
-  return undefined;
+  return out;
+}
+
+/** Every host name a device may use for a coordinator bound to `host`: what its certificate must name. */
+export function serviceHosts(host: string): string[] {
+  const anyHost = host === '0.0.0.0' || host === '::';
+  const hosts = ['localhost', '127.0.0.1', ...(anyHost ? lanAddresses() : []), ...(anyHost || host === 'localhost' ? [] : [host])];
+  return [...new Set(hosts)];
 }
 
 export async function startCoordinator(opts: CoordinatorOptions): Promise<RunningCoordinator> {
@@ -110,8 +125,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     const cp = round === undefined ? state.latestCheckpoint(runId) : state.getCheckpoint(runId, round);
     return cp?.bytes;
   };
-  const http = createServer(
-    createRequestHandler({
+  const handler = createRequestHandler({
       assets,
       snapshot,
       publicDeviceUrl: () => publicDeviceUrl,
@@ -124,8 +138,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
         startRun: (params) => control.startRun(params),
         revokeDevice: (id) => control.revokeDevice(id),
       },
-    }),
-  );
+    });
+  const http = opts.tls ? createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler) : createServer(handler);
   // Websocket only: Socket.IO's long-polling transport would carry binary attachments as base64.
   // pingTimeout: a slow device's training step (synchronous wasm kernels) can hold its page's event
   // loop for many seconds; it must not be dropped as dead for that.
@@ -199,6 +213,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
         revoked,
         deviceUrl: admin ? `${publicDeviceUrl}?token=${encodeURIComponent(config.token)}` : publicDeviceUrl,
         deviceUrlHasToken: admin,
+        tlsFingerprint: opts.tls?.fingerprint ?? null,
         now: Date.now(),
       }),
     onChange: (listener) => {
@@ -222,9 +237,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   });
   const port = (http.address() as AddressInfo).port;
   const anyHost = config.host === '0.0.0.0' || config.host === '::';
-  const localUrl = `http://${anyHost ? '127.0.0.1' : config.host}:${port}`;
-  const lan = anyHost ? lanAddress() : undefined;
-  const lanUrl = lan ? `http://${lan}:${port}` : localUrl;
+  const scheme = opts.tls ? 'https' : 'http';
+  const localUrl = `${scheme}://${anyHost ? '127.0.0.1' : config.host}:${port}`;
+  const lan = anyHost ? lanAddresses()[0] : undefined;
+  const lanUrl = lan ? `${scheme}://${lan}:${port}` : localUrl;
   publicDeviceUrl = `${lanUrl}/`;
   session.start();
   void session.done.then(notify);
@@ -240,6 +256,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     port,
     maxHttpBufferSize,
     adminToken,
+    tlsFingerprint: opts.tls?.fingerprint,
     get registry() {
       return session.registry;
     },

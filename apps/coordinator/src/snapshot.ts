@@ -30,6 +30,10 @@ export interface DeviceRow {
   readonly bytesDown: number;
   readonly lastSeen: number;
   readonly lastError: string | null;
+  /** Why the device holds its training ('user', 'hidden', 'battery'); null when it is active. */
+  readonly paused: readonly string[] | null;
+  /** wasm threads the device runs with (null for other backends or old clients). */
+  readonly wasmThreads: number | null;
 }
 
 export interface RoundRow {
@@ -85,6 +89,8 @@ export function takeSnapshot(runId: string, status: RunStatus, registry: DeviceR
         bytesDown: d.bytesDown,
         lastSeen: d.lastSeen,
         lastError: d.lastError ?? null,
+        paused: d.paused ? [...d.paused.reasons] : null,
+        wasmThreads: r?.backend.wasmThreads ?? null,
       };
     })
     .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));

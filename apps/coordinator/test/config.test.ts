@@ -14,6 +14,15 @@ describe('parseCoordinatorArgs', () => {
     );
   });
 
+  it('reads --https with or without --cert/--key, and refuses half a pair', () => {
+    assert.deepEqual([parseCoordinatorArgs([]).https, parseCoordinatorArgs([]).tlsCert], [false, undefined]);
+    const c = parseCoordinatorArgs(['--https', '--cert', 'c.pem', '--key', 'k.pem']);
+    assert.deepEqual([c.https, c.tlsCert, c.tlsKey], [true, 'c.pem', 'k.pem']);
+    assert.equal(parseCoordinatorArgs(['--https']).tlsCert, undefined);
+    assert.throws(() => parseCoordinatorArgs(['--https', '--cert', 'c.pem']), /--cert and --key go together/);
+    assert.throws(() => parseCoordinatorArgs(['--cert', 'c.pem', '--key', 'k.pem']), /need --https/);
+  });
+
   it('reads --groups, and leaves the group count to the strategy without it', () => {
     assert.equal(parseCoordinatorArgs(['--groups', '3']).groups, 3);
     assert.equal(parseCoordinatorArgs([]).groups, undefined);

@@ -45,6 +45,7 @@ class FakeSource implements DashboardSource {
       admin,
       deviceUrl: admin ? 'http://10.0.0.2:8080/?token=join-secret' : 'http://10.0.0.2:8080/',
       deviceUrlHasToken: admin,
+      tlsFingerprint: null,
       strategies: ['fedlora', 'hierfedlora'],
       defaultParams: PARAMS,
       classNames: ['a', 'b'],

@@ -69,10 +69,12 @@ describe('routes', () => {
     writeFileSync(join(model, 'group1-shard1of7'), Buffer.from([1, 2, 3, 4]));
     writeFileSync(join(model, 'index.js'), 'module.exports = {}');
     writeFileSync(join(wasm, 'tfjs-backend-wasm-simd.wasm'), Buffer.from([0, 0x61, 0x73, 0x6d]));
+    writeFileSync(join(wasm, 'tfjs-backend-wasm-threaded-simd.js'), 'var WasmBackendModuleThreadedSimd = 1;');
+    writeFileSync(join(wasm, 'tfjs-backend-wasm.js'), 'var notServed = 1;');
     writeFileSync(join(dir, 'secret.txt'), 'secret');
     server = createServer(
       createRequestHandler({
-        assets: { devicePage: page, dashboard, model, tfjsWasm: wasm },
+        assets: { devicePage: page, dashboard, model, tfjsWasm: wasm, tfjsWasmOut: wasm },
         snapshot: () => snapshot,
         publicDeviceUrl: () => 'http://192.0.2.1:8080/',
         partitionFor: (deviceId, key) =>
@@ -100,6 +102,26 @@ describe('routes', () => {
   after(async () => {
     await new Promise<void>((r) => server.close(() => r()));
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sends COOP/COEP/CORP on every response, so the device page is cross-origin isolated', async () => {
+    for (const path of ['/', '/assets/index-abc123.js', '/model/model.json', '/tfjs-wasm/tfjs-backend-wasm-simd.wasm', '/api/status', '/dashboard/', '/nope']) {
+      const res = await fetch(`${base}${path}`);
+      await res.arrayBuffer();
+      assert.equal(res.headers.get('cross-origin-opener-policy'), 'same-origin', path);
+      assert.equal(res.headers.get('cross-origin-embedder-policy'), 'require-corp', path);
+      assert.equal(res.headers.get('cross-origin-resource-policy'), 'same-origin', path);
+    }
+  });
+
+  it("serves the threaded wasm module's own script for pthread workers, and no other script of the package", async () => {
+    const ok = await fetch(`${base}/tfjs-wasm/tfjs-backend-wasm-threaded-simd.js`);
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    assert.match(await ok.text(), /WasmBackendModuleThreadedSimd/);
+    const other = await fetch(`${base}/tfjs-wasm/tfjs-backend-wasm.js`);
+    await other.arrayBuffer();
+    assert.equal(other.status, 404);
   });
 
   it('serves weight shards as cacheable binary and revalidates with ETag', async () => {

@@ -12,6 +12,15 @@ import type { DeviceClient } from './support/fakes';
 
 const TOKEN = 'proto-token';
 
+describe('deviceState', () => {
+  it('accepts pause reasons and refuses unknown ones', () => {
+    assert.equal(parseDeviceMessage('deviceState', { paused: true, reasons: ['hidden', 'battery'] }).ok, true);
+    assert.equal(parseDeviceMessage('deviceState', { paused: false, reasons: [] }).ok, true);
+    assert.equal(parseDeviceMessage('deviceState', { paused: true, reasons: ['bored'] }).ok, false);
+    assert.equal(parseDeviceMessage('deviceState', { paused: 'yes', reasons: [] }).ok, false);
+  });
+});
+
 describe('protocol schemas', () => {
   const join = joinMessage('dev-aaaaaaaa', TOKEN, 0, 4);
 

@@ -16,6 +16,21 @@ const join = (deviceId: string, numSamples = 3): Join => ({
 });
 
 describe('DeviceRegistry', () => {
+  it('records a paused device and its reasons until it resumes or comes back on a new socket', () => {
+    const r = new DeviceRegistry();
+    r.hello('dev-aaaaaaaa', 's1', 'fleet', 1);
+    r.join('s1', join('dev-aaaaaaaa'), 2);
+    r.setPaused('dev-aaaaaaaa', ['hidden'], 3);
+    r.setPaused('dev-aaaaaaaa', ['hidden', 'user'], 5);
+    assert.deepEqual(r.get('dev-aaaaaaaa')?.paused, { reasons: ['hidden', 'user'], since: 3 });
+    assert.equal(r.joinedConnected().length, 1, 'a paused device stays a member');
+    r.setPaused('dev-aaaaaaaa', undefined, 6);
+    assert.equal(r.get('dev-aaaaaaaa')?.paused, undefined);
+    r.setPaused('dev-aaaaaaaa', ['user'], 7);
+    r.hello('dev-aaaaaaaa', 's2', 'fleet', 8);
+    assert.equal(r.get('dev-aaaaaaaa')?.paused, undefined, 'a reload starts active');
+  });
+
   it('lists only connected devices that have joined, in id order', () => {
     const r = new DeviceRegistry();
     r.hello('dev-bbbbbbbb', 's1', 'fleet', 1);

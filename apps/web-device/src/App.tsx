@@ -1,6 +1,8 @@
 import { useSyncExternalStore } from 'react';
 import type { DeviceSession } from './device-session';
 import { DataChooser } from './ui/DataChooser';
+import { DeviceControls } from './ui/DeviceControls';
+import { EnvironmentNotice } from './ui/EnvironmentNotice';
 import { StatusPanel } from './ui/StatusPanel';
 import { TrainingPanel } from './ui/TrainingPanel';
 
@@ -18,6 +20,8 @@ export function App({ session }: { session: DeviceSession }) {
       data-connection={view.connection}
       data-backend={view.backend?.name ?? ''}
       data-joins={view.joins}
+      data-paused={view.paused.join(' ')}
+      data-wake-lock={view.wakeLock}
     >
       <header>
         <h1>tabfleet</h1>
@@ -31,6 +35,7 @@ export function App({ session }: { session: DeviceSession }) {
           {view.poison.factor} (?poison={view.poison.kind}:{view.poison.factor}). For testing robust aggregation only.
         </p>
       )}
+      <EnvironmentNotice view={view} />
       <StatusPanel view={view} />
       {view.phase === 'choosing-data' && view.task === undefined && view.mode === undefined && (
         <DataChooser onMode={(m) => session.chooseMode(m)} onFile={undefined} classNames={undefined} />
@@ -45,6 +50,7 @@ export function App({ session }: { session: DeviceSession }) {
         />
       )}
       <TrainingPanel view={view} />
+      {view.phase !== 'other-tab' && <DeviceControls view={view} onTogglePause={() => session.togglePause()} onChargingOnly={(on) => session.setChargingOnly(on)} />}
       {view.error && (
         <p className="error" role="alert" data-testid="error">
           {view.error}

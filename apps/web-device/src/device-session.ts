@@ -6,6 +6,7 @@
 import { classCounts, decodeAdapter, deltaNorm, describeUnknownLabels, encodeAdapter, PROTOCOL_VERSION, scaleDelta, toDataset } from './core';
 import type {
   AdapterState,
+  BackendName,
   Assignment,
   BackendReport,
   DeviceToServerWire,
@@ -13,17 +14,23 @@ import type {
   GlobalAdapter,
   LabeledDataset,
   ResourceProfile,
+  PauseReason,
   RunStatus,
   ServerMessage,
   TaskInfo,
 } from './core';
 import type { BackendTrial } from './backend/choose';
+import { environmentKey, fnv1a, MeasurementCache, profileKey } from './backend/profile-cache';
 import { selectBackend } from './backend/select';
+import { chooseThreadCount, threadsPossible } from './backend/threads';
+import { watchBackendLoss } from './backend/loss';
 import { Connection } from './connection';
 import type { ConnectionState } from './connection';
 import { fetchFleetPartition } from './data/fleet';
 import { readOwnFile } from './data/own-file';
 import type { Identity } from './identity';
+import { claimDeviceTab, watchCharging, WakeLockKeeper } from './lifecycle';
+import type { WakeLockState } from './lifecycle';
 import { poisonMultiplier } from './poison';
 import type { Poison } from './poison';
 import { measureUploadBytesPerSec, usableMemoryBytes } from './profile';
@@ -41,6 +48,7 @@ export type Phase =
   | 'training'
   | 'uploading'
   | 'finished'
+  | 'other-tab'
   | 'error';
 
 export interface WorkView {
@@ -81,6 +89,28 @@ export interface DeviceView {
   readonly bytesSent: number;
   readonly bytesReceived: number;
   readonly error: string | undefined;
+  /** isSecureContext: false on plain http://<LAN address> (no WebGPU, no threads, no wake lock). */
+  readonly secureContext: boolean;
+  /** crossOriginIsolated: needed for SharedArrayBuffer, hence multi-threaded wasm. */
+  readonly isolated: boolean;
+  /** Threads the wasm backend runs with (undefined until wasm was initialised). */
+  readonly wasmThreads: number | undefined;
+  /** Threads this page asked for. */
+  readonly wasmThreadsWanted: number;
+  /** The backend choice came from this browser's cache (no benchmark this visit). */
+  readonly backendCached: boolean;
+  /** The per-depth profile came from the cache (no step timing this visit). */
+  readonly profileCached: boolean;
+  /** Why training is held now; empty while it may run. */
+  readonly paused: readonly PauseReason[];
+  readonly wakeLock: WakeLockState;
+  /** The person asked to train only while the device charges. */
+  readonly chargingOnly: boolean;
+  /** Battery Status API: charging now; undefined where the browser has no such API. */
+  readonly charging: boolean | undefined;
+  readonly hidden: boolean;
+  /** Step times of the latest local training (ms), for the person and for tests. */
+  readonly recentStepMs: readonly number[];
   /** Own file with some labels outside the task's set: waiting for the person to train on the known rows or pick another file. */
   readonly labelMismatch: LabelMismatch | undefined;
 }
@@ -94,6 +124,8 @@ export interface LabelMismatch {
 }
 
 type Listener = (view: DeviceView) => void;
+
+const CHARGING_ONLY_KEY = 'tabfleet.chargingOnly';
 
 export class DeviceSession {
   private v: DeviceView;
@@ -113,6 +145,15 @@ export class DeviceSession {
   private inFlight: string | undefined;
   /** The last upload, kept to send it again if the coordinator resends that work (it never arrived). */
   private lastUpload: { key: string; msg: DeviceToServerWire['upload'] } | undefined;
+  private readonly cache = new MeasurementCache(safeLocalStorage());
+  private envKey = '';
+  private readonly wakeLock: WakeLockKeeper;
+  private userPaused = false;
+  /** Resolvers of training steps waiting for the pause to end. */
+  private resumeWaiters: Array<() => void> = [];
+  /** Set while the backend is being replaced after a lost WebGL context / WebGPU device. */
+  private recovering: Promise<void> | undefined;
+  private readonly lostBackends: BackendName[] = [];
 
   constructor(private readonly identity: Identity) {
     this.v = {
@@ -141,7 +182,76 @@ export class DeviceSession {
       bytesReceived: 0,
       error: undefined,
       labelMismatch: undefined,
+      secureContext: globalThis.isSecureContext === true,
+      isolated: globalThis.crossOriginIsolated === true,
+      wasmThreads: undefined,
+      wasmThreadsWanted: threadsPossible() ? chooseThreadCount(navigator.hardwareConcurrency, identity.threads) : 1,
+      backendCached: false,
+      profileCached: false,
+      paused: [],
+      wakeLock: 'off',
+      chargingOnly: safeLocalStorage()?.getItem(CHARGING_ONLY_KEY) === '1',
+      charging: undefined,
+      hidden: typeof document !== 'undefined' && document.visibilityState === 'hidden',
+      recentStepMs: [],
     };
+    this.wakeLock = new WakeLockKeeper((wakeLock, detail) => this.update({ wakeLock, ...(detail ? { error: `wake lock: ${detail}` } : {}) }));
+  }
+
+  /** The pause button. */
+  togglePause(): void {
+    this.userPaused = !this.userPaused;
+    this.refreshPause();
+  }
+
+  /** "Train only while charging". */
+  setChargingOnly(on: boolean): void {
+    try {
+      safeLocalStorage()?.setItem(CHARGING_ONLY_KEY, on ? '1' : '0');
+    } catch {
+      // not persisted: it still applies to this visit
+    }
+    this.update({ chargingOnly: on });
+    this.refreshPause();
+  }
+
+  private refreshPause(): void {
+    const reasons: PauseReason[] = [];
+    if (this.userPaused) reasons.push('user');
+    if (this.v.hidden) reasons.push('hidden');
+    if (this.v.chargingOnly && this.v.charging === false) reasons.push('battery');
+    const changed = reasons.join() !== this.v.paused.join();
+    if (changed) this.update({ paused: reasons });
+    this.wakeLock.want(reasons.length === 0 && (this.v.phase === 'training' || this.v.phase === 'uploading'));
+    if (reasons.length === 0) {
+      const waiters = this.resumeWaiters;
+      this.resumeWaiters = [];
+      for (const w of waiters) w();
+    }
+    if (changed) this.sendDeviceState();
+  }
+
+  private sendDeviceState(): void {
+    if (this.v.joins === 0) return;
+    this.connection?.send('deviceState', { paused: this.v.paused.length > 0, reasons: [...this.v.paused] });
+  }
+
+  /** Awaited between training steps: returns at once unless the device is paused. */
+  private untilResumed(): Promise<void> {
+    if (this.v.paused.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.resumeWaiters.push(resolve));
+  }
+
+  private watchLifecycle(): void {
+    document.addEventListener('visibilitychange', () => {
+      this.update({ hidden: document.visibilityState === 'hidden' });
+      this.refreshPause();
+    });
+    void watchCharging((charging) => {
+      this.update({ charging });
+      this.refreshPause();
+    });
+    this.refreshPause();
   }
 
   get view(): DeviceView {
@@ -181,14 +291,18 @@ export class DeviceSession {
       this.fail('No join token. Open the device URL the coordinator printed (it ends in ?token=…).');
       return;
     }
+    if (!(await claimDeviceTab(this.identity.deviceId))) {
+      this.update({
+        phase: 'other-tab',
+        message: 'this device is already training in another tab of this browser',
+        error: `Device ${this.identity.deviceId} is already training in another tab of this browser. Close this tab, or close the other one and reload this.`,
+      });
+      return;
+    }
+    this.watchLifecycle();
     try {
-      this.update({ phase: 'choosing-backend', message: 'measuring a training step on each tfjs backend' });
-      const { report, trials } = await selectBackend(
-        () => benchmarkCurrentBackend(this.fetchAsset),
-        this.identity.forcedBackend,
-        (trial) => this.update({ trials: [...this.v.trials, trial] }),
-      );
-      this.update({ backend: report, trials, phase: 'connecting', message: `using ${report.name}` });
+      await this.chooseBackend();
+      this.update({ phase: 'connecting' });
       this.connection = new Connection(window.location.origin, {
         onConnect: () => this.sayHello(),
         onMessage: (m) => this.onMessage(m),
@@ -201,6 +315,62 @@ export class DeviceSession {
     } catch (err) {
       this.fail((err as Error).message);
     }
+  }
+
+  /** Backend choice: the cached one for this browser, model and thread count, else measure each. */
+  private async chooseBackend(exclude: readonly BackendName[] = []): Promise<void> {
+    const manifest = new Uint8Array(await this.fetchAsset('model.json'));
+    this.envKey = environmentKey({
+      userAgent: navigator.userAgent,
+      modelHash: fnv1a(manifest),
+      wasmThreads: this.v.wasmThreadsWanted,
+      crossOriginIsolated: this.v.isolated,
+    });
+    const cached = this.identity.forcedBackend ? undefined : this.cache.backend(this.envKey);
+    this.update({ phase: 'choosing-backend', trials: [], message: cached ? `using ${cached.name} (measured on an earlier visit)` : 'measuring a training step on each tfjs backend' });
+    const { report, trials } = await selectBackend(() => benchmarkCurrentBackend(this.fetchAsset), {
+      forced: this.identity.forcedBackend,
+      wasmThreads: this.v.wasmThreadsWanted,
+      cached,
+      exclude,
+      onTrial: (trial) => this.update({ trials: [...this.v.trials, trial] }),
+    });
+    if (!report.cached && !report.forced) this.cache.saveBackend(this.envKey, report);
+    this.update({
+      backend: report,
+      trials: report.cached ? [] : trials,
+      backendCached: report.cached === true,
+      wasmThreads: report.wasmThreads,
+      message: `using ${report.name}${report.wasmThreads ? ` with ${report.wasmThreads} thread${report.wasmThreads === 1 ? '' : 's'}` : ''}${report.cached ? ' (cached choice)' : ''}`,
+    });
+    watchBackendLoss(report.name, (why) => this.onBackendLost(report.name, why));
+  }
+
+  /**
+   * The WebGL context or WebGPU device is gone: every tensor on it is lost. Tell the coordinator,
+   * forget that choice, switch to the next backend, reload the model there, and join again.
+   */
+  private onBackendLost(name: BackendName, why: string): void {
+    if (this.recovering) return;
+    this.lostBackends.push(name);
+    this.cache.dropBackend();
+    this.connection?.send('deviceError', { code: 'backend-failed', message: `${name} lost: ${why}; switching backend`.slice(0, 2000) });
+    this.update({ error: `${name} was lost (${why}); switching to the next backend` });
+    this.recovering = (async () => {
+      try {
+        await this.chooseBackend(this.lostBackends);
+        if (this.v.task) {
+          this.trainer?.dispose();
+          this.trainer = await LocalTrainer.load(this.fetchAsset, this.v.task, this.identity.slowdown);
+          await this.measureProfile(this.v.task);
+          this.sendJoin();
+        }
+      } catch (err) {
+        this.fail(`no backend left after ${name} was lost: ${(err as Error).message}`);
+      } finally {
+        this.recovering = undefined;
+      }
+    })();
   }
 
   private sayHello(): void {
@@ -231,6 +401,7 @@ export class DeviceSession {
         return;
       case 'joined':
         this.update({ phase: 'ready', joins: this.v.joins + 1, rejoin: m.msg.rejoin, run: m.msg.status, message: m.msg.rejoin ? 'rejoined the run' : 'joined the run' });
+        if (this.v.paused.length > 0) this.sendDeviceState();
         return;
       case 'runStatus':
         this.update({ run: m.msg, ...(m.msg.state === 'finished' && this.v.phase === 'ready' ? { phase: 'finished' as const, message: 'run finished' } : {}) });
@@ -275,10 +446,27 @@ export class DeviceSession {
     if (this.trainer.numBlocks !== task.numBlocks) throw new Error(`model has ${this.trainer.numBlocks} blocks; the task says ${task.numBlocks}`);
     this.data = await this.loadData(task);
     const labelHistogram = classCounts(this.data.labels, task.classNames.length);
-    this.update({ numSamples: this.data.texts.length, labelHistogram, phase: 'profiling', message: 'measuring step times per depth' });
-    const msPerStep = await this.trainer.measureStepTimes(this.data, (depth, ms) => this.update({ message: `depth ${depth}: ${ms.toFixed(0)} ms/step` }));
+    this.update({ numSamples: this.data.texts.length, labelHistogram });
+    await this.measureProfile(task);
+  }
+
+  /** Per-depth step times (cached per backend + task + data), upload bandwidth, memory. */
+  private async measureProfile(task: TaskInfo): Promise<void> {
+    const trainer = this.trainer;
+    const data = this.data;
+    const backend = this.v.backend;
+    if (!trainer || !data || !backend) throw new Error('profile before the model, data and backend are ready');
+    const dataKey = this.v.mode === 'fleet' ? `fleet:${this.v.partitionIndex}` : `own:${data.texts.length}:${fnv1a(new TextEncoder().encode(data.texts.slice(0, 64).join('\n')))}`;
+    const key = profileKey(this.envKey, backend.name, task, dataKey);
+    let msPerStep = this.cache.profile(key);
+    const profileCached = msPerStep !== undefined && msPerStep.length === trainer.numBlocks;
+    if (!profileCached) {
+      this.update({ phase: 'profiling', message: 'measuring step times per depth' });
+      msPerStep = await trainer.measureStepTimes(data, (depth, ms) => this.update({ message: `depth ${depth}: ${ms.toFixed(0)} ms/step` }));
+      this.cache.saveProfile(key, msPerStep);
+    }
     const uploadBytesPerSec = await measureUploadBytesPerSec();
-    this.update({ profile: { msPerStep, uploadBytesPerSec, memoryBytes: usableMemoryBytes() } });
+    this.update({ profileCached, profile: { msPerStep: msPerStep as number[], uploadBytesPerSec, memoryBytes: usableMemoryBytes() } });
   }
 
   private async loadData(task: TaskInfo): Promise<LabeledDataset> {
@@ -377,6 +565,7 @@ export class DeviceSession {
     if (!a || a.runId !== adapter.runId || a.round !== adapter.round || a.intraRound !== adapter.intraRound) {
       throw new Error(`adapter for round ${adapter.round}.${adapter.intraRound} came without its assignment`);
     }
+    if (this.recovering) await this.recovering;
     if (!this.trainer || !this.data) throw new Error('assignment before the device was ready');
     this.inFlight = workKey(a);
     try {
@@ -397,11 +586,30 @@ export class DeviceSession {
       localSteps: a.localSteps,
       loss,
     });
-    this.update({ phase: 'training', work: view(0, null), message: `round ${a.round}: ${a.localSteps} steps at depth ${a.depth}` });
-    const result = await trainer.train(a, start, data, (step, loss) => {
-      this.update({ work: view(step, loss) });
-      this.connection?.send('progress', { runId: a.runId, round: a.round, intraRound: a.intraRound, step, localSteps: a.localSteps, loss });
-    });
+    this.update({ phase: 'training', work: view(0, null), recentStepMs: [], message: `round ${a.round}: ${a.localSteps} steps at depth ${a.depth}` });
+    this.refreshPause();
+    let last = performance.now();
+    let result;
+    try {
+      result = await trainer.train(
+        a,
+        start,
+        data,
+        (step, loss) => {
+          const now = performance.now();
+          this.update({ work: view(step, loss), recentStepMs: [...this.v.recentStepMs, now - last].slice(-50) });
+          this.connection?.send('progress', { runId: a.runId, round: a.round, intraRound: a.intraRound, step, localSteps: a.localSteps, loss });
+        },
+        async () => {
+          if (this.v.paused.length > 0) this.update({ message: `round ${a.round}: paused at step ${this.v.work?.step ?? 0} of ${a.localSteps}` });
+          await this.untilResumed();
+          last = performance.now();
+        },
+      );
+    } finally {
+      if (this.v.phase === 'training') this.update({ phase: 'ready' });
+      this.refreshPause();
+    }
     const poison = this.identity.poison;
     const delta = poison ? scaleDelta(result.delta, poisonMultiplier(poison)) : result.delta;
     const payload = encodeAdapter(delta);
@@ -426,6 +634,7 @@ export class DeviceSession {
       return;
     }
     this.update({ uploads: this.v.uploads + 1, bytesSent: this.v.bytesSent + payload.byteLength });
+    this.refreshPause();
   }
 
   private fail(message: string): void {
@@ -435,6 +644,14 @@ export class DeviceSession {
   private update(patch: Partial<DeviceView>): void {
     this.v = { ...this.v, ...patch };
     for (const l of this.listeners) l(this.v);
+  }
+}
+
+function safeLocalStorage(): Storage | undefined {
+  try {
+    return typeof window === 'undefined' ? undefined : window.localStorage;
+  } catch {
+    return undefined;
   }
 }
 

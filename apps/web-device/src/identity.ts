@@ -2,7 +2,7 @@
  * Who this page is, across reloads: a deviceId and the join token kept in localStorage, plus the
  * per-visit choices from the URL (?token=, ?mode=fleet|own, ?backend=webgpu|webgl|wasm|cpu, and
  * ?slowdown=S, which emulates a device S times slower: see slowdown.ts; ?poison=scale:K|signflip:K,
- * an attack-emulation tab: see poison.ts; ?stall=S, uploads held S seconds: see stall.ts).
+ * an attack-emulation tab: see poison.ts; ?stall=S, uploads held S seconds: see stall.ts; ?threads=N, wasm threads).
  */
 import { BACKEND_NAMES, DATA_MODES } from './core';
 import type { BackendName, DataMode } from './core';
@@ -29,6 +29,8 @@ export interface Identity {
   readonly poison: Poison | undefined;
   /** Each upload is held this long after training (?stall=: a device that goes quiet; see stall.ts). */
   readonly stallMs: number;
+  /** ?threads=N: wasm threads wanted (benchmarks); undefined = chosen from hardwareConcurrency. */
+  readonly threads: number | undefined;
 }
 
 const hex = (n: number) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, '0')).join('');
@@ -57,6 +59,11 @@ export function loadIdentity(storage: Storage, search: string): Identity {
   if (backend !== null && !(BACKEND_NAMES as readonly string[]).includes(backend)) {
     throw new Error(`?backend=${backend} is not one of ${BACKEND_NAMES.join(', ')}`);
   }
+  const threadsRaw = params.get('threads');
+  const threads = threadsRaw === null ? undefined : Number(threadsRaw);
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= 8)) {
+    throw new Error(`?threads=${threadsRaw} must be an integer from 1 to 8`);
+  }
   return {
     deviceId,
     deviceKey,
@@ -66,5 +73,6 @@ export function loadIdentity(storage: Storage, search: string): Identity {
     slowdown: parseSlowdown(params.get('slowdown')),
     poison: parsePoison(params.get('poison')),
     stallMs: parseStallMs(params.get('stall')),
+    threads,
   };
 }

@@ -13,6 +13,8 @@ declare global {
       view: () => DeviceView;
       /** One training step's loss on a batch, from the task's initial adapter (backend comparisons). */
       probeStepLoss: (texts: string[], labels: number[], depth: number, steps?: number) => Promise<number>;
+      /** The tfjs backend actually active and, for wasm, its thread count (specs check the page's report against it). */
+      tfState: () => Promise<{ backend: string | undefined; wasmThreads: number | undefined }>;
     };
   }
 }
@@ -23,6 +25,10 @@ try {
   window.__tabfleet = {
     view: () => session.view,
     probeStepLoss: (texts, labels, depth, steps) => session.probeStepLoss(texts, labels, depth, steps),
+    tfState: async () => {
+      const [tf, threads] = await Promise.all([import('@tensorflow/tfjs-core'), import('./backend/threads')]);
+      return { backend: tf.getBackend(), wasmThreads: tf.getBackend() === 'wasm' ? threads.wasmThreadsInUse() : undefined };
+    },
   };
   root.render(
     <StrictMode>

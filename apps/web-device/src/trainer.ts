@@ -146,11 +146,13 @@ export class LocalTrainer {
     start: AdapterState,
     data: LabeledDataset,
     onStep: (step: number, loss: number) => void,
+    /** Awaited between steps: where a paused device waits. */
+    betweenSteps: () => Promise<void> = async () => {},
   ): Promise<LocalResult> {
     const clf = this.classifierFor(a);
     clf.setAdapter(start);
     clf.resetOptimizerState();
-    const before = clf.getAdapter();
+    const before = await clf.readAdapter();
     const rows = Array.from({ length: data.texts.length }, (_, i) => i);
     const seed = this.task.seed * 7919 + a.round * 131 + a.intraRound;
     const batches = bucketedTrainingBatches(this.encoder, data, rows, a.batchSize, seed);
@@ -163,12 +165,13 @@ export class LocalTrainer {
         onStep(ev.step, ev.loss);
         waitedMs += await waitAfterStep(ev.ms, this.slowdown);
         await yieldToEventLoop();
+        await betweenSteps();
       } else if (ev.kind === 'round') {
         meanLoss = ev.meanLoss;
         trainMs = ev.ms + waitedMs;
       }
     }
-    const delta = subtractAdapters(clf.getAdapter(), before);
+    const delta = subtractAdapters(await clf.readAdapter(), before);
     return { delta, meanLoss, trainMs };
   }
 

@@ -60,7 +60,7 @@ export function App({ initialToken }: { initialToken: string | null }) {
         <main>
           <div className="row">
             <RunInfo run={state.run} status={state.status} serverTime={state.serverTime} />
-            <JoinHelp deviceUrl={state.deviceUrl} hasToken={state.deviceUrlHasToken} />
+            <JoinHelp deviceUrl={state.deviceUrl} hasToken={state.deviceUrlHasToken} fingerprint={state.tlsFingerprint} />
           </div>
           {state.task ? <TaskInfo task={state.task} /> : null}
           <RunCharts run={state.run} rounds={state.rounds} overlay={overlay} />

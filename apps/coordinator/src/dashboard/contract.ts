@@ -79,6 +79,8 @@ export interface DeviceRowView {
   readonly bytesUp: number;
   readonly bytesDown: number;
   readonly lastError: string | null;
+  /** Why the device holds its training (hidden page, pause button, not charging); null when active. */
+  readonly paused?: readonly string[] | null;
 }
 
 export interface GroupView {
@@ -147,6 +149,8 @@ export interface DashboardState {
   /** Device page URL for phones; it carries the join token only for admin sockets. */
   readonly deviceUrl: string;
   readonly deviceUrlHasToken: boolean;
+  /** SHA-256 fingerprint of the coordinator's HTTPS certificate (compare it on the phone before trusting it); null on plain HTTP. */
+  readonly tlsFingerprint: string | null;
   readonly strategies: readonly string[];
   /** Defaults for the start-run form (the current run's parameters, or the command line's). */
   readonly defaultParams: RunParams;

@@ -15,6 +15,8 @@ export interface ViewInputs {
   readonly revoked: ReadonlySet<string>;
   readonly deviceUrl: string;
   readonly deviceUrlHasToken: boolean;
+  /** SHA-256 fingerprint of the HTTPS certificate; null on plain HTTP. */
+  readonly tlsFingerprint: string | null;
   readonly now: number;
 }
 
@@ -57,6 +59,7 @@ export function buildDashboardState(v: ViewInputs): DashboardState {
     admin: v.admin,
     deviceUrl: v.deviceUrl,
     deviceUrlHasToken: v.deviceUrlHasToken,
+    tlsFingerprint: v.tlsFingerprint,
     strategies: [...STRATEGY_NAMES],
     defaultParams: session.params,
     classNames: [...task.info.classNames],
@@ -135,5 +138,6 @@ function deviceRow(d: LiveDevice, revoked: ReadonlySet<string>): DeviceRowView {
     bytesUp: d.bytesUp,
     bytesDown: d.bytesDown,
     lastError: d.lastError ?? null,
+    paused: d.paused ? [...d.paused.reasons] : null,
   };
 }

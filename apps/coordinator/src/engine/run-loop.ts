@@ -304,7 +304,11 @@ export class RunLoop {
 
   /** One global round; false when no group produced an update (the round is repeated). */
   private async runRound(round: number): Promise<boolean> {
-    const devices = this.deps.registry.joinedConnected().map(toDeviceInfo);
+    // Paused devices (hidden page, pause button, not charging) sit out new plans until they resume,
+    // unless every device is paused: then they are planned anyway and the deadline bounds the wait.
+    const joined = this.deps.registry.joinedConnected();
+    const active = joined.filter((d) => d.paused === undefined);
+    const devices = (active.length > 0 ? active : joined).map(toDeviceInfo);
     const ctx: PlanContext = {
       round,
       numBlocks: this.numBlocks,
@@ -363,7 +367,10 @@ export class RunLoop {
     return new Promise<ClientUpdate | undefined>((resolve) => {
       let settled = false;
       const timer = setTimeout(() => {
-        this.log(`round ${a.round}.${a.intraRound} group ${a.groupId}: no upload from ${a.deviceId} within ${settings.roundTimeoutMs} ms`);
+        const paused = registry.get(a.deviceId)?.paused;
+        this.log(
+          `round ${a.round}.${a.intraRound} group ${a.groupId}: no upload from ${a.deviceId} within ${settings.roundTimeoutMs} ms${paused ? ` (paused: ${paused.reasons.join(', ')})` : ''}`,
+        );
         work.settle(undefined);
       }, settings.roundTimeoutMs);
       timer.unref?.();

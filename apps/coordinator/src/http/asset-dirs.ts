@@ -13,6 +13,8 @@ export interface AssetDirs {
   readonly model: string;
   /** tfjs-backend-wasm's *.wasm binaries. */
   readonly tfjsWasm: string;
+  /** tfjs-backend-wasm's emscripten output: the threaded module's script, loaded by its pthread workers. */
+  readonly tfjsWasmOut: string;
 }
 
 export function defaultAssetDirs(): AssetDirs {
@@ -23,6 +25,7 @@ export function defaultAssetDirs(): AssetDirs {
     dashboard: join(appDir, 'dashboard', 'dist'),
     model: useLiteAssetDir(),
     tfjsWasm: dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')),
+    tfjsWasmOut: join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')), '..', 'wasm-out'),
   };
 }
 
@@ -35,3 +38,10 @@ export function isModelFile(name: string): boolean {
 export function isWasmFile(name: string): boolean {
   return /^[A-Za-z0-9_.-]+\.wasm$/.test(name);
 }
+
+/**
+ * The one script served from tfjs-backend-wasm's wasm-out: the threaded module as emscripten
+ * wrote it. Its pthread workers load it (see web-device backend/threads.ts): the copy inside the
+ * page bundle is minified and no longer runs on its own in a worker.
+ */
+export const THREADED_MODULE_SCRIPT = 'tfjs-backend-wasm-threaded-simd.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Snapshot } from '../snapshot';
 import type { PartitionData } from '../task';
 import type { AssetDirs } from './asset-dirs';
-import { isModelFile, isWasmFile } from './asset-dirs';
+import { isModelFile, isWasmFile, THREADED_MODULE_SCRIPT } from './asset-dirs';
 import { runParamsSchema } from '../dashboard/contract';
 import type { RunParams } from '../dashboard/contract';
 import { resolveInside, sendFile } from './static-files';
@@ -128,8 +128,20 @@ async function readProbe(req: IncomingMessage): Promise<number | undefined> {
   return bytes;
 }
 
+/**
+ * Sent on every response. COOP + COEP make the device page cross-origin isolated, which is what
+ * gives it SharedArrayBuffer and with it tfjs's multi-threaded wasm; CORP lets isolated pages of
+ * this origin load every resource (model shards, wasm binaries) and keeps other origins out.
+ */
+export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
 export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
+    for (const [name, value] of Object.entries(ISOLATION_HEADERS)) res.setHeader(name, value);
     handle(deps, req, res).catch((err: unknown) => {
       if (!res.headersSent) sendText(res, 500, `internal error: ${(err as Error).message}`);
       else res.destroy();
@@ -183,6 +195,10 @@ async function handle(deps: RouteDeps, req: IncomingMessage, res: ServerResponse
   }
   if (path.startsWith('/tfjs-wasm/')) {
     const name = path.slice('/tfjs-wasm/'.length);
+    if (name === THREADED_MODULE_SCRIPT) {
+      if (await sendFile(req, res, join(deps.assets.tfjsWasmOut, name), 'day')) return;
+      return sendText(res, 404, 'not found');
+    }
     if (!isWasmFile(name)) return sendText(res, 404, 'not found');
     if (await sendFile(req, res, join(deps.assets.tfjsWasm, name), 'day')) return;
     return sendText(res, 404, 'not found');

@@ -17,6 +17,14 @@ export function StatusPanel({ view }: { view: DeviceView }) {
         <dt>Backend</dt>
         <dd data-testid="backend">
           {b ? `${b.name}${b.forced ? ' (forced)' : ''}` : '…'}
+          {b?.name === 'wasm' && view.wasmThreads !== undefined && (
+            <span data-testid="wasm-threads">
+              {' '}
+              · {view.wasmThreads} thread{view.wasmThreads === 1 ? '' : 's'}
+              {view.wasmThreads < view.wasmThreadsWanted && ` (asked for ${view.wasmThreadsWanted})`}
+            </span>
+          )}
+          {view.backendCached && <span className="muted"> · cached choice</span>}
           {b?.gpuAdapter?.isFallbackAdapter && <span className="muted"> · software GPU adapter</span>}
         </dd>
         {view.trials.length > 0 && (

@@ -146,6 +146,25 @@ export class LoraClassifier {
     return out;
   }
 
+  /**
+   * getAdapter with asynchronous reads (`data()`): on WebGL/WebGPU a synchronous read blocks the
+   * page until the GPU queue drains; this one lets it keep drawing and answering its socket.
+   */
+  async readAdapter(): Promise<AdapterState> {
+    const read = async (t: tf.Tensor): Promise<NamedArray> => ({ shape: [...t.shape], data: new Float32Array((await t.data()) as Float32Array) });
+    const out: AdapterState = new Map();
+    for (const [index, pairs] of this.trainable) {
+      const tensors = new Map<string, NamedArray>();
+      for (const [target, p] of pairs) {
+        tensors.set(`${target}.A`, await read(p.A));
+        tensors.set(`${target}.B`, await read(p.B));
+      }
+      out.set(blockKey(index), tensors);
+    }
+    out.set(HEAD, new Map([['W', await read(this.headW)], ['b', await read(this.headB)]]));
+    return out;
+  }
+
   /** One step: forward, backward (through the trained blocks only), Adam. Returns the batch loss. */
   async trainStep(batch: LabeledBatch): Promise<{ loss: number }> {
     this.checkLabels(batch);

@@ -104,6 +104,10 @@ export const backendReportSchema = z.strictObject({
   forced: z.boolean(),
   gpuAdapter: gpuAdapterInfoSchema.optional(),
   benchmarkMs: z.partialRecord(z.enum(BACKEND_NAMES), positive.nullable()),
+  /** wasm: threads the backend actually runs with (1 without cross-origin isolation). */
+  wasmThreads: z.number().int().positive().max(64).optional(),
+  /** The choice came from this device's cache (same browser, model and threads) rather than a new benchmark. */
+  cached: z.boolean().optional(),
 });
 
 export const loraSettingsSchema = z.strictObject({
@@ -206,12 +210,27 @@ const deviceErrorSchema = z.strictObject({
   round: count.optional(),
 });
 
+/** Why a device holds its training: the person pressed pause, the page is hidden, or it is not charging. */
+export const PAUSE_REASONS = ['user', 'hidden', 'battery'] as const;
+export type PauseReason = (typeof PAUSE_REASONS)[number];
+
+/**
+ * The device holds (or resumes) its training. The coordinator shows it as paused rather than
+ * silent, and leaves it out of new round plans until it resumes; open work keeps its deadline.
+ */
+const deviceStateSchema = z.strictObject({
+  paused: z.boolean(),
+  /** Every reason that holds now (empty when paused is false). */
+  reasons: z.array(z.enum(PAUSE_REASONS)).max(PAUSE_REASONS.length),
+});
+
 export const deviceToServerSchemas = {
   hello: helloSchema,
   join: joinSchema,
   progress: progressSchema,
   upload: uploadSchema,
   deviceError: deviceErrorSchema,
+  deviceState: deviceStateSchema,
 } as const;
 
 // ---- server -> device --------------------------------------------------------------------------
@@ -323,6 +342,7 @@ export type Join = DeviceToServer['join'];
 export type Progress = DeviceToServer['progress'];
 export type Upload = DeviceToServer['upload'];
 export type DeviceError = DeviceToServer['deviceError'];
+export type DeviceState = DeviceToServer['deviceState'];
 export type Welcome = ServerToDevice['welcome'];
 export type Joined = ServerToDevice['joined'];
 export type Assignment = ServerToDevice['assignment'];

@@ -130,14 +130,14 @@ interface DeviceRowProps {
 const DeviceRow = memo(function DeviceRow({ device: d, now, top, onRevoke }: DeviceRowProps) {
   const fraction = progressFraction(d);
   const ms = fullDepthMsPerStep(d);
-  const status = d.revoked ? 'revoked' : d.activity;
+  const status = d.revoked ? 'revoked' : d.paused && d.activity !== 'gone' ? 'paused' : d.activity;
   return (
     <div className="device-row" role="row" data-testid="device-row" data-device-id={d.deviceId} data-activity={d.activity} style={{ transform: `translateY(${top}px)` }}>
       <span role="cell" title={d.deviceId} className="mono">
         {shortId(d.deviceId)}
       </span>
       <span role="cell">
-        <span className={`pill ${status}`} data-testid="device-status">
+        <span className={`pill ${status}`} data-testid="device-status" title={d.paused ? `paused: ${d.paused.join(', ')}` : undefined}>
           {status}
         </span>
       </span>

@@ -5,9 +5,11 @@ import { memo, useEffect, useRef, useState } from 'react';
 interface JoinHelpProps {
   readonly deviceUrl: string;
   readonly hasToken: boolean;
+  /** SHA-256 fingerprint of the HTTPS certificate; null on plain HTTP. */
+  readonly fingerprint: string | null;
 }
 
-export const JoinHelp = memo(function JoinHelp({ deviceUrl, hasToken }: JoinHelpProps) {
+export const JoinHelp = memo(function JoinHelp({ deviceUrl, hasToken, fingerprint }: JoinHelpProps) {
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const [error, setError] = useState<string | null>(null);
 
@@ -31,6 +33,15 @@ export const JoinHelp = memo(function JoinHelp({ deviceUrl, hasToken }: JoinHelp
         </a>{' '}
         on a phone or laptop on the same network, or scan the code.
       </p>
+      {fingerprint ? (
+        <p className="muted" data-testid="tls-fingerprint">
+          Certificate SHA-256: <span className="mono">{fingerprint}</span> — check that the phone shows the same before trusting it.
+        </p>
+      ) : deviceUrl.startsWith('http://') ? (
+        <p className="muted" data-testid="tls-missing">
+          Plain HTTP: phones get no WebGPU, no multi-threaded wasm and no wake lock here. Start the coordinator with --https.
+        </p>
+      ) : null}
       {hasToken ? (
         <p className="muted">The link carries the join token: share it only with the people whose devices should take part.</p>
       ) : (

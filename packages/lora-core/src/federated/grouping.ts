@@ -54,11 +54,11 @@ export interface GroupingOptions {
    * group (devices are first cut into speed bands, see speedBands). Default ∞ (label-only).
    */
   readonly maxSpeedRatio?: number;
-  /** Devices per speed band at most (bounds the search's cost at large n). Default 200. */
+  /** Devices per speed band at most (bounds the greedy's and the search's cost at large n). Default 100. */
   readonly maxBandSize?: number;
   /** Local search: 'bounded' (default, worst group only) or 'exhaustive' (every pair, O(n²) per pass). */
   readonly search?: 'bounded' | 'exhaustive';
-  /** Wall-clock bound on the local search, ms (the greedy result is always complete). Default none. */
+  /** Wall-clock bound on the local search, ms (the greedy result is always complete). Default none; setting it makes results machine-dependent. */
   readonly searchBudgetMs?: number;
 }
 
@@ -111,14 +111,21 @@ export function nearIidGroups(devices: readonly DeviceInfo[], options: GroupingO
       return c;
     });
     const search = options.search ?? 'bounded';
+    const large = fleet.length > FIRST_IMPROVEMENT_ABOVE;
     if (search === 'exhaustive') exhaustiveSearch(groups, counts, global, minSize, maxSize, options.maxSwapPasses ?? 200, deadline);
-    else worstGroupSearch(groups, counts, global, minSize, maxSize, options.maxSwapPasses ?? 200, deadline);
+    else worstGroupSearch(groups, counts, global, minSize, maxSize, large ? Math.min(options.maxSwapPasses ?? 200, 4 * groups.length) : (options.maxSwapPasses ?? 200), deadline, large);
     members.push(...groups);
   }
   return toGroups(members);
 }
 
-const DEFAULT_MAX_BAND_SIZE = 200;
+const DEFAULT_MAX_BAND_SIZE = 100;
+/**
+ * Fleets larger than this take the first partner group that improves the max and cap the passes
+ * per band at 4 × its groups (bounded cost); smaller ones take the best move over all partners
+ * for up to maxSwapPasses passes (the quality of the exhaustive search at a fraction of its cost).
+ */
+const FIRST_IMPROVEMENT_ABOVE = 200;
 
 /**
  * HierFedLoRA's default bound on a group's slowest/fastest step-time ratio: 2 keeps device
@@ -244,36 +251,46 @@ function greedyGroups(
   const meanGroupSize = order.length / k;
   const fleetCapability = mean(order.map(capability));
   const capSums = new Float64Array(k);
+  const before = Float64Array.from({ length: k }, (_, g) => toppedUp(counts[g]!, totals[g]!));
+  const score = new Float64Array(k);
+  let deficit = k * minSize;
   order.forEach((device, position) => {
     const remainingAfter = order.length - position - 1;
-    let deficit = 0;
-    for (const m of members) deficit += Math.max(0, minSize - m.length);
     const mustFillShortGroup = remainingAfter < deficit;
     const own = device.labelHistogram.reduce((a, b) => a + b, 0);
-    const candidates: Array<{ g: number; score: number }> = [];
+    let best = Number.POSITIVE_INFINITY;
+    score.fill(Number.NaN);
     for (let g = 0; g < k; g++) {
       const size = members[g]!.length;
       if (size >= greedyCapacity) continue;
       if (mustFillShortGroup && size >= minSize) continue;
-      const before = toppedUp(counts[g]!, totals[g]!);
-      const after = toppedUp(counts[g]!, totals[g]!, device.labelHistogram, own);
-      candidates.push({ g, score: after - before });
+      score[g] = toppedUp(counts[g]!, totals[g]!, device.labelHistogram, own) - before[g]!;
+      if (score[g]! < best) best = score[g]!;
     }
-    let best = Number.POSITIVE_INFINITY;
-    for (const c of candidates) best = Math.min(best, c.score);
-    const tied = candidates.filter((c) => c.score <= best + tieTolerance);
     const mine = capability(device);
     const distance = (g: number): number => {
       const size = members[g]!.length;
       const missing = Math.max(0, meanGroupSize - size);
       return Math.abs((capSums[g]! + missing * fleetCapability) / (size + missing) - mine);
     };
-    tied.sort((a, b) => distance(a.g) - distance(b.g) || a.score - b.score || a.g - b.g);
-    const chosen = tied[0]!.g;
+    // Among candidates within tieTolerance of the best: closest capability, then lower score, then index.
+    let chosen = -1;
+    let chosenDistance = Number.POSITIVE_INFINITY;
+    for (let g = 0; g < k; g++) {
+      const v = score[g]!;
+      if (!(v <= best + tieTolerance)) continue;
+      const dist = distance(g);
+      if (chosen < 0 || dist < chosenDistance || (dist === chosenDistance && v < score[chosen]!)) {
+        chosen = g;
+        chosenDistance = dist;
+      }
+    }
+    if (members[chosen]!.length < minSize) deficit--;
     members[chosen]!.push(device);
     for (let i = 0; i < numClasses; i++) counts[chosen]![i]! += device.labelHistogram[i]!;
     totals[chosen]! += own;
     capSums[chosen]! += mine;
+    before[chosen] = toppedUp(counts[chosen]!, totals[chosen]!);
   });
   return members;
 }
@@ -438,10 +455,12 @@ function exhaustiveSearch(
 /**
  * Step 2, bounded (the default; scales to 10⁴ devices): only a move involving the group of
  * maximal divergence can lower the maximum, so each pass scans the moves and swaps between that
- * group and every other group — O(s · n · C) per pass for groups of size s, instead of O(n² · C)
- * — and applies the best one that lowers the max (ties: the sum). It stops when the worst group
- * cannot be improved, after maxPasses, or at the deadline. A last phase spends what is left of
- * maxPasses on sum-lowering swaps of the second-worst groups that keep the max.
+ * group and the other groups — O(s · n · C) per pass at worst for groups of size s, instead of
+ * O(n² · C); it applies the best such move (ties: the sum). Above 200 devices, partners are tried
+ * in order of ascending divergence and the pass stops at the first partner offering a move that
+ * lowers the max (cheaper, slightly worse). It stops when the worst group
+ * cannot be improved, after maxPasses (per band: min(maxSwapPasses, 4 · groups in the band), so the
+ * cost is bounded and the result deterministic), or at the optional wall-clock deadline.
  */
 function worstGroupSearch(
   members: DeviceInfo[][],
@@ -451,15 +470,17 @@ function worstGroupSearch(
   maxSize: number,
   maxPasses: number,
   deadline: number,
+  firstImprovement: boolean,
 ): void {
   const k = members.length;
   if (k < 2) return;
   const divergence = counts.map((c) => divergenceOf(c, sumOf(c), global));
   const s1 = new Float64Array(global.length);
   const s2 = new Float64Array(global.length);
+  // Small fleets: when the worst group is stuck, the next-worst groups are tried for sum-lowering
+  // moves (that keep the max), which can unlock the worst group later.
   const blocked = new Set<number>();
   for (let pass = 0; pass < maxPasses && performance.now() < deadline; pass++) {
-    // The worst group not yet found unimprovable in this round of passes.
     let g = -1;
     for (let x = 0; x < k; x++) if (!blocked.has(x) && (g < 0 || divergence[x]! > divergence[g]!)) g = x;
     if (g < 0) return;
@@ -473,8 +494,12 @@ function worstGroupSearch(
     let best: [number, number] = [curMax, curSum];
     let bestMove: Move | undefined;
     const mg = members[g]!;
-    for (let h = 0; h < k; h++) {
-      if (h === g) continue;
+    // First improvement of the max: partners in order of ascending divergence (the likeliest to
+    // absorb the worst group's excess), the best candidate within the first partner that has one.
+    const partners = Array.from({ length: k }, (_, x) => x)
+      .filter((x) => x !== g)
+      .sort((x, y) => divergence[x]! - divergence[y]! || x - y);
+    for (const h of partners) {
       const mh = members[h]!;
       const others = maxExcept(g, h);
       const baseSum = curSum - divergence[g]! - divergence[h]!;
@@ -500,9 +525,11 @@ function worstGroupSearch(
           }
         }
       }
+      if (firstImprovement && bestMove !== undefined && best[0] < curMax - EPSILON) break;
     }
+    // The worst group is stuck: no single move or swap lowers the max (or, at equal max, the sum).
     if (bestMove === undefined) {
-      // The worst group is stuck; its (max, sum) cannot improve. Try the next-worst for the sum.
+      if (firstImprovement) return;
       blocked.add(g);
       continue;
     }

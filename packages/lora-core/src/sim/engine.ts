@@ -13,7 +13,7 @@ import { chooseRoundPlan, runGlobalRound, type MemberAssignment } from '../feder
 import type { Strategy } from '../federated/strategy';
 import type { ClientUpdate, DeviceInfo, PlanContext, RoundPlan } from '../federated/types';
 import { globalRoundMs, groupComputeMs, groupRoundMs, memberRoundMs, type Contribution } from './clock';
-import { resolveOverheads } from '../federated/overheads';
+import { aggregationMs, resolveOverheads } from '../federated/overheads';
 
 export interface MemberTrainingResult {
   readonly update: ClientUpdate;
@@ -129,7 +129,9 @@ export async function* simulate(o: SimulationOptions): AsyncGenerator<SimRoundRe
     plan = choice.plan;
     const predicted = plan.predictedGroupMs;
     if (o.maxSimulatedMs !== undefined && predicted !== undefined) {
-      const planned = Math.max(0, ...plan.groups.map((g) => predicted[g.groupId] ?? 0));
+      // The plan's longest group plus the global aggregation the clock will add (clock.ts globalRoundMs).
+      const resultBytes = plan.groups.reduce((sum, g) => sum + (o.context.adapterBytes[g.depth - 1] ?? 0), 0);
+      const planned = Math.max(0, ...plan.groups.map((g) => predicted[g.groupId] ?? 0)) + aggregationMs(resultBytes, resolveOverheads(overheads));
       if (clockMs + planned > o.maxSimulatedMs * (1 + 1e-9)) break;
     }
 

@@ -76,7 +76,7 @@ export function refactorize(factors: readonly Factor[], inDim: number, rank: num
   };
   let V: Float64Array = new Float64Array(outDim * rank).map(() => rand());
   orthonormalize(V, outDim, rank);
-  let U: Float64Array = new Float64Array(inDim * rank);
+  let U: Float64Array;
   for (let t = 0; t < ITERATIONS; t++) {
     U = applyM(V);
     orthonormalize(U, inDim, rank);

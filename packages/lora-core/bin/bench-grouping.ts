@@ -14,7 +14,7 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createRng } from '../src/data/random';
-import { groupDivergences, groupSpeedRatios, nearIidGroups, planGroups } from '../src';
+import { DEFAULT_MAX_SPEED_RATIO, groupDivergences, groupSpeedRatios, nearIidGroups, planGroups } from '../src';
 import type { DeviceInfo, GroupingOptions } from '../src';
 import { formatTable, num } from './format-table';
 
@@ -58,11 +58,11 @@ const time = <T>(f: () => T): [T, number] => {
 for (const n of a.devices.split(',').map((x) => num('devices', x))) {
   const devices = fleet(n, num('classes', a.classes), num('alpha', a.alpha, false), num('seed', a.seed));
   const variants: Array<[string, GroupingOptions]> = [
-    ['bounded, speed ≤ 2', { maxSpeedRatio: 2 }],
+    [`bounded, speed ≤ ${DEFAULT_MAX_SPEED_RATIO}`, { maxSpeedRatio: DEFAULT_MAX_SPEED_RATIO }],
     ['bounded, label-only', {}],
   ];
   if (n <= num('exhaustive-max', a['exhaustive-max'])) variants.push(['exhaustive, label-only', { search: 'exhaustive', maxBandSize: Number.MAX_SAFE_INTEGER }]);
-  if (n <= num('exhaustive-max', a['exhaustive-max']) && n <= 200) variants.push(['exhaustive, speed ≤ 2', { search: 'exhaustive', maxSpeedRatio: 2 }]);
+  if (n <= num('exhaustive-max', a['exhaustive-max']) && n <= 200) variants.push([`exhaustive, speed ≤ ${DEFAULT_MAX_SPEED_RATIO}`, { search: 'exhaustive', maxSpeedRatio: DEFAULT_MAX_SPEED_RATIO }]);
   for (const [label, o] of variants) {
     const [groups, gms] = time(() => nearIidGroups(devices, { targetGroupSize: num('group-size', a['group-size']), seed: 1, ...o }));
     const [, pms] = time(() => planGroups(groups, devices, ctx));

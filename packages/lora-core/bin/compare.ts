@@ -91,6 +91,7 @@ const HELP = `usage: npm run compare -- [options]
                           is the absolute target, fixed before any federated run (default 400; quick 200)
   --weighting W           across groups: samples (default) or work (FedNova-style, by τ_g·I)
   --lora-agg R            separate (default: A and B averaged apart) or exact (product re-factorised at rank r)
+  --depth-exponent F / --frequency-exponent F   planner's accuracy proxy (d/D)^α · τ^γ (default 0.5 / 0.5)
   --max-speed-ratio F     grouping: slowest/fastest step-time bound within a group (default 2; inf = label-only)
   --download-ratio F      download bandwidth = F × upload when not profiled (default 4)
   --sync-intra-ms N       barrier cost per intra-group round (default 150)
@@ -130,6 +131,8 @@ const { values: a } = parseArgs({
     weighting: { type: 'string', default: 'samples' },
     'lora-agg': { type: 'string', default: 'separate' },
     'max-speed-ratio': { type: 'string' },
+    'depth-exponent': { type: 'string' },
+    'frequency-exponent': { type: 'string' },
     'download-ratio': { type: 'string' },
     'sync-intra-ms': { type: 'string' },
     'sync-global-ms': { type: 'string' },
@@ -196,6 +199,8 @@ async function main(): Promise<void> {
       localSteps: cfg.localSteps,
       maxIntraRounds: cfg.maxIntraRounds,
       ...(a['budget-quantile'] !== undefined ? { budgetQuantile: num('budget-quantile', a['budget-quantile'], false) } : {}),
+      ...(a['depth-exponent'] !== undefined ? { depthExponent: num('depth-exponent', a['depth-exponent'], false) } : {}),
+      ...(a['frequency-exponent'] !== undefined ? { frequencyExponent: num('frequency-exponent', a['frequency-exponent'], false) } : {}),
     },
   };
   if (a['max-speed-ratio'] !== undefined) {

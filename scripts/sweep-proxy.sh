@@ -1,9 +1,9 @@
 #!/bin/sh
 # Accuracy-proxy sweep for the planner's exponents (issue 12): HierFedLoRA alone in the quick
 # setting, one seed, α = 0.1, same pinned step-time table and target as the quick comparison.
-# Usage: sh scripts/sweep-proxy.sh [extra compare flags]; prints one final line per (α, γ).
+# Usage: [PAIRS='dα:γ …'] sh scripts/sweep-proxy.sh [extra compare flags]; one final line per (α, γ).
 set -e
-for pair in 0.25:0.5 0.5:0.5 1:0.5 0.5:0.25 0.5:1; do
+for pair in ${PAIRS:-0.25:0.5 0.5:0.5 1:0.5 0.5:0.25 0.5:1}; do
   de=${pair%%:*}
   fe=${pair##*:}
   {

@@ -309,6 +309,11 @@ async function main(): Promise<void> {
               `compute ${last.computeSeconds.toFixed(0)} s · wall ${secs(performance.now() - started)}`,
           );
           runs.push({ alpha, seed, strategy: name, records, wallMs: performance.now() - started });
+          const hit = records.find((r) => r.accuracy >= target!);
+          console.log(`    time to target ${pct(target)}: ${hit ? secs(hit.simulatedMs) : 'not reached'}`);
+          // Partial results after every run, so an interrupted comparison keeps what it measured.
+          await mkdir(cfg.out, { recursive: true });
+          await writeFile(join(cfg.out, 'results.partial.json'), JSON.stringify({ command: process.argv.slice(2), seeds, target, runs }, null, 1));
         }
       }
     }

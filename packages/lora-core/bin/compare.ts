@@ -41,6 +41,10 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import {
   DirichletPartitioner,
+  aggregationMs,
+  applyDelta,
+  isDegeneratePlan,
+  resolveOverheads,
   STRATEGY_NAMES,
   createStrategy,
   encodeAdapter,
@@ -49,9 +53,9 @@ import {
   labelHistogram,
   trainedBlockKeys,
 } from '../src';
-import type { AdapterState, StrategyName, StrategyOptions } from '../src';
-import { bindMembers, buildVirtualFleet, ratio, renderCurvesSvg, simulate, summarizeRun } from '../src/sim';
-import type { RunSummary, SimEvaluation, SimRoundRecord, VirtualDevice } from '../src/sim';
+import type { AdapterState, RoundOverheads, StrategyName, StrategyOptions } from '../src';
+import { bindMembers, buildVirtualFleet, meanCi, meanCurve, ratio, renderCurvesSvg, simulate, summarizeRun } from '../src/sim';
+import type { MeanCi, RunSummary, SimEvaluation, SimRoundRecord, VirtualDevice } from '../src/sim';
 import { InProcessBackend, WorkerPool, type SimBackend } from './compare/backends';
 import { loadTask, type TaskSetting } from './compare/setup';
 import { formatTable, num, pct, secs } from './format-table';
@@ -68,21 +72,33 @@ const HELP = `usage: npm run compare -- [options]
   --group-size N          target near-IID / random group size (default 5)
   --batch N               local batch size (default 8)
   --max-len N             tokens kept per gloss (default 32; quick 24)
-  --max-per-class N       glosses per class before the split (default 300; quick 100)
   --task T                built-in task (wordnet) or a task file (JSON); default: WordNet as below
+  --max-per-class N       glosses per class before the split (default 300; quick 250, so the test split holds 1,000 rows)
   --top-k N               classes (default 20)
-  --eval-count N          fixed test rows evaluated after every round (default 400; quick 128)
+  --eval-count N          fixed test rows evaluated after every round (default 1000)
   --rank N                LoRA rank (default 8, alpha = 2·rank)
   --lr F / --head-lr F    learning rates (default 3e-3 / 0.1: few local steps per round want larger
                           steps than centralized training's 1e-3 / 1e-2; the same for every strategy)
   --capability-tolerance F  grouping: label-divergence slack (bits) within which devices of similar
                           speed are put together (default: the grouping's own, 1e-3)
   --budget-quantile Q     planner: the round budget's quantile over devices (default: the planner's, 0.5)
-  --target F              target accuracy for time-to-target (default: target-fraction × FedLoRA's final)
+  --target F              absolute target accuracy (default: target-fraction × centralized LoRA's accuracy)
   --target-fraction F     default 0.9
   --workers N             training worker threads (default 2; 0 = in this process)
   --ms-per-step a,b,…     base step times per depth instead of measuring them (reproducible clocks)
-  --seed N                data, partition, fleet and init seed (default 42)
+  --seed N                data split seed (default 42)
+  --seeds A,B,…           partition, fleet and init seeds, one run each (default 3 seeds: seed, seed+1, seed+2)
+  --centralized-steps N   steps of centralized LoRA (all rows, full depth) whose final accuracy × target-fraction
+                          is the absolute target, fixed before any federated run (default 400; quick 200)
+  --weighting W           across groups: samples (default) or work (FedNova-style, by τ_g·I)
+  --lora-agg R            separate (default: A and B averaged apart) or exact (product re-factorised at rank r)
+  --depth-exponent F / --frequency-exponent F   planner's accuracy proxy (d/D)^α · τ^γ (default 0.5 / 0.5)
+  --max-speed-ratio F     grouping: slowest/fastest step-time bound within a group (default 2; inf = label-only)
+  --download-ratio F      download bandwidth = F × upload when not profiled (default 4)
+  --sync-intra-ms N       barrier cost per intra-group round (default 150)
+  --sync-global-ms N      barrier cost per global round (default 500)
+  --agg-mbps F            server aggregation throughput, MB/s (default 500)
+  --no-overheads          the old clock: no download, sync or aggregation time
   --out DIR               output folder (default .cache/compare/)`;
 
 const { values: a } = parseArgs({
@@ -112,6 +128,18 @@ const { values: a } = parseArgs({
     workers: { type: 'string', default: '2' },
     'ms-per-step': { type: 'string' },
     seed: { type: 'string', default: '42' },
+    seeds: { type: 'string' },
+    'centralized-steps': { type: 'string' },
+    weighting: { type: 'string', default: 'samples' },
+    'lora-agg': { type: 'string', default: 'separate' },
+    'max-speed-ratio': { type: 'string' },
+    'depth-exponent': { type: 'string' },
+    'frequency-exponent': { type: 'string' },
+    'download-ratio': { type: 'string' },
+    'sync-intra-ms': { type: 'string' },
+    'sync-global-ms': { type: 'string' },
+    'agg-mbps': { type: 'string' },
+    'no-overheads': { type: 'boolean', default: false },
     out: { type: 'string', default: '.cache/compare/' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -123,6 +151,7 @@ const times = (x: number | undefined) => (x === undefined ? '-' : `${x.toFixed(2
 
 interface StrategyRun {
   readonly alpha: number;
+  readonly seed: number;
   readonly strategy: StrategyName;
   readonly records: SimRoundRecord[];
   readonly wallMs: number;
@@ -155,25 +184,35 @@ async function main(): Promise<void> {
   const setting: TaskSetting = {
     backend: 'wasm',
     topK: num('top-k', a['top-k']),
-    maxPerClass: num('max-per-class', a['max-per-class'] ?? (quick ? '100' : '300')),
+    maxPerClass: num('max-per-class', a['max-per-class'] ?? (quick ? '250' : '300')),
     testFraction: 0.2,
     maxLen: num('max-len', a['max-len'] ?? (quick ? '24' : '32')),
     rank: num('rank', a.rank),
     learningRate: num('lr', a.lr, false),
     headLearningRate: num('head-lr', a['head-lr'], false),
     batchSize: num('batch', a.batch),
-    evalCount: num('eval-count', a['eval-count'] ?? (quick ? '128' : '400')),
+    evalCount: num('eval-count', a['eval-count'] ?? '1000'),
     seed: num('seed', a.seed),
     ...(a.task === undefined ? {} : { task: a.task }),
   };
   const strategyOptions: { -readonly [K in keyof StrategyOptions]: StrategyOptions[K] } = {
     grouping: { targetGroupSize: cfg.groupSize },
+    aggregation: { weighting: oneOf('weighting', a.weighting, ['samples', 'work'] as const), lora: oneOf('lora-agg', a['lora-agg'], ['separate', 'exact'] as const) },
     planner: {
       localSteps: cfg.localSteps,
       maxIntraRounds: cfg.maxIntraRounds,
       ...(a['budget-quantile'] !== undefined ? { budgetQuantile: num('budget-quantile', a['budget-quantile'], false) } : {}),
+      ...(a['depth-exponent'] !== undefined ? { depthExponent: num('depth-exponent', a['depth-exponent'], false) } : {}),
+      ...(a['frequency-exponent'] !== undefined ? { frequencyExponent: num('frequency-exponent', a['frequency-exponent'], false) } : {}),
     },
   };
+  if (a['max-speed-ratio'] !== undefined) {
+    const r = a['max-speed-ratio'] === 'inf' ? Number.POSITIVE_INFINITY : num('max-speed-ratio', a['max-speed-ratio'], false);
+    strategyOptions.grouping = { ...strategyOptions.grouping, maxSpeedRatio: r };
+  }
+  const baseSeed = num('seed', a.seed);
+  const seeds = (a.seeds ?? `${baseSeed},${baseSeed + 1},${baseSeed + 2}`).split(',').map((x) => num('seeds', x.trim()));
+  const centralizedSteps = num('centralized-steps', a['centralized-steps'] ?? (quick ? '200' : '400'));
   if (a['capability-tolerance'] !== undefined) {
     strategyOptions.grouping = { ...strategyOptions.grouping, capabilityTieTolerance: num('capability-tolerance', a['capability-tolerance'], false) };
   }
@@ -198,76 +237,113 @@ async function main(): Promise<void> {
         `${baseMsPerStep.map((x) => x.toFixed(0)).join(',')} (the new-laptop class; pin it with --ms-per-step)`,
     );
 
-    const init = initialAdapter(encoder.blocks, encoder.featureDim, numClasses, { ...task.trainer.config.lora }, setting.seed);
-    const adapterBytes = Array.from({ length: numBlocks }, (_, d) => encodeAdapter(restrict(init, trainedBlockKeys(numBlocks, d + 1))).byteLength);
-    console.log(`upload bytes at depth 1..${numBlocks}: ${adapterBytes.map((b) => `${(b / 1000).toFixed(0)} kB`).join(' / ')}`);
-    const initialEvaluation: SimEvaluation = await backend.evaluate(init);
+    const initFor = (seed: number) => initialAdapter(encoder.blocks, encoder.featureDim, numClasses, { ...task.trainer.config.lora }, seed);
+    const init0 = initFor(seeds[0]!);
+    const adapterBytes = Array.from({ length: numBlocks }, (_, d) => encodeAdapter(restrict(init0, trainedBlockKeys(numBlocks, d + 1))).byteLength);
+    const fullBytes = encodeAdapter(init0).byteLength;
+    console.log(`upload bytes at depth 1..${numBlocks}: ${adapterBytes.map((b) => `${(b / 1000).toFixed(0)} kB`).join(' / ')} · download (whole adapter) ${(fullBytes / 1000).toFixed(0)} kB`);
+    const overheads: RoundOverheads | undefined = a['no-overheads']
+      ? undefined
+      : {
+          downloadBytes: fullBytes,
+          ...(a['download-ratio'] !== undefined ? { downloadToUploadRatio: num('download-ratio', a['download-ratio'], false) } : {}),
+          ...(a['sync-intra-ms'] !== undefined ? { syncMsPerIntraRound: num('sync-intra-ms', a['sync-intra-ms'], false) } : {}),
+          ...(a['sync-global-ms'] !== undefined ? { syncMsPerGlobalRound: num('sync-global-ms', a['sync-global-ms'], false) } : {}),
+          ...(a['agg-mbps'] !== undefined ? { aggregationBytesPerSec: 1e6 * num('agg-mbps', a['agg-mbps'], false) } : {}),
+        };
+    console.log(`clock overheads: ${overheads === undefined ? 'none (--no-overheads)' : JSON.stringify(resolveOverheads(overheads))}`);
+
+    // The absolute target, fixed before any federated run: a fraction of centralized LoRA's accuracy.
+    let target = cfg.target;
+    let centralized: SimEvaluation | undefined;
+    if (target === undefined) {
+      const tc = performance.now();
+      const job = { deviceId: 'centralized', rows: allRows, depth: numBlocks, localSteps: centralizedSteps, firstStep: 0, adapter: init0 };
+      const { delta } = await backend.train(job);
+      centralized = await backend.evaluate(applyDelta(init0, delta));
+      target = cfg.targetFraction * centralized.accuracy;
+      console.log(
+        `centralized LoRA (all ${allRows.length} rows, full depth, ${centralizedSteps} steps of batch ${setting.batchSize}): ` +
+          `accuracy ${pct(centralized.accuracy)} → target ${pct(target)} (${cfg.targetFraction} ×) · ${secs(performance.now() - tc)} wall`,
+      );
+    }
 
     const runs: StrategyRun[] = [];
+    const horizons = new Map<number, number>();
     for (const alpha of cfg.alphas) {
-      const parts = new DirichletPartitioner({ numPartitions: cfg.devices, alpha, seed: setting.seed, minPerPartition: setting.batchSize }).partition(
-        train.labels,
-        numClasses,
-      );
-      const fleet = buildVirtualFleet({
-        labelHistograms: parts.map((p) => labelHistogram(train.labels, p, numClasses)),
-        baseMsPerStep,
-        seed: setting.seed,
-      });
-      const devices = fleet.map((d) => d.info);
-      const rowsByDevice = new Map(fleet.map((d, i) => [d.info.id, parts[i]!]));
-      const context = { numBlocks, adapterBytes, seed: setting.seed };
-      const fedloraRoundMs = maxPredicted(createStrategy('fedlora', strategyOptions).plan(devices, { ...context, round: 1 }).predictedGroupMs);
-      const horizonMs = cfg.rounds * fedloraRoundMs;
-      console.log(`\nα = ${alpha}: ${describeFleet(fleet)} · FedLoRA round ${secs(fedloraRoundMs)} simulated → budget ${secs(horizonMs)}`);
+      for (const seed of seeds) {
+        const parts = new DirichletPartitioner({ numPartitions: cfg.devices, alpha, seed, minPerPartition: setting.batchSize }).partition(train.labels, numClasses);
+        const fleet = buildVirtualFleet({ labelHistograms: parts.map((p) => labelHistogram(train.labels, p, numClasses)), baseMsPerStep, seed });
+        const devices = fleet.map((d) => d.info);
+        const rowsByDevice = new Map(fleet.map((d, i) => [d.info.id, parts[i]!]));
+        const context = { numBlocks, adapterBytes, seed, ...(overheads ? { overheads } : {}) };
+        const init = initFor(seed);
+        const initialEvaluation: SimEvaluation = await backend.evaluate(init);
+        const fedloraRoundMs = maxPredicted(createStrategy('fedlora', strategyOptions).plan(devices, { ...context, round: 1 }).predictedGroupMs);
+        // FedLoRA's round as the clock counts it: its plan plus the global aggregation of its one group.
+        const horizonMs = cfg.rounds * (fedloraRoundMs + aggregationMs(adapterBytes[numBlocks - 1]!, resolveOverheads(overheads)));
+        horizons.set(alpha, Math.max(horizons.get(alpha) ?? 0, horizonMs));
+        console.log(`\nα = ${alpha}, seed ${seed}: ${describeFleet(fleet)} · FedLoRA round ${secs(fedloraRoundMs)} simulated → budget ${secs(horizonMs)}`);
 
-      for (const name of strategies) {
-        const strategy = createStrategy(name, strategyOptions);
-        const records: SimRoundRecord[] = [];
-        const started = performance.now();
-        for await (const r of simulate({
-          strategy,
-          devices,
-          context,
-          initialAdapter: init,
-          initialEvaluation,
-          trainMember: bindMembers(backend, rowsByDevice),
-          evaluate: (adapter) => backend.evaluate(adapter),
-          maxRounds,
-          maxSimulatedMs: horizonMs,
-        })) {
-          records.push(r);
-          if (r.round === 1) console.log(`  ${name}: ${describePlan(r)}`);
-          if (r.round > 0) {
-            console.log(
-              `    r${r.round}  t ${secs(r.simulatedMs)}  acc ${pct(r.accuracy)}  loss ${r.loss.toFixed(3)}  train ${r.trainLoss.toFixed(3)}  ` +
-                `up ${mb(r.bytesUploaded)}  compute ${r.computeSeconds.toFixed(0)} s  (wall ${secs(r.wallMs)})`,
-            );
+        for (const name of strategies) {
+          const strategy = createStrategy(name, strategyOptions);
+          const records: SimRoundRecord[] = [];
+          const started = performance.now();
+          for await (const r of simulate({
+            strategy,
+            devices,
+            context,
+            initialAdapter: init,
+            initialEvaluation,
+            trainMember: bindMembers(backend, rowsByDevice),
+            evaluate: (adapter) => backend.evaluate(adapter),
+            maxRounds,
+            maxSimulatedMs: horizonMs,
+          })) {
+            records.push(r);
+            if (r.round === 1) {
+              const groups = r.groups.map((g) => ({ groupId: g.groupId, deviceIds: [], depth: g.depth, intraRounds: g.intraRounds, localSteps: g.localSteps }));
+              console.log(`  ${name}: ${describePlan(r)}${isDegeneratePlan({ groups }) ? '  [degenerate plan: every group the same depth and τ]' : ''}`);
+            }
           }
+          const last = records[records.length - 1]!;
+          console.log(
+            `    ${records.length - 1} rounds · final acc ${pct(last.accuracy)} at ${secs(last.simulatedMs)} · up ${mb(last.bytesUploaded)} down ${mb(last.bytesDownloaded)} · ` +
+              `compute ${last.computeSeconds.toFixed(0)} s · wall ${secs(performance.now() - started)}`,
+          );
+          runs.push({ alpha, seed, strategy: name, records, wallMs: performance.now() - started });
+          const hit = records.find((r) => r.accuracy >= target!);
+          console.log(`    time to target ${pct(target)}: ${hit ? secs(hit.simulatedMs) : 'not reached'}`);
+          // Partial results after every run, so an interrupted comparison keeps what it measured.
+          await mkdir(cfg.out, { recursive: true });
+          await writeFile(join(cfg.out, 'results.partial.json'), JSON.stringify({ command: process.argv.slice(2), seeds, target, runs }, null, 1));
         }
-        runs.push({ alpha, strategy: name, records, wallMs: performance.now() - started });
       }
     }
 
-    const { table, summaries } = comparisonTable(runs, cfg.alphas, strategies, cfg.target, cfg.targetFraction);
-    console.log(`\n${table}`);
+    const { table, summaries } = comparisonTable(runs, cfg.alphas, strategies, target, horizons);
+    console.log(`\ntarget ${pct(target)} (absolute, fixed before the runs) · mean ± 95% CI over ${seeds.length} seeds · time→target: mean over seeds, * = some seed missed (counted at the budget)\n${table}`);
     await mkdir(cfg.out, { recursive: true });
     const svg = renderCurvesSvg({
-      title: `Test accuracy vs simulated time · ${cfg.devices} devices · USE-lite + LoRA on WordNet`,
+      title: `Test accuracy vs simulated time · ${cfg.devices} devices · mean and 95% CI over ${seeds.length} seeds`,
       xLabel: 'simulated time (s)',
       yLabel: 'test accuracy',
       panels: cfg.alphas.map((alpha) => ({
         title: `Dirichlet α = ${alpha}`,
-        target: summaries.find((s) => s.alpha === alpha)?.target,
-        series: runs
-          .filter((r) => r.alpha === alpha)
-          .map((r) => ({ name: r.strategy, points: r.records.map((x) => [x.simulatedMs / 1000, x.accuracy] as const) })),
+        target,
+        series: strategies.map((name) => {
+          const curve = meanCurve(
+            runs.filter((r) => r.alpha === alpha && r.strategy === name).map((r) => r.records),
+            horizons.get(alpha) ?? 0,
+          );
+          return { name, points: curve.map((c) => [c.t / 1000, c.mean] as const), band: curve.map((c) => [c.t / 1000, c.lo, c.hi] as const) };
+        }),
       })),
     });
     await writeFile(join(cfg.out, 'curves.svg'), svg);
     await writeFile(
       join(cfg.out, 'results.json'),
-      JSON.stringify({ command: process.argv.slice(2), setting, cfg, baseMsPerStep, adapterBytes, summaries, runs }, null, 1),
+      JSON.stringify({ command: process.argv.slice(2), setting, cfg, seeds, overheads: overheads ?? null, centralized, target, baseMsPerStep, adapterBytes, summaries, runs }, null, 1),
     );
     console.log(`\ncurves: ${join(cfg.out, 'curves.svg')} · records: ${join(cfg.out, 'results.json')} · wall time ${secs(performance.now() - t0)}`);
   } finally {
@@ -276,45 +352,87 @@ async function main(): Promise<void> {
   }
 }
 
+interface StrategySummary {
+  readonly alpha: number;
+  readonly strategy: StrategyName;
+  readonly seeds: number[];
+  readonly target: number;
+  readonly finalAccuracy: MeanCi;
+  /** Over seeds, a seed that never reached the target counted at the budget (censored); reached = how many did. */
+  readonly timeToTargetMs: MeanCi & { readonly reached: number; readonly perSeed: (number | null)[] };
+  readonly bytesUp: MeanCi;
+  readonly bytesDown: MeanCi;
+  readonly computeSeconds: MeanCi;
+  readonly rounds: MeanCi;
+  readonly perSeed: RunSummary[];
+}
+
 function comparisonTable(
   runs: readonly StrategyRun[],
   alphas: readonly number[],
   strategies: readonly StrategyName[],
-  fixedTarget: number | undefined,
-  targetFraction: number,
-): { table: string; summaries: Array<{ alpha: number; strategy: StrategyName; target: number; summary: RunSummary; wallMs: number }> } {
-  const rows: string[][] = [
-    ['α', 'strategy', 'final acc', 'Δ acc', 'target', 'time→target', 'speed-up', 'uploaded', '× bytes', 'compute', '× compute', 'rounds', 'wall'],
-  ];
-  const summaries: Array<{ alpha: number; strategy: StrategyName; target: number; summary: RunSummary; wallMs: number }> = [];
+  target: number,
+  horizons: ReadonlyMap<number, number>,
+): { table: string; summaries: StrategySummary[] } {
+  const summaries: StrategySummary[] = [];
   for (const alpha of alphas) {
-    const fed = runs.find((r) => r.alpha === alpha && r.strategy === 'fedlora');
-    const fedFinal = fed?.records[fed.records.length - 1]?.accuracy;
-    const target = fixedTarget ?? (fedFinal !== undefined ? targetFraction * fedFinal : Number.NaN);
-    const base = fed === undefined ? undefined : summarizeRun(fed.records, target);
     for (const name of strategies) {
-      const run = runs.find((r) => r.alpha === alpha && r.strategy === name);
-      if (run === undefined) continue;
-      const s = summarizeRun(run.records, target);
-      summaries.push({ alpha, strategy: name, target, summary: s, wallMs: run.wallMs });
+      const mine = runs.filter((r) => r.alpha === alpha && r.strategy === name);
+      if (mine.length === 0) continue;
+      const per = mine.map((r) => summarizeRun(r.records, target));
+      const horizon = horizons.get(alpha) ?? 0;
+      const ttt = per.map((s) => s.timeToTargetMs);
+      summaries.push({
+        alpha,
+        strategy: name,
+        seeds: mine.map((r) => r.seed),
+        target,
+        finalAccuracy: meanCi(per.map((s) => s.finalAccuracy)),
+        timeToTargetMs: { ...meanCi(ttt.map((t) => t ?? horizon)), reached: ttt.filter((t) => t !== undefined).length, perSeed: ttt.map((t) => t ?? null) },
+        bytesUp: meanCi(per.map((s) => s.bytesUploaded)),
+        bytesDown: meanCi(per.map((s) => s.bytesDownloaded)),
+        computeSeconds: meanCi(per.map((s) => s.computeSeconds)),
+        rounds: meanCi(per.map((s) => s.rounds)),
+        perSeed: per,
+      });
+    }
+  }
+  const ci = (m: MeanCi, f: (x: number) => string) => (Number.isFinite(m.ci95) ? `${f(m.mean)} ± ${f(m.ci95)}` : f(m.mean));
+  const pt = (x: number) => `${(100 * x).toFixed(1)}`;
+  const rows: string[][] = [
+    ['α', 'strategy', 'final acc %', 'Δ FedLoRA', 'Δ best base', 'time→target s', 'seeds hit', '× FedLoRA', '× best base', 'up', 'down', 'compute s', 'rounds'],
+  ];
+  for (const alpha of alphas) {
+    const here = summaries.filter((s) => s.alpha === alpha);
+    const fed = here.find((s) => s.strategy === 'fedlora');
+    const baselines = here.filter((s) => s.strategy !== 'hierfedlora');
+    const bestAcc = baselines.length ? baselines.reduce((b, s) => (s.finalAccuracy.mean > b.finalAccuracy.mean ? s : b)) : undefined;
+    const bestTime = baselines.length ? baselines.reduce((b, s) => (s.timeToTargetMs.mean < b.timeToTargetMs.mean ? s : b)) : undefined;
+    for (const s of here) {
+      const star = s.timeToTargetMs.reached < s.seeds.length ? '*' : '';
       rows.push([
         String(alpha),
-        name,
-        pct(s.finalAccuracy),
-        base === undefined ? '-' : `${((s.finalAccuracy - base.finalAccuracy) * 100).toFixed(1)} pt`,
-        Number.isFinite(target) ? pct(target) : '-',
-        s.timeToTargetMs === undefined ? 'not reached' : secs(s.timeToTargetMs),
-        times(ratio(base?.timeToTargetMs, s.timeToTargetMs)),
-        mb(s.bytesUploaded),
-        times(ratio(s.bytesUploaded, base?.bytesUploaded)),
-        `${s.computeSeconds.toFixed(0)} s`,
-        times(ratio(s.computeSeconds, base?.computeSeconds)),
-        String(s.rounds),
-        secs(run.wallMs),
+        s.strategy + (s === bestAcc ? ' (best acc base)' : s === bestTime ? ' (best time base)' : ''),
+        ci(s.finalAccuracy, pt),
+        fed ? `${((s.finalAccuracy.mean - fed.finalAccuracy.mean) * 100).toFixed(1)} pt` : '-',
+        bestAcc ? `${((s.finalAccuracy.mean - bestAcc.finalAccuracy.mean) * 100).toFixed(1)} pt` : '-',
+        ci(s.timeToTargetMs, (x) => (x / 1000).toFixed(0)) + star,
+        `${s.timeToTargetMs.reached}/${s.seeds.length}`,
+        times(ratio(fed?.timeToTargetMs.mean, s.timeToTargetMs.mean)),
+        times(ratio(bestTime?.timeToTargetMs.mean, s.timeToTargetMs.mean)),
+        mb(s.bytesUp.mean),
+        mb(s.bytesDown.mean),
+        s.computeSeconds.mean.toFixed(0),
+        s.rounds.mean.toFixed(1),
       ]);
     }
   }
   return { table: formatTable(rows, 2), summaries };
+}
+
+function oneOf<T extends string>(name: string, raw: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(raw)) throw new Error(`--${name} expects one of ${allowed.join(', ')}, got "${raw}"`);
+  return raw as T;
 }
 
 function restrict(state: AdapterState, keys: readonly string[]): AdapterState {

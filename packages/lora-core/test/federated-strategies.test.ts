@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { groupDivergences } from '../src/federated/grouping';
+import { DEFAULT_MAX_SPEED_RATIO, groupDivergences, groupSpeedRatios } from '../src/federated/grouping';
 import { validateRoundPlan } from '../src/federated/plan-validation';
 import { maxFeasibleDepth } from '../src/federated/planner';
 import { STRATEGY_NAMES, isStrategyName } from '../src/federated/strategy';
@@ -19,8 +19,8 @@ const fleets = {
 };
 
 describe('strategies', () => {
-  it('registry knows exactly the five names and rejects others', () => {
-    assert.deepEqual([...STRATEGY_NAMES].sort(), ['depth-only', 'fedlora', 'grouping-only', 'hierfedlora', 'random-groups']);
+  it('registry knows exactly the seven names and rejects others', () => {
+    assert.deepEqual([...STRATEGY_NAMES].sort(), ['depth-only', 'fedlora', 'fedlora-deadline', 'fedlora-depth1', 'grouping-only', 'hierfedlora', 'random-groups']);
     for (const name of STRATEGY_NAMES) assert.equal(createStrategy(name).name, name);
     assert.equal(isStrategyName('fedavg'), false);
     assert.throws(() => createStrategy('fedavg' as never), /unknown strategy/);
@@ -76,7 +76,12 @@ describe('strategies', () => {
     const random = plans['random-groups']!;
     assert.equal(hier.groups.length, random.groups.length);
     const maxJs = (p: RoundPlan) => Math.max(...groupDivergences(devices, p.groups));
-    assert.ok(maxJs(hier) < 0.5 * maxJs(random), `${maxJs(hier)} vs ${maxJs(random)}`);
+    // Speed-coherent groups trade some label divergence for speed coherence: closer to IID than
+    // random still, every group within the speed bound; label-only grouping halves random's.
+    assert.ok(maxJs(hier) < maxJs(random), `${maxJs(hier)} vs ${maxJs(random)}`);
+    assert.ok(Math.max(...groupSpeedRatios(devices, hier.groups)) <= DEFAULT_MAX_SPEED_RATIO + 1e-9);
+    const labelOnly = createStrategy('hierfedlora', { grouping: { maxSpeedRatio: Infinity } }).plan(devices, ctx);
+    assert.ok(maxJs(labelOnly) < 0.5 * maxJs(random), `${maxJs(labelOnly)} vs ${maxJs(random)}`);
     const fedloraMs = plans['fedlora']!.predictedGroupMs!['all']!;
     assert.ok(Math.max(...Object.values(hier.predictedGroupMs!)) < fedloraMs, 'hierfedlora rounds are shorter than fedlora rounds');
   });

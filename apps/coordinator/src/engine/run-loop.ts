@@ -11,6 +11,7 @@ import {
   HEAD,
   normBoundProblems,
   chooseRoundPlan,
+  isDegeneratePlan,
   decodeAdapter,
   encodeAdapter,
   findNonFinite,
@@ -323,6 +324,12 @@ export class RunLoop {
       `round ${round}: ${choice.replanned ? `new plan (${choice.reasons.join('; ')})` : 'same plan'}: ` +
         plan.groups.map((g) => `group ${g.groupId} depth ${g.depth} τ ${g.intraRounds} I ${g.localSteps} [${g.deviceIds.length} devices]`).join(', '),
     );
+    if (choice.replanned && isDegeneratePlan(plan)) {
+      this.log(
+        `warning: round ${round}: degenerate plan — all ${plan.groups.length} groups at depth ${plan.groups[0]!.depth} and τ ${plan.groups[0]!.intraRounds}; ` +
+          'the two-level mean equals the flat mean (homogeneous fleet, or grouping/budget options leave no room)',
+      );
+    }
     const traffic: RoundTraffic = { bytesUp: 0, bytesDown: 0 };
     const startedAt = this.now();
     this.encoded = new WeakMap();

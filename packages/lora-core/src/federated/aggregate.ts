@@ -180,3 +180,93 @@ export function checkSameTensors(
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
+
+/** A group's (or device's) result with the local steps each member took to produce it. */
+export interface WorkedDelta extends WeightedDelta {
+  /** Local steps behind the delta (τ_g · I for a group's round result). */
+  readonly steps: number;
+}
+
+/**
+ * FedNova-style work normalisation (Wang et al., 2020), block by block: with p_i the sample weights
+ * of the updates carrying the block and τ_i their local steps,
+ *     Δ = τ_eff · Σ_i p_i Δ_i / τ_i,   τ_eff = Σ_i p_i τ_i.
+ * A group that ran 4× the steps no longer pulls the mean 4× as far: each update counts as its
+ * per-step direction, rescaled to the mean amount of work. Equals the sample-weighted mean when
+ * every τ_i is equal.
+ */
+export function workNormalizedMeanByBlock(updates: readonly WorkedDelta[]): AdapterState {
+  for (const u of updates) {
+    if (!(Number.isFinite(u.steps) && u.steps > 0)) throw new AggregationError(`update ${u.id ?? '?'} reports ${u.steps} local steps; must be > 0`);
+  }
+  const perStep = weightedMeanByBlock(updates.map((u) => ({ id: u.id, numSamples: u.numSamples, delta: scaleState(u.delta, 1 / u.steps) })));
+  const out: AdapterState = new Map();
+  for (const [key, tensors] of perStep) {
+    const carrying = updates.filter((u) => u.delta.has(key));
+    const total = carrying.reduce((s, u) => s + u.numSamples, 0);
+    const tauEff = carrying.reduce((s, u) => s + (u.numSamples / total) * u.steps, 0);
+    const block = new Map<string, NamedArray>();
+    for (const [name, t] of tensors) block.set(name, { shape: [...t.shape], data: t.data.map((x) => x * tauEff) });
+    out.set(key, block);
+  }
+  return out;
+}
+
+function scaleState(state: AdapterState, factor: number): AdapterState {
+  const out: AdapterState = new Map();
+  for (const [key, tensors] of state) {
+    const block = new Map<string, NamedArray>();
+    for (const [name, t] of tensors) block.set(name, { shape: [...t.shape], data: t.data.map((x) => x * factor) });
+    out.set(key, block);
+  }
+  return out;
+}
+
+/**
+ * ‖Σ c_i A_i B_i − A B‖_F / ‖Σ c_i A_i B_i − A_0 B_0‖_F summed over the LoRA pairs of every block:
+ * how far an aggregate (base + `aggregated`) is from the combined product the updates made. 0 for
+ * an exact aggregate; sample weights c_i.
+ */
+export function productAggregationError(base: AdapterState, updates: readonly WeightedDelta[], aggregated: AdapterState): number {
+  let errSq = 0;
+  let refSq = 0;
+  for (const [key, tensors] of aggregated) {
+    const b = base.get(key);
+    if (b === undefined) continue;
+    const carrying = updates.filter((u) => u.delta.has(key));
+    const total = carrying.reduce((s, u) => s + u.numSamples, 0);
+    for (const name of tensors.keys()) {
+      if (!name.endsWith('.A')) continue;
+      const bName = `${name.slice(0, -2)}.B`;
+      const a0 = b.get(name);
+      const b0 = b.get(bName);
+      if (a0 === undefined || b0 === undefined || a0.shape.length !== 2) continue;
+      const [inDim, rank] = a0.shape as [number, number];
+      const outDim = b0.shape[1]!;
+      const product = (A: ArrayLike<number>, B: ArrayLike<number>): Float64Array => {
+        const P = new Float64Array(inDim * outDim);
+        for (let i = 0; i < inDim; i++) for (let r = 0; r < rank; r++) {
+          const v = A[i * rank + r]!;
+          if (v === 0) continue;
+          for (let o = 0; o < outDim; o++) P[i * outDim + o]! += v * B[r * outDim + o]!;
+        }
+        return P;
+      };
+      const add = (x: ArrayLike<number>, d: ArrayLike<number>) => Float64Array.from(x as ArrayLike<number>, (v, i) => v + d[i]!);
+      const target = new Float64Array(inDim * outDim);
+      for (const u of carrying) {
+        const t = u.delta.get(key)!;
+        const P = product(add(a0.data, t.get(name)!.data), add(b0.data, t.get(bName)!.data));
+        const c = u.numSamples / total;
+        for (let i = 0; i < P.length; i++) target[i]! += c * P[i]!;
+      }
+      const P0 = product(a0.data, b0.data);
+      const Pagg = product(add(a0.data, tensors.get(name)!.data), add(b0.data, tensors.get(bName)!.data));
+      for (let i = 0; i < target.length; i++) {
+        errSq += (target[i]! - Pagg[i]!) ** 2;
+        refSq += (target[i]! - P0[i]!) ** 2;
+      }
+    }
+  }
+  return refSq > 0 ? Math.sqrt(errSq / refSq) : 0;
+}

@@ -47,8 +47,19 @@ export interface GroupingOptions {
   readonly seed?: number;
   /** Greedy candidates within this JS distance (bits) of the best count as tied. Default 1e-3. */
   readonly capabilityTieTolerance?: number;
-  /** Upper bound on local-search improvements. Default 200. */
+  /** Upper bound on local-search passes. Default 200. */
   readonly maxSwapPasses?: number;
+  /**
+   * Speed coherence: upper bound on the slowest/fastest step-time ratio of the devices of one
+   * group (devices are first cut into speed bands, see speedBands). Default ∞ (label-only).
+   */
+  readonly maxSpeedRatio?: number;
+  /** Devices per speed band at most (bounds the greedy's and the search's cost at large n). Default 100. */
+  readonly maxBandSize?: number;
+  /** Local search: 'bounded' (default, worst group only) or 'exhaustive' (every pair, O(n²) per pass). */
+  readonly search?: 'bounded' | 'exhaustive';
+  /** Wall-clock bound on the local search, ms (the greedy result is always complete). Default none; setting it makes results machine-dependent. */
+  readonly searchBudgetMs?: number;
 }
 
 const EPSILON = 1e-12;
@@ -81,60 +92,208 @@ export function nearIidGroups(devices: readonly DeviceInfo[], options: GroupingO
   const k = resolveGroupCount(fleet.length, options);
   const minSize = options.minGroupSize ?? 1;
   const maxSize = options.maxGroupSize ?? Number.POSITIVE_INFINITY;
-  const tieTolerance = options.capabilityTieTolerance ?? 1e-3;
+  const ratio = options.maxSpeedRatio ?? Number.POSITIVE_INFINITY;
+  if (!(ratio >= 1)) throw new Error(`maxSpeedRatio must be ≥ 1, got ${ratio}`);
   const numClasses = fleet[0]!.labelHistogram.length;
   const globalCounts = new Array<number>(numClasses).fill(0);
   for (const d of fleet) addHistograms(globalCounts, d.labelHistogram);
   const global = normalize(globalCounts);
-  const meanGroupSamples = globalCounts.reduce((a, b) => a + b, 0) / k;
-
+  const deadline = options.searchBudgetMs !== undefined ? performance.now() + options.searchBudgetMs : Number.POSITIVE_INFINITY;
   const random = seededRandom(options.seed ?? 0);
-  const order = shuffled(fleet, random)
+
+  const bands = speedBands(fleet, k, minSize, maxSize, ratio, options.maxBandSize ?? DEFAULT_MAX_BAND_SIZE);
+  const members: DeviceInfo[][] = [];
+  for (const band of bands) {
+    const groups = greedyGroups(band.devices, band.groups, minSize, maxSize, global, options.capabilityTieTolerance ?? 1e-3, random);
+    const counts = groups.map((m) => {
+      const c = new Float64Array(numClasses);
+      for (const d of m) for (let i = 0; i < numClasses; i++) c[i]! += d.labelHistogram[i]!;
+      return c;
+    });
+    const search = options.search ?? 'bounded';
+    const large = fleet.length > FIRST_IMPROVEMENT_ABOVE;
+    if (search === 'exhaustive') exhaustiveSearch(groups, counts, global, minSize, maxSize, options.maxSwapPasses ?? 200, deadline);
+    else worstGroupSearch(groups, counts, global, minSize, maxSize, large ? Math.min(options.maxSwapPasses ?? 200, 4 * groups.length) : (options.maxSwapPasses ?? 200), deadline, large);
+    members.push(...groups);
+  }
+  return toGroups(members);
+}
+
+const DEFAULT_MAX_BAND_SIZE = 100;
+/**
+ * Fleets larger than this take the first partner group that improves the max and cap the passes
+ * per band at 4 × its groups (bounded cost); smaller ones take the best move over all partners
+ * for up to maxSwapPasses passes (the quality of the exhaustive search at a fraction of its cost).
+ */
+const FIRST_IMPROVEMENT_ABOVE = 200;
+
+/**
+ * HierFedLoRA's default bound on a group's slowest/fastest step-time ratio: 1.6 keeps device
+ * classes that differ by 2× apart (our fleet: 1× / 2× / 4×, σ 0.1 log-normal jitter, so one class
+ * spans ≈ e^0.4 ≈ 1.5×) while leaving bands large enough for near-IID groups of 5. A bound of 2
+ * would let a band that starts at a fast laptop swallow the quicker old laptops.
+ */
+export const DEFAULT_MAX_SPEED_RATIO = 1.6;
+
+interface Band {
+  readonly devices: DeviceInfo[];
+  readonly groups: number;
+}
+
+/**
+ * Speed bands: devices sorted by capability (log step time at their deepest depth), cut into
+ * contiguous runs whose slowest/fastest ratio stays ≤ maxSpeedRatio and whose size stays ≤
+ * maxBandSize; a run too small to hold one group merges into its closer neighbour (then the ratio
+ * bound is exceeded for that band: a group cannot be smaller than minGroupSize). The k groups are
+ * spread over the bands by largest remainder on their sizes, within what the size bounds allow.
+ * With maxSpeedRatio = ∞ and n ≤ maxBandSize this is one band: label-only grouping.
+ */
+function speedBands(
+  fleet: readonly DeviceInfo[],
+  k: number,
+  minSize: number,
+  maxSize: number,
+  maxRatio: number,
+  maxBandSize: number,
+): Band[] {
+  if (!(Number.isInteger(maxBandSize) && maxBandSize >= 1)) throw new Error(`maxBandSize must be a positive integer, got ${maxBandSize}`);
+  const sorted = [...fleet].map((d) => ({ d, c: capability(d) })).sort((a, b) => a.c - b.c || (a.d.id < b.d.id ? -1 : 1));
+  const logRatio = Math.log(maxRatio);
+  const meanSize = fleet.length / k;
+  // Big enough for one group, and for whole groups of about the mean size.
+  const minBand = Math.max(minSize, Math.ceil(meanSize));
+  const runs: Array<typeof sorted> = [];
+  let run: typeof sorted = [];
+  for (const x of sorted) {
+    if (run.length > 0 && (x.c - run[0]!.c > logRatio + 1e-12 || run.length >= maxBandSize)) {
+      runs.push(run);
+      run = [];
+    }
+    run.push(x);
+  }
+  if (run.length > 0) runs.push(run);
+  // Merge runs below minBand into the neighbour whose capability is closer.
+  for (let i = 0; runs.length > 1 && i < runs.length; ) {
+    const r = runs[i]!;
+    if (r.length >= minBand) {
+      i++;
+      continue;
+    }
+    const left = i > 0 ? runs[i - 1]! : undefined;
+    const right = i + 1 < runs.length ? runs[i + 1]! : undefined;
+    const gapLeft = left ? r[0]!.c - left[left.length - 1]!.c : Number.POSITIVE_INFINITY;
+    const gapRight = right ? right[0]!.c - r[r.length - 1]!.c : Number.POSITIVE_INFINITY;
+    if (gapLeft <= gapRight) {
+      left!.push(...r);
+      runs.splice(i, 1);
+      i = Math.max(0, i - 1);
+    } else {
+      right!.unshift(...r);
+      runs.splice(i, 1);
+    }
+  }
+  // Largest-remainder split of k over the runs, each within its own size bounds.
+  const lo = runs.map((r) => Math.max(1, Math.ceil(r.length / maxSize)));
+  const hi = runs.map((r) => Math.max(1, Math.floor(r.length / minSize)));
+  const exact = runs.map((r) => (r.length / fleet.length) * k);
+  const counts = exact.map((x, i) => Math.min(hi[i]!, Math.max(lo[i]!, Math.floor(x))));
+  let left = k - counts.reduce((a, b) => a + b, 0);
+  const order = exact.map((x, i) => ({ i, frac: x - Math.floor(x) })).sort((a, b) => b.frac - a.frac || a.i - b.i);
+  for (let guard = 0; left !== 0 && guard < 4 * k + 4; guard++) {
+    let changed = false;
+    for (const { i } of order) {
+      if (left > 0 && counts[i]! < hi[i]!) {
+        counts[i]! += 1;
+        left--;
+        changed = true;
+      } else if (left < 0 && counts[i]! > lo[i]!) {
+        counts[i]! -= 1;
+        left++;
+        changed = true;
+      }
+      if (left === 0) break;
+    }
+    if (!changed) break;
+  }
+  if (left !== 0 || counts.some((c, i) => c < lo[i]! || c > hi[i]!)) {
+    // The bands cannot carry k groups within the size bounds: fall back to one band.
+    if (runs.length === 1) throw new Error(`cannot place ${k} groups in ${fleet.length} devices`);
+    return [{ devices: sorted.map((x) => x.d), groups: k }];
+  }
+  return runs.map((r, i) => ({ devices: r.map((x) => x.d), groups: counts[i]! }));
+}
+
+/** Step 1 (see the file comment): skew-ordered greedy with sizes kept balanced. */
+function greedyGroups(
+  band: readonly DeviceInfo[],
+  k: number,
+  minSize: number,
+  maxSize: number,
+  global: readonly number[],
+  tieTolerance: number,
+  random: () => number,
+): DeviceInfo[][] {
+  const numClasses = global.length;
+  const meanGroupSamples = band.reduce((s, d) => s + d.labelHistogram.reduce((a, b) => a + b, 0), 0) / k;
+  const order = shuffled(band, random)
     .map((d) => ({ d, skew: countsDivergence(d.labelHistogram, global) }))
     .sort((a, b) => b.skew - a.skew)
     .map((x) => x.d);
-
   const members: DeviceInfo[][] = Array.from({ length: k }, () => []);
-  const counts: number[][] = Array.from({ length: k }, () => new Array<number>(numClasses).fill(0));
-  const toppedUpDivergence = (c: readonly number[]): number => {
-    const n = c.reduce((a, b) => a + b, 0);
-    const missing = Math.max(0, meanGroupSamples - n);
-    return countsDivergence(c.map((x, i) => x + missing * global[i]!), global);
+  const counts: Float64Array[] = Array.from({ length: k }, () => new Float64Array(numClasses));
+  const totals = new Float64Array(k);
+  const scratch = new Float64Array(numClasses);
+  const toppedUp = (c: Float64Array, total: number, add?: readonly number[], addTotal = 0): number => {
+    const missing = Math.max(0, meanGroupSamples - total - addTotal);
+    for (let i = 0; i < numClasses; i++) scratch[i] = c[i]! + (add ? add[i]! : 0) + missing * global[i]!;
+    return divergenceOf(scratch, total + addTotal + missing, global);
   };
-
   const greedyCapacity = Math.min(maxSize, Math.ceil(order.length / k));
   const meanGroupSize = order.length / k;
   const fleetCapability = mean(order.map(capability));
+  const capSums = new Float64Array(k);
+  const before = Float64Array.from({ length: k }, (_, g) => toppedUp(counts[g]!, totals[g]!));
+  const score = new Float64Array(k);
+  let deficit = k * minSize;
   order.forEach((device, position) => {
     const remainingAfter = order.length - position - 1;
-    const deficit = members.reduce((s, m) => s + Math.max(0, minSize - m.length), 0);
     const mustFillShortGroup = remainingAfter < deficit;
-    const candidates: Array<{ g: number; score: number }> = [];
+    const own = device.labelHistogram.reduce((a, b) => a + b, 0);
+    let best = Number.POSITIVE_INFINITY;
+    score.fill(Number.NaN);
     for (let g = 0; g < k; g++) {
       const size = members[g]!.length;
       if (size >= greedyCapacity) continue;
       if (mustFillShortGroup && size >= minSize) continue;
-      const before = toppedUpDivergence(counts[g]!);
-      const after = toppedUpDivergence(addHistograms([...counts[g]!], device.labelHistogram));
-      candidates.push({ g, score: after - before });
+      score[g] = toppedUp(counts[g]!, totals[g]!, device.labelHistogram, own) - before[g]!;
+      if (score[g]! < best) best = score[g]!;
     }
-    const best = Math.min(...candidates.map((c) => c.score));
-    const tied = candidates.filter((c) => c.score <= best + tieTolerance);
-    const own = capability(device);
+    const mine = capability(device);
     const distance = (g: number): number => {
-      const m = members[g]!;
-      const missing = Math.max(0, meanGroupSize - m.length);
-      const expected = (m.reduce((s, d) => s + capability(d), 0) + missing * fleetCapability) / (m.length + missing);
-      return Math.abs(expected - own);
+      const size = members[g]!.length;
+      const missing = Math.max(0, meanGroupSize - size);
+      return Math.abs((capSums[g]! + missing * fleetCapability) / (size + missing) - mine);
     };
-    tied.sort((a, b) => distance(a.g) - distance(b.g) || a.score - b.score || a.g - b.g);
-    const chosen = tied[0]!.g;
+    // Among candidates within tieTolerance of the best: closest capability, then lower score, then index.
+    let chosen = -1;
+    let chosenDistance = Number.POSITIVE_INFINITY;
+    for (let g = 0; g < k; g++) {
+      const v = score[g]!;
+      if (!(v <= best + tieTolerance)) continue;
+      const dist = distance(g);
+      if (chosen < 0 || dist < chosenDistance || (dist === chosenDistance && v < score[chosen]!)) {
+        chosen = g;
+        chosenDistance = dist;
+      }
+    }
+    if (members[chosen]!.length < minSize) deficit--;
     members[chosen]!.push(device);
-    addHistograms(counts[chosen]!, device.labelHistogram);
+    for (let i = 0; i < numClasses; i++) counts[chosen]![i]! += device.labelHistogram[i]!;
+    totals[chosen]! += own;
+    capSums[chosen]! += mine;
+    before[chosen] = toppedUp(counts[chosen]!, totals[chosen]!);
   });
-
-  improveBySwaps(members, counts, global, minSize, maxSize, options.maxSwapPasses ?? 200);
-  return toGroups(members);
+  return members;
 }
 
 /** Seeded uniform partition into the same number of groups, sizes differing by at most one. */
@@ -164,58 +323,125 @@ export function groupDivergences(devices: readonly DeviceInfo[], groups: readonl
   });
 }
 
-function improveBySwaps(
+/** JS(c / total ‖ global) in bits, allocation-free. */
+function divergenceOf(c: ArrayLike<number>, total: number, global: readonly number[]): number {
+  if (!(total > 0)) return 0;
+  let js = 0;
+  for (let i = 0; i < global.length; i++) {
+    const p = c[i]! / total;
+    const q = global[i]!;
+    const m = (p + q) / 2;
+    if (p > 0) js += 0.5 * p * Math.log2(p / m);
+    if (q > 0) js += 0.5 * q * Math.log2(q / m);
+  }
+  return Math.max(0, js);
+}
+
+/** Divergence of counts c − remove + add (either may be undefined), via a scratch buffer. */
+function divergenceAfter(
+  c: Float64Array,
+  remove: readonly number[] | undefined,
+  add: readonly number[] | undefined,
+  global: readonly number[],
+  scratch: Float64Array,
+): number {
+  let total = 0;
+  for (let i = 0; i < c.length; i++) {
+    const v = c[i]! - (remove ? remove[i]! : 0) + (add ? add[i]! : 0);
+    scratch[i] = v;
+    total += v;
+  }
+  return divergenceOf(scratch, total, global);
+}
+
+interface Move {
+  g: number;
+  h: number;
+  i: number;
+  /** -1: move member i of g to h; otherwise swap it with member j of h. */
+  j: number;
+  dg: number;
+  dh: number;
+}
+
+function applyMove(members: DeviceInfo[][], counts: Float64Array[], divergence: number[], m: Move): void {
+  const a = members[m.g]![m.i]!;
+  const sub = (c: Float64Array, x: readonly number[], sign: number) => {
+    for (let t = 0; t < c.length; t++) c[t]! += sign * x[t]!;
+  };
+  if (m.j < 0) {
+    members[m.g]!.splice(m.i, 1);
+    members[m.h]!.push(a);
+    sub(counts[m.g]!, a.labelHistogram, -1);
+    sub(counts[m.h]!, a.labelHistogram, 1);
+  } else {
+    const b = members[m.h]![m.j]!;
+    members[m.g]![m.i] = b;
+    members[m.h]![m.j] = a;
+    sub(counts[m.g]!, a.labelHistogram, -1);
+    sub(counts[m.g]!, b.labelHistogram, 1);
+    sub(counts[m.h]!, b.labelHistogram, -1);
+    sub(counts[m.h]!, a.labelHistogram, 1);
+  }
+  divergence[m.g] = m.dg;
+  divergence[m.h] = m.dh;
+}
+
+/**
+ * Step 2, exhaustive (the original search, allocation-free): steepest descent over every single
+ * move and pairwise swap on the lexicographic (max, sum) objective. O(n² · C) per pass — fine for
+ * a few hundred devices per band, kept as the reference the bounded search is measured against.
+ */
+function exhaustiveSearch(
   members: DeviceInfo[][],
-  counts: number[][],
+  counts: Float64Array[],
   global: readonly number[],
   minSize: number,
   maxSize: number,
   maxPasses: number,
+  deadline: number,
 ): void {
   const k = members.length;
-  const divergence = counts.map((c) => countsDivergence(c, global));
-  const objective = (changed: ReadonlyMap<number, number>): [number, number] => {
-    let max = 0;
-    let sum = 0;
-    for (let g = 0; g < k; g++) {
-      const v = changed.get(g) ?? divergence[g]!;
-      if (v > max) max = v;
-      sum += v;
+  const divergence = counts.map((c) => divergenceOf(c, sumOf(c), global));
+  const s1 = new Float64Array(global.length);
+  const s2 = new Float64Array(global.length);
+  for (let pass = 0; pass < maxPasses && performance.now() < deadline; pass++) {
+    // Objective after replacing divergence of g and h: max over others is needed; precompute top-2.
+    let curMax = 0;
+    let curSum = 0;
+    for (const v of divergence) {
+      curMax = Math.max(curMax, v);
+      curSum += v;
     }
-    return [max, sum];
-  };
-  const better = (a: [number, number], b: [number, number]): boolean =>
-    a[0] < b[0] - EPSILON || (Math.abs(a[0] - b[0]) <= EPSILON && a[1] < b[1] - EPSILON);
-
-  for (let pass = 0; pass < maxPasses; pass++) {
-    let current = objective(new Map());
-    let bestMove: { g: number; h: number; i: number; j: number; dg: number; dh: number } | undefined;
+    let best: [number, number] = [curMax, curSum];
+    let bestMove: Move | undefined;
+    const maxExcept = topTwoExcept(divergence);
     for (let g = 0; g < k; g++) {
       for (let h = 0; h < k; h++) {
         if (g === h) continue;
         const mg = members[g]!;
         const mh = members[h]!;
+        const others = maxExcept(g, h);
+        const baseSum = curSum - divergence[g]! - divergence[h]!;
         for (let i = 0; i < mg.length; i++) {
           const a = mg[i]!.labelHistogram;
-          // Move a from g to h (j = -1).
           if (mg.length > minSize && mh.length < maxSize) {
-            const dg = countsDivergence(addHistograms([...counts[g]!], a, -1), global);
-            const dh = countsDivergence(addHistograms([...counts[h]!], a), global);
-            const candidate = objective(new Map([[g, dg], [h, dh]]));
-            if (better(candidate, current)) {
-              current = candidate;
+            const dg = divergenceAfter(counts[g]!, a, undefined, global, s1);
+            const dh = divergenceAfter(counts[h]!, undefined, a, global, s2);
+            const cand: [number, number] = [Math.max(others, dg, dh), baseSum + dg + dh];
+            if (lexBetter(cand, best)) {
+              best = cand;
               bestMove = { g, h, i, j: -1, dg, dh };
             }
           }
-          // Swap a with b (each unordered pair once).
           if (g > h) continue;
           for (let j = 0; j < mh.length; j++) {
             const b = mh[j]!.labelHistogram;
-            const dg = countsDivergence(addHistograms(addHistograms([...counts[g]!], a, -1), b), global);
-            const dh = countsDivergence(addHistograms(addHistograms([...counts[h]!], b, -1), a), global);
-            const candidate = objective(new Map([[g, dg], [h, dh]]));
-            if (better(candidate, current)) {
-              current = candidate;
+            const dg = divergenceAfter(counts[g]!, a, b, global, s1);
+            const dh = divergenceAfter(counts[h]!, b, a, global, s2);
+            const cand: [number, number] = [Math.max(others, dg, dh), baseSum + dg + dh];
+            if (lexBetter(cand, best)) {
+              best = cand;
               bestMove = { g, h, i, j, dg, dh };
             }
           }
@@ -223,23 +449,118 @@ function improveBySwaps(
       }
     }
     if (bestMove === undefined) return;
-    const { g, h, i, j, dg, dh } = bestMove;
-    const a = members[g]![i]!;
-    if (j < 0) {
-      members[g]!.splice(i, 1);
-      members[h]!.push(a);
-      addHistograms(counts[g]!, a.labelHistogram, -1);
-      addHistograms(counts[h]!, a.labelHistogram);
-    } else {
-      const b = members[h]![j]!;
-      members[g]![i] = b;
-      members[h]![j] = a;
-      addHistograms(addHistograms(counts[g]!, a.labelHistogram, -1), b.labelHistogram);
-      addHistograms(addHistograms(counts[h]!, b.labelHistogram, -1), a.labelHistogram);
-    }
-    divergence[g] = dg;
-    divergence[h] = dh;
+    applyMove(members, counts, divergence, bestMove);
   }
+}
+
+/**
+ * Step 2, bounded (the default; scales to 10⁴ devices): only a move involving the group of
+ * maximal divergence can lower the maximum, so each pass scans the moves and swaps between that
+ * group and the other groups — O(s · n · C) per pass at worst for groups of size s, instead of
+ * O(n² · C); it applies the best such move (ties: the sum). Above 200 devices, partners are tried
+ * in order of ascending divergence and the pass stops at the first partner offering a move that
+ * lowers the max (cheaper, slightly worse). It stops when the worst group
+ * cannot be improved, after maxPasses (per band: min(maxSwapPasses, 4 · groups in the band), so the
+ * cost is bounded and the result deterministic), or at the optional wall-clock deadline.
+ */
+function worstGroupSearch(
+  members: DeviceInfo[][],
+  counts: Float64Array[],
+  global: readonly number[],
+  minSize: number,
+  maxSize: number,
+  maxPasses: number,
+  deadline: number,
+  firstImprovement: boolean,
+): void {
+  const k = members.length;
+  if (k < 2) return;
+  const divergence = counts.map((c) => divergenceOf(c, sumOf(c), global));
+  const s1 = new Float64Array(global.length);
+  const s2 = new Float64Array(global.length);
+  // Small fleets: when the worst group is stuck, the next-worst groups are tried for sum-lowering
+  // moves (that keep the max), which can unlock the worst group later.
+  const blocked = new Set<number>();
+  for (let pass = 0; pass < maxPasses && performance.now() < deadline; pass++) {
+    let g = -1;
+    for (let x = 0; x < k; x++) if (!blocked.has(x) && (g < 0 || divergence[x]! > divergence[g]!)) g = x;
+    if (g < 0) return;
+    let curMax = 0;
+    let curSum = 0;
+    for (const v of divergence) {
+      curMax = Math.max(curMax, v);
+      curSum += v;
+    }
+    const maxExcept = topTwoExcept(divergence);
+    let best: [number, number] = [curMax, curSum];
+    let bestMove: Move | undefined;
+    const mg = members[g]!;
+    // First improvement of the max: partners in order of ascending divergence (the likeliest to
+    // absorb the worst group's excess), the best candidate within the first partner that has one.
+    const partners = Array.from({ length: k }, (_, x) => x)
+      .filter((x) => x !== g)
+      .sort((x, y) => divergence[x]! - divergence[y]! || x - y);
+    for (const h of partners) {
+      const mh = members[h]!;
+      const others = maxExcept(g, h);
+      const baseSum = curSum - divergence[g]! - divergence[h]!;
+      for (let i = 0; i < mg.length; i++) {
+        const a = mg[i]!.labelHistogram;
+        if (mg.length > minSize && mh.length < maxSize) {
+          const dg = divergenceAfter(counts[g]!, a, undefined, global, s1);
+          const dh = divergenceAfter(counts[h]!, undefined, a, global, s2);
+          const cand: [number, number] = [Math.max(others, dg, dh), baseSum + dg + dh];
+          if (lexBetter(cand, best)) {
+            best = cand;
+            bestMove = { g, h, i, j: -1, dg, dh };
+          }
+        }
+        for (let j = 0; j < mh.length; j++) {
+          const b = mh[j]!.labelHistogram;
+          const dg = divergenceAfter(counts[g]!, a, b, global, s1);
+          const dh = divergenceAfter(counts[h]!, b, a, global, s2);
+          const cand: [number, number] = [Math.max(others, dg, dh), baseSum + dg + dh];
+          if (lexBetter(cand, best)) {
+            best = cand;
+            bestMove = { g, h, i, j, dg, dh };
+          }
+        }
+      }
+      if (firstImprovement && bestMove !== undefined && best[0] < curMax - EPSILON) break;
+    }
+    // The worst group is stuck: no single move or swap lowers the max (or, at equal max, the sum).
+    if (bestMove === undefined) {
+      if (firstImprovement) return;
+      blocked.add(g);
+      continue;
+    }
+    applyMove(members, counts, divergence, bestMove);
+    blocked.clear();
+  }
+}
+
+function lexBetter(a: readonly [number, number], b: readonly [number, number]): boolean {
+  return a[0] < b[0] - EPSILON || (Math.abs(a[0] - b[0]) <= EPSILON && a[1] < b[1] - EPSILON);
+}
+
+/** maxExcept(g, h) = max over groups other than g and h, from the top three values. */
+function topTwoExcept(values: readonly number[]): (g: number, h: number) => number {
+  const top: number[] = [];
+  for (let x = 0; x < values.length; x++) {
+    top.push(x);
+    top.sort((p, q) => values[q]! - values[p]!);
+    if (top.length > 3) top.pop();
+  }
+  return (g, h) => {
+    for (const x of top) if (x !== g && x !== h) return values[x]!;
+    return 0;
+  };
+}
+
+function sumOf(c: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < c.length; i++) s += c[i]!;
+  return s;
 }
 
 /** Checks the fleet and returns it sorted by id, so results do not depend on input order. */
@@ -276,4 +597,13 @@ function toGroups(members: readonly DeviceInfo[][]): DeviceGroup[] {
     .map((m) => m.map((d) => d.id).sort())
     .sort((a, b) => (a[0]! < b[0]! ? -1 : 1))
     .map((deviceIds, i) => ({ groupId: `g${i}`, deviceIds }));
+}
+
+/** slowest/fastest step time (at each device's deepest depth) inside each group, in group order. */
+export function groupSpeedRatios(devices: readonly DeviceInfo[], groups: readonly DeviceGroup[]): number[] {
+  const byId = new Map(devices.map((d) => [d.id, d]));
+  return groups.map((g) => {
+    const caps = g.deviceIds.map((id) => capability(byId.get(id)!));
+    return Math.exp(Math.max(...caps) - Math.min(...caps));
+  });
 }

@@ -1,6 +1,9 @@
 export type { ClientUpdate, DeviceInfo, GroupPlan, PlanContext, ResourceProfile, RoundPlan } from './types';
-export { AggregationError, applyDelta, subtractAdapters, weightedMeanByBlock } from './aggregate';
-export type { WeightedDelta } from './aggregate';
+export { AggregationError, applyDelta, productAggregationError, subtractAdapters, weightedMeanByBlock, workNormalizedMeanByBlock } from './aggregate';
+export type { WeightedDelta, WorkedDelta } from './aggregate';
+export { exactLoraBlocks, refactorize } from './exact-lora';
+export { DEFAULT_OVERHEADS, aggregationMs, downloadMs, resolveOverheads } from './overheads';
+export type { RoundOverheads } from './overheads';
 export {
   AUTO_CLIP_FACTOR,
   DEFAULT_TRIM_FRACTION,
@@ -17,7 +20,7 @@ export {
   validateRobustOptions,
 } from './robust';
 export type { RobustOptions, RobustRule } from './robust';
-export { groupDivergences, nearIidGroups, randomGroups, resolveGroupCount } from './grouping';
+export { DEFAULT_MAX_SPEED_RATIO, groupDivergences, groupSpeedRatios, nearIidGroups, randomGroups, resolveGroupCount } from './grouping';
 export type { DeviceGroup, GroupingOptions } from './grouping';
 export { addHistograms, countsDivergence, jensenShannon, normalize } from './label-distribution';
 export {
@@ -25,6 +28,7 @@ export {
   accuracyProxy,
   deepestCommonDepth,
   intraRoundMs,
+  isDegeneratePlan,
   maxFeasibleDepth,
   planGroups,
 } from './planner';
@@ -32,7 +36,7 @@ export type { PlannerOptions, PlannerResult } from './planner';
 export { validateRoundPlan } from './plan-validation';
 export { seededRandom, shuffled } from './random';
 export type { Random } from './random';
-export { shouldReplan } from './replan';
+export { blendMeasuredProfiles, shouldReplan } from './replan';
 export type { ReplanDecision, ReplanOptions } from './replan';
 export { STRATEGY_NAMES, isStrategyName } from './strategy';
 export type { GroupResult, Strategy, StrategyName } from './strategy';

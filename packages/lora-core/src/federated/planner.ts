@@ -32,6 +32,7 @@
  */
 import type { DeviceInfo, GroupPlan, PlanContext, ResourceProfile, RoundPlan } from './types';
 import type { DeviceGroup } from './grouping';
+import { aggregationMs, downloadMs, resolveOverheads } from './overheads';
 
 export interface PlannerOptions {
   /** I: local steps between two intra-group aggregations. Default 10. */
@@ -48,6 +49,17 @@ export interface PlannerOptions {
   readonly budgetMs?: number;
   /** q for the derived budget. Default 0.5. */
   readonly budgetQuantile?: number;
+  /**
+   * What the quantile runs over: 'group' (default) — each group's own full-depth intra-round time,
+   * meaningful once groups are speed-coherent; 'device' — each device's as a group of one (the
+   * first version's rule, which collapses to one plan for near-IID groups that each hold a slow device).
+   */
+  readonly budgetRule?: 'group' | 'device';
+  /**
+   * Groups whose own full-depth reference is within (1 + slack) of the quantile raise T to it, so
+   * a homogeneous fleet is not cut one depth below full by jitter. Default 0.15.
+   */
+  readonly budgetSlack?: number;
   /** Every group trains at this depth (ablations). Throws if memory rules it out for a group. */
   readonly fixedDepth?: number;
   /** Every group uses this τ (ablations). */
@@ -85,14 +97,26 @@ export function maxFeasibleDepth(profile: ResourceProfile, ctx: PlanContext): nu
 export function intraRoundMs(members: readonly DeviceInfo[], depth: number, ctx: PlanContext, localSteps: number): number {
   const bytes = ctx.adapterBytes[depth - 1];
   if (bytes === undefined) throw new PlanningError(`no adapterBytes for depth ${depth}`);
+  const o = resolveOverheads(ctx.overheads);
   let slowest = 0;
   for (const m of members) {
     const ms = m.profile.msPerStep[depth - 1];
     if (ms === undefined) throw new PlanningError(`device ${m.id} has no step time for depth ${depth}`);
     const upload = m.profile.uploadBytesPerSec > 0 ? (bytes / m.profile.uploadBytesPerSec) * 1000 : Number.POSITIVE_INFINITY;
-    slowest = Math.max(slowest, localSteps * ms + upload);
+    slowest = Math.max(slowest, downloadMs(m.profile, o.downloadBytes, o) + localSteps * ms + upload);
   }
-  return slowest;
+  return slowest + o.syncMsPerIntraRound + aggregationMs(members.length * bytes, o);
+}
+
+/**
+ * A plan is degenerate when it has several groups and every group got the same depth and the same
+ * τ: the two-level mean then equals the flat mean, and HierFedLoRA is uniform FedLoRA. Engines log
+ * a warning (the fleet may be homogeneous, or the budget/grouping options leave no room).
+ */
+export function isDegeneratePlan(plan: RoundPlan): boolean {
+  const g = plan.groups;
+  if (g.length < 2) return false;
+  return g.every((x) => x.depth === g[0]!.depth && x.intraRounds === g[0]!.intraRounds);
 }
 
 export function accuracyProxy(depth: number, intraRounds: number, numBlocks: number, options: PlannerOptions = {}): number {
@@ -137,22 +161,22 @@ export function planGroups(
       depths = Array.from({ length: deepest }, (_, i) => i + 1);
     }
     const msAt = new Map(depths.map((d) => [d, intraRoundMs(members, d, ctx, localSteps)]));
-    const ownReferenceMs = members.map((m) => {
-      const depth = options.fixedDepth ?? maxFeasibleDepth(m.profile, ctx);
-      return tauMin * intraRoundMs([m], depth, ctx, localSteps);
-    });
+    const ownReferenceMs =
+      (options.budgetRule ?? 'group') === 'device'
+        ? members.map((m) => {
+            const depth = options.fixedDepth ?? maxFeasibleDepth(m.profile, ctx);
+            return tauMin * intraRoundMs([m], depth, ctx, localSteps);
+          })
+        : [tauMin * msAt.get(depths[depths.length - 1]!)!];
     return { group, depths, msAt, ownReferenceMs };
   });
 
-  const budgetMs =
-    options.budgetMs ??
-    Math.max(
-      ...prepared.map((p) => tauMin * p.msAt.get(p.depths[0]!)!),
-      quantile(
-        prepared.flatMap((p) => p.ownReferenceMs),
-        options.budgetQuantile ?? 0.5,
-      ),
-    );
+  const references = prepared.flatMap((p) => p.ownReferenceMs);
+  const q = quantile(references, options.budgetQuantile ?? 0.5);
+  const slack = options.budgetSlack ?? 0.15;
+  if (!(slack >= 0)) throw new PlanningError(`budgetSlack must be ≥ 0, got ${slack}`);
+  const withinSlack = Math.max(q, ...references.filter((r) => r <= q * (1 + slack)));
+  const budgetMs = options.budgetMs ?? Math.max(...prepared.map((p) => tauMin * p.msAt.get(p.depths[0]!)!), withinSlack);
   if (!(budgetMs > 0)) throw new PlanningError(`round budget must be positive, got ${budgetMs}`);
 
   const predictedGroupMs: Record<string, number> = {};
@@ -176,7 +200,7 @@ export function planGroups(
       const depth = depths[0]!;
       best = { depth, tau: tauMin, ms: tauMin * msAt.get(depth)!, utility: 0 };
     }
-    predictedGroupMs[group.groupId] = best.ms;
+    predictedGroupMs[group.groupId] = best.ms + resolveOverheads(ctx.overheads).syncMsPerGlobalRound;
     return { groupId: group.groupId, deviceIds: [...group.deviceIds], depth: best.depth, intraRounds: best.tau, localSteps };
   });
   return { plan: { groups: plans, predictedGroupMs }, budgetMs };

@@ -7,7 +7,7 @@
 import { trainedBlockKeys, type AdapterState, type BlockKey } from '../lora/adapter-state';
 import { applyDelta, subtractAdapters } from './aggregate';
 import { validateRoundPlan } from './plan-validation';
-import { shouldReplan, type ReplanOptions } from './replan';
+import { blendMeasuredProfiles, shouldReplan, type ReplanOptions } from './replan';
 import type { GroupResult, Strategy } from './strategy';
 import type { ClientUpdate, DeviceInfo, GroupPlan, PlanContext, RoundPlan } from './types';
 
@@ -88,7 +88,7 @@ export async function runGlobalRound(input: GlobalRoundInput): Promise<GlobalRou
   const groups = await Promise.all(plan.groups.map((g) => runGroup(round, g, strategy, global, numBlocks, trainMember, onGroupAggregated)));
   const results = groups.flatMap((g) => (g.result === undefined ? [] : [g.result]));
   if (results.length === 0) return { global, delta: new Map(), groups };
-  const delta = strategy.aggregateGlobal(results);
+  const delta = strategy.aggregateGlobal(results, global);
   return { global: applyDelta(global, delta), delta, groups };
 }
 
@@ -105,6 +105,7 @@ async function runGroup(
   let adapter = global;
   const contributors: string[][] = [];
   const samplesByDevice = new Map<string, number>();
+  let stepsTaken = 0;
   for (let intraRound = 0; intraRound < plan.intraRounds; intraRound++) {
     const current = adapter;
     const received = await Promise.all(
@@ -121,13 +122,14 @@ async function runGroup(
     contributors.push(updates.map((u) => u.deviceId));
     if (updates.length > 0) {
       for (const u of updates) samplesByDevice.set(u.deviceId, u.numSamples);
-      adapter = applyDelta(adapter, strategy.aggregateGroup(updates));
+      adapter = applyDelta(adapter, strategy.aggregateGroup(updates, current));
+      stepsTaken += plan.localSteps;
     }
     onGroupAggregated?.({ groupId: plan.groupId, intraRound, contributors: updates.length, planned: plan.deviceIds.length });
   }
   if (samplesByDevice.size === 0) return { plan, contributors };
   const numSamples = [...samplesByDevice.values()].reduce((a, b) => a + b, 0);
-  return { plan, contributors, result: { groupId: plan.groupId, numSamples, delta: subtractAdapters(adapter, global, blockKeys) } };
+  return { plan, contributors, result: { groupId: plan.groupId, numSamples, steps: stepsTaken, delta: subtractAdapters(adapter, global, blockKeys) } };
 }
 
 function checkUpdate(update: ClientUpdate, deviceId: string, blockKeys: readonly BlockKey[], groupId: string): void {
@@ -164,7 +166,12 @@ export function chooseRoundPlan(
   options?: ReplanOptions,
 ): PlanChoice {
   const decision = shouldReplan(previous, devices, measured, options);
-  const plan = decision.replan || previous === undefined ? strategy.plan(devices, ctx) : previous;
+  // Measured step times enter every replan (blended with the profiles), so a replan on drift
+  // plans for the speeds seen, not the join-time claims.
+  const plan =
+    decision.replan || previous === undefined
+      ? strategy.plan(blendMeasuredProfiles(devices, previous, measured, options?.blendWeight), ctx)
+      : previous;
   const problems = validateRoundPlan(plan, devices, ctx.numBlocks);
   if (problems.length > 0) throw new RoundContractError(`${strategy.name} produced an invalid plan: ${problems.join('; ')}`);
   return { plan, replanned: decision.replan, reasons: decision.reasons };

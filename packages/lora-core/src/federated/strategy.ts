@@ -28,9 +28,24 @@
 import type { AdapterState } from '../lora/adapter-state';
 import type { ClientUpdate, DeviceInfo, PlanContext, RoundPlan } from './types';
 
-export type StrategyName = 'fedlora' | 'hierfedlora' | 'grouping-only' | 'depth-only' | 'random-groups';
+export type StrategyName =
+  | 'fedlora'
+  | 'hierfedlora'
+  | 'grouping-only'
+  | 'depth-only'
+  | 'random-groups'
+  | 'fedlora-depth1'
+  | 'fedlora-deadline';
 
-export const STRATEGY_NAMES: readonly StrategyName[] = ['fedlora', 'hierfedlora', 'grouping-only', 'depth-only', 'random-groups'];
+export const STRATEGY_NAMES: readonly StrategyName[] = [
+  'fedlora',
+  'hierfedlora',
+  'grouping-only',
+  'depth-only',
+  'random-groups',
+  'fedlora-depth1',
+  'fedlora-deadline',
+];
 
 export function isStrategyName(value: unknown): value is StrategyName {
   return typeof value === 'string' && (STRATEGY_NAMES as readonly string[]).includes(value);
@@ -41,14 +56,19 @@ export interface GroupResult {
   readonly groupId: string;
   readonly numSamples: number;
   readonly delta: AdapterState;
+  /** Local steps each contributing member took this round (Σ over its intra-rounds of I); for work-normalised weighting. */
+  readonly steps?: number;
 }
 
 export interface Strategy {
   readonly name: StrategyName;
   /** Groups with depth, τ and local steps for this round; every device in exactly one group. Pure. */
   plan(devices: readonly DeviceInfo[], ctx: PlanContext): RoundPlan;
-  /** The group's delta for one intra-group round, from its members' updates. */
-  aggregateGroup(updates: readonly ClientUpdate[]): AdapterState;
-  /** The global delta for the round, from the groups' results; blocks no group trained are absent. */
-  aggregateGlobal(groups: readonly GroupResult[]): AdapterState;
+  /**
+   * The group's delta for one intra-group round, from its members' updates. `base` is the group
+   * adapter the members started from (needed by product-exact LoRA aggregation; optional).
+   */
+  aggregateGroup(updates: readonly ClientUpdate[], base?: AdapterState): AdapterState;
+  /** The global delta for the round, from the groups' results; blocks no group trained are absent. `base`: the global adapter. */
+  aggregateGlobal(groups: readonly GroupResult[], base?: AdapterState): AdapterState;
 }

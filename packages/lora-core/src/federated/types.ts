@@ -3,6 +3,7 @@
  * what comes back from training. Pure data; the engines (coordinator, simulation) carry plans out.
  */
 import type { AdapterState } from '../lora/adapter-state';
+import type { RoundOverheads } from './overheads';
 
 /** Measured at join on the device itself. */
 export interface ResourceProfile {
@@ -10,6 +11,8 @@ export interface ResourceProfile {
   readonly msPerStep: readonly number[];
   /** Measured (or declared) upload bandwidth, bytes per second. */
   readonly uploadBytesPerSec: number;
+  /** Download bandwidth, bytes per second; default: a multiple of the upload's (overheads.ts). */
+  readonly downloadBytesPerSec?: number;
   /** Memory the device may use for training, bytes (navigator.deviceMemory-derived in a page). */
   readonly memoryBytes: number;
 }
@@ -33,6 +36,11 @@ export interface GroupPlan {
   readonly intraRounds: number;
   /** I: local steps between two intra-group aggregations. */
   readonly localSteps: number;
+  /**
+   * Straggler deadline, ms per intra-group round: a member whose predicted intra-round time exceeds
+   * it is dropped from that round (its update does not count). Absent: wait for everyone.
+   */
+  readonly deadlineMs?: number;
 }
 
 export interface RoundPlan {
@@ -62,4 +70,6 @@ export interface PlanContext {
    */
   readonly memoryBytesByDepth?: readonly number[];
   readonly seed: number;
+  /** Download, synchronisation and aggregation costs (overheads.ts); absent: not modelled. */
+  readonly overheads?: RoundOverheads;
 }

@@ -8,9 +8,16 @@
  *   global round time                    = max over groups (groups run concurrently; the global
  *                                          aggregation waits for the slowest)
  *   device compute                       = Σ over contributions I · msPerStep_m[d_g − 1]
- * Download, aggregation and evaluation time are not modelled, as in the planner.
+ * With overheads (federated/overheads.ts, the same terms the planner predicts with), a member's
+ * intra-round time also holds the download of the whole group adapter before it trains, each
+ * intra-group round adds syncMsPerIntraRound and the aggregation of its uploads, and the global
+ * round adds syncMsPerGlobalRound and the global aggregation (globalRoundMs). Evaluation time is
+ * not modelled (the server evaluates while the next round runs).
+ * A group plan with a deadline: members predicted past it were dropped; the intra-round then
+ * lasts until the deadline (the server waited for them).
  */
 import type { ResourceProfile } from '../federated/types';
+import { aggregationMs, downloadMs, resolveOverheads, type RoundOverheads } from '../federated/overheads';
 
 export interface Contribution {
   readonly profile: ResourceProfile;
@@ -28,15 +35,43 @@ export function uploadMs(profile: ResourceProfile, bytes: number): number {
   return profile.uploadBytesPerSec > 0 ? (bytes / profile.uploadBytesPerSec) * 1000 : Number.POSITIVE_INFINITY;
 }
 
-/** Σ_k max_m (compute + upload) over each intra-group round's contributors (an empty round costs 0). */
-export function groupRoundMs(intraRounds: readonly (readonly Contribution[])[], depth: number, localSteps: number): number {
+/** A member's intra-round time: download (with overheads) + compute + upload. */
+export function memberRoundMs(profile: ResourceProfile, depth: number, localSteps: number, uploadBytes: number, overheads?: RoundOverheads): number {
+  const o = resolveOverheads(overheads);
+  return downloadMs(profile, o.downloadBytes, o) + computeMs(profile, depth, localSteps) + uploadMs(profile, uploadBytes);
+}
+
+/**
+ * Σ_k [max_m (download + compute + upload) + sync + aggregation] over each intra-group round's
+ * contributors (an empty round costs 0). `deadlineMs[k]`: round k dropped someone at this deadline.
+ */
+export function groupRoundMs(
+  intraRounds: readonly (readonly Contribution[])[],
+  depth: number,
+  localSteps: number,
+  overheads?: RoundOverheads,
+  deadlineMs?: readonly (number | undefined)[],
+): number {
+  const o = resolveOverheads(overheads);
   let total = 0;
-  for (const contributions of intraRounds) {
-    let slowest = 0;
-    for (const c of contributions) slowest = Math.max(slowest, computeMs(c.profile, depth, localSteps) + uploadMs(c.profile, c.uploadBytes));
-    total += slowest;
-  }
+  intraRounds.forEach((contributions, k) => {
+    if (contributions.length === 0) return;
+    let slowest = deadlineMs?.[k] ?? 0;
+    let bytes = 0;
+    for (const c of contributions) {
+      slowest = Math.max(slowest, memberRoundMs(c.profile, depth, localSteps, c.uploadBytes, overheads));
+      bytes += c.uploadBytes;
+    }
+    total += slowest + o.syncMsPerIntraRound + aggregationMs(bytes, o);
+  });
   return total;
+}
+
+/** The global round: the slowest group, then the barrier and the global aggregation of `groupBytes`. */
+export function globalRoundMs(groupMs: readonly number[], groupBytes: number, overheads?: RoundOverheads): number {
+  const o = resolveOverheads(overheads);
+  if (groupMs.length === 0) return 0;
+  return Math.max(...groupMs) + o.syncMsPerGlobalRound + aggregationMs(groupBytes, o);
 }
 
 /** Σ over every contribution of its compute time. */

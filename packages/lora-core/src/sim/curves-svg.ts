@@ -8,6 +8,8 @@ export interface CurveSeries {
   readonly name: string;
   /** [x, y] points in x order. */
   readonly points: readonly (readonly [number, number])[];
+  /** Optional confidence band: [x, lo, hi] in x order, drawn as a translucent area under the line. */
+  readonly band?: readonly (readonly [number, number, number])[];
 }
 
 export interface CurvePanel {
@@ -67,7 +69,7 @@ function renderPanel(
 ): string {
   const all = panel.series.flatMap((s) => s.points);
   const xs = all.map((p) => p[0]);
-  const ys = [...all.map((p) => p[1]), ...(panel.target !== undefined ? [panel.target] : [])];
+  const ys = [...all.map((p) => p[1]), ...panel.series.flatMap((s) => (s.band ?? []).flatMap((b) => [b[1], b[2]])), ...(panel.target !== undefined ? [panel.target] : [])];
   const xTicks = niceTicks(0, Math.max(1e-9, ...xs));
   const yTicks = niceTicks(Math.min(...ys, 0), Math.max(...ys, 1e-9));
   const [xMin, xMax] = [xTicks[0]!, xTicks[xTicks.length - 1]!];
@@ -95,6 +97,11 @@ function renderPanel(
     out.push(`<text x="${right - 3}" y="${f(sy(panel.target) - 4)}" text-anchor="end" fill="#555">target</text>`);
   }
   for (const s of panel.series) {
+    if (s.band !== undefined && s.band.length > 1) {
+      const upper = s.band.map(([x, , hi]) => `${f(sx(x))},${f(sy(hi))}`);
+      const lower = [...s.band].reverse().map(([x, lo]) => `${f(sx(x))},${f(sy(lo))}`);
+      out.push(`<polygon points="${[...upper, ...lower].join(' ')}" fill="${color(s.name)}" fill-opacity="0.15" stroke="none"/>`);
+    }
     if (s.points.length === 0) continue;
     const pts = s.points.map(([x, y]) => `${f(sx(x))},${f(sy(y))}`).join(' ');
     out.push(`<polyline points="${pts}" fill="none" stroke="${color(s.name)}" stroke-width="2" stroke-linejoin="round"/>`);

@@ -12,7 +12,8 @@ import { encodeAdapter } from '../protocol/adapter-codec';
 import { chooseRoundPlan, runGlobalRound, type MemberAssignment } from '../federated/round';
 import type { Strategy } from '../federated/strategy';
 import type { ClientUpdate, DeviceInfo, PlanContext, RoundPlan } from '../federated/types';
-import { groupComputeMs, groupRoundMs, type Contribution } from './clock';
+import { globalRoundMs, groupComputeMs, groupRoundMs, memberRoundMs, type Contribution } from './clock';
+import { aggregationMs, resolveOverheads } from '../federated/overheads';
 
 export interface MemberTrainingResult {
   readonly update: ClientUpdate;
@@ -75,6 +76,10 @@ export interface SimRoundRecord {
   readonly trainLoss: number;
   /** Cumulative encoded bytes uploaded by devices. */
   readonly bytesUploaded: number;
+  /** Cumulative bytes downloaded by devices (the group adapter before each intra-group round; 0 without overheads). */
+  readonly bytesDownloaded: number;
+  /** Members dropped by a straggler deadline this round (member × intra-round). */
+  readonly dropped: number;
   /** Cumulative simulated device compute, seconds (Σ over members of their local steps' time). */
   readonly computeSeconds: number;
   readonly groups: readonly SimGroupRecord[];
@@ -101,6 +106,8 @@ export async function* simulate(o: SimulationOptions): AsyncGenerator<SimRoundRe
     loss: initial.loss,
     trainLoss: Number.NaN,
     bytesUploaded: 0,
+    bytesDownloaded: 0,
+    dropped: 0,
     computeSeconds: 0,
     groups: [],
     replanned: false,
@@ -111,7 +118,10 @@ export async function* simulate(o: SimulationOptions): AsyncGenerator<SimRoundRe
   let plan: RoundPlan | undefined;
   let clockMs = 0;
   let bytesTotal = 0;
+  let bytesDownTotal = 0;
   let computeMsTotal = 0;
+  const overheads = o.context.overheads;
+  const downloadBytes = resolveOverheads(overheads).downloadBytes;
   for (let round = 1; round <= o.maxRounds; round++) {
     t0 = now();
     const ctx: PlanContext = { ...o.context, round };
@@ -119,7 +129,9 @@ export async function* simulate(o: SimulationOptions): AsyncGenerator<SimRoundRe
     plan = choice.plan;
     const predicted = plan.predictedGroupMs;
     if (o.maxSimulatedMs !== undefined && predicted !== undefined) {
-      const planned = Math.max(0, ...plan.groups.map((g) => predicted[g.groupId] ?? 0));
+      // The plan's longest group plus the global aggregation the clock will add (clock.ts globalRoundMs).
+      const resultBytes = plan.groups.reduce((sum, g) => sum + (o.context.adapterBytes[g.depth - 1] ?? 0), 0);
+      const planned = Math.max(0, ...plan.groups.map((g) => predicted[g.groupId] ?? 0)) + aggregationMs(resultBytes, resolveOverheads(overheads));
       if (clockMs + planned > o.maxSimulatedMs * (1 + 1e-9)) break;
     }
 
@@ -127,6 +139,9 @@ export async function* simulate(o: SimulationOptions): AsyncGenerator<SimRoundRe
     const uploads = new Map<string, number>();
     let lossSum = 0;
     let lossWeight = 0;
+    let dropped = 0;
+    const planById = new Map(plan.groups.map((g) => [g.groupId, g]));
+    const deadlineHit = new Map<string, Set<number>>();
     const outcome = await runGlobalRound({
       round,
       strategy: o.strategy,
@@ -134,6 +149,16 @@ export async function* simulate(o: SimulationOptions): AsyncGenerator<SimRoundRe
       global,
       numBlocks: o.context.numBlocks,
       trainMember: async (a) => {
+        const deadline = planById.get(a.groupId)?.deadlineMs;
+        if (deadline !== undefined) {
+          const bytes = o.context.adapterBytes[a.depth - 1] ?? 0;
+          if (memberRoundMs(byId.get(a.deviceId)!.profile, a.depth, a.localSteps, bytes, overheads) > deadline) {
+            dropped++;
+            if (!deadlineHit.has(a.groupId)) deadlineHit.set(a.groupId, new Set());
+            deadlineHit.get(a.groupId)!.add(a.intraRound);
+            return undefined;
+          }
+        }
         const { update, trainLoss } = await o.trainMember(a);
         uploads.set(uploadKey(a.groupId, a.intraRound, a.deviceId), uploadBytes(update.delta));
         lossSum += trainLoss * update.numSamples;
@@ -149,17 +174,22 @@ export async function* simulate(o: SimulationOptions): AsyncGenerator<SimRoundRe
       );
       computeMsTotal += groupComputeMs(intraRounds, g.depth, g.localSteps);
       for (const list of intraRounds) for (const c of list) bytesTotal += c.uploadBytes;
+      for (const list of intraRounds) bytesDownTotal += list.length * downloadBytes;
+      const hit = deadlineHit.get(g.groupId);
+      const deadlines = contributors.map((_, k) => (hit?.has(k) ? g.deadlineMs : undefined));
       return {
         groupId: g.groupId,
         size: g.deviceIds.length,
         depth: g.depth,
         intraRounds: g.intraRounds,
         localSteps: g.localSteps,
-        ms: groupRoundMs(intraRounds, g.depth, g.localSteps),
+        ms: groupRoundMs(intraRounds, g.depth, g.localSteps, overheads, deadlines),
         ...(predicted?.[g.groupId] !== undefined ? { predictedMs: predicted[g.groupId] } : {}),
       };
     });
-    const roundMs = Math.max(0, ...groups.map((g) => g.ms));
+    let resultBytes = 0;
+    for (const g of outcome.groups) if (g.result) resultBytes += o.context.adapterBytes[g.plan.depth - 1] ?? 0;
+    const roundMs = globalRoundMs(groups.map((g) => g.ms), resultBytes, overheads);
     clockMs += roundMs;
     const evaluation = await o.evaluate(global);
     yield {
@@ -170,6 +200,8 @@ export async function* simulate(o: SimulationOptions): AsyncGenerator<SimRoundRe
       loss: evaluation.loss,
       trainLoss: lossWeight > 0 ? lossSum / lossWeight : Number.NaN,
       bytesUploaded: bytesTotal,
+      bytesDownloaded: bytesDownTotal,
+      dropped,
       computeSeconds: computeMsTotal / 1000,
       groups,
       replanned: choice.replanned,

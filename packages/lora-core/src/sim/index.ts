@@ -3,7 +3,9 @@ export { DEFAULT_DEVICE_CLASSES, assignDeviceClasses, profileFor } from './devic
 export type { DeviceClass, JitterOptions } from './device-classes';
 export { buildVirtualFleet, deviceId } from './fleet';
 export type { VirtualDevice, VirtualFleetOptions } from './fleet';
-export { computeMs, groupComputeMs, groupRoundMs, uploadMs } from './clock';
+export { computeMs, globalRoundMs, groupComputeMs, groupRoundMs, memberRoundMs, uploadMs } from './clock';
+export { accuracyAt, meanCi, meanCurve } from './stats';
+export type { MeanCi } from './stats';
 export type { Contribution } from './clock';
 export { simulate } from './engine';
 export type { MemberTrainingResult, SimEvaluation, SimGroupRecord, SimRoundRecord, SimTrainMember, SimulationOptions } from './engine';

@@ -8,6 +8,7 @@ export interface RunSummary {
   readonly timeToTargetMs?: number;
   readonly simulatedMs: number;
   readonly bytesUploaded: number;
+  readonly bytesDownloaded: number;
   readonly computeSeconds: number;
   /** Global rounds run (round 0 not counted). */
   readonly rounds: number;
@@ -23,6 +24,7 @@ export function summarizeRun(records: readonly SimRoundRecord[], targetAccuracy:
     ...(hit !== undefined ? { timeToTargetMs: hit.simulatedMs } : {}),
     simulatedMs: last.simulatedMs,
     bytesUploaded: last.bytesUploaded,
+    bytesDownloaded: last.bytesDownloaded,
     computeSeconds: last.computeSeconds,
     rounds: last.round,
   };

@@ -1,6 +1,6 @@
 /**
- * Shared aggregation of every strategy here: sample-weighted mean block by block, inside groups and
- * across groups. The strategies differ only in how they plan (composition over copies, as Flower's
+ * Shared aggregation of every strategy here: a weighted mean block by block, inside groups and
+ * across groups (options.aggregation picks the weights and the LoRA rule, see AggregationOptions). The strategies differ only in how they plan (composition over copies, as Flower's
  * FedAdam reuses FedAvg's mean).
  *
  * options.robust replaces the mean over a group's device updates (robust.ts). Across groups the
@@ -9,7 +9,8 @@
  * depth-only is the exception (its groups are single devices), see depth-only.ts.
  */
 import type { AdapterState } from '../../lora/adapter-state';
-import { weightedMeanByBlock } from '../aggregate';
+import { weightedMeanByBlock, workNormalizedMeanByBlock, type WorkedDelta } from '../aggregate';
+import { exactLoraBlocks } from '../exact-lora';
 import { robustAggregateByBlock, validateRobustOptions } from '../robust';
 import type { RobustOptions } from '../robust';
 import type { GroupingOptions } from '../grouping';
@@ -26,6 +27,24 @@ export interface StrategyOptions {
   readonly intraRounds?: number;
   /** Robust combination of device updates (clipping, median, trimmed mean). Default: the weighted mean. */
   readonly robust?: RobustOptions;
+  readonly aggregation?: AggregationOptions;
+}
+
+/**
+ * How results combine. Composable with `robust`: the robust rule (when set) combines a group's
+ * device updates and takes precedence there; weighting and the LoRA rule apply wherever the mean is used.
+ */
+export interface AggregationOptions {
+  /**
+   * Across groups: 'samples' (default) — weights = samples; 'work' — FedNova-style normalisation
+   * by each group's local steps τ_g · I (aggregate.ts workNormalizedMeanByBlock).
+   */
+  readonly weighting?: 'samples' | 'work';
+  /**
+   * 'separate' (default, FedLoRA's rule): A and B averaged separately. 'exact': the combined
+   * product Σ c_i A_i B_i re-factorised at rank r (exact-lora.ts).
+   */
+  readonly lora?: 'separate' | 'exact';
 }
 
 export abstract class BlockwiseFedAvgStrategy implements Strategy {
@@ -37,11 +56,27 @@ export abstract class BlockwiseFedAvgStrategy implements Strategy {
 
   abstract plan(devices: readonly DeviceInfo[], ctx: PlanContext): RoundPlan;
 
-  aggregateGroup(updates: readonly ClientUpdate[]): AdapterState {
-    return this.options.robust ? robustAggregateByBlock(updates, this.options.robust) : weightedMeanByBlock(updates);
+  aggregateGroup(updates: readonly ClientUpdate[], base?: AdapterState): AdapterState {
+    if (this.options.robust) return robustAggregateByBlock(updates, this.options.robust);
+    const mean = weightedMeanByBlock(updates);
+    return this.exact(mean, base, updates.map((u) => ({ numSamples: u.numSamples, delta: u.delta, steps: 1 })), false);
   }
 
-  aggregateGlobal(groups: readonly GroupResult[]): AdapterState {
-    return weightedMeanByBlock(groups.map((g) => ({ id: g.groupId, numSamples: g.numSamples, delta: g.delta })));
+  aggregateGlobal(groups: readonly GroupResult[], base?: AdapterState): AdapterState {
+    const worked = groups.map((g) => ({ id: g.groupId, numSamples: g.numSamples, delta: g.delta, steps: g.steps ?? 1 }));
+    const work = this.options.aggregation?.weighting === 'work';
+    const mean = work ? workNormalizedMeanByBlock(worked) : weightedMeanByBlock(worked);
+    return this.exact(mean, base, worked, work);
+  }
+
+  /** With aggregation.lora = 'exact' and a base, the LoRA pairs of `mean` replaced by the product-exact aggregate. */
+  protected exact(mean: AdapterState, base: AdapterState | undefined, updates: readonly WorkedDelta[], work: boolean): AdapterState {
+    if (this.options.aggregation?.lora !== 'exact' || base === undefined) return mean;
+    return exactLoraBlocks(mean, base, (key) => {
+      const carrying = updates.filter((u) => u.delta.has(key));
+      const total = carrying.reduce((s, u) => s + u.numSamples, 0);
+      const tauEff = carrying.reduce((s, u) => s + (u.numSamples / total) * u.steps, 0);
+      return carrying.map((u) => ({ delta: u.delta, coefficient: (u.numSamples / total) * (work ? tauEff / u.steps : 1) }));
+    });
   }
 }

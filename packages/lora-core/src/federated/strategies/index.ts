@@ -1,5 +1,7 @@
 export { BlockwiseFedAvgStrategy } from './blockwise-fedavg';
-export type { StrategyOptions } from './blockwise-fedavg';
+export type { AggregationOptions, StrategyOptions } from './blockwise-fedavg';
+export { FedLoraDeadlineStrategy, FedLoraDepth1Strategy } from './fedlora-variants';
+export type { DeadlineOptions } from './fedlora-variants';
 export { DepthOnlyStrategy } from './depth-only';
 export { FedLoraStrategy } from './fedlora';
 export { GroupingOnlyStrategy } from './grouping-only';

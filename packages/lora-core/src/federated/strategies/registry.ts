@@ -3,6 +3,7 @@ import type { Strategy, StrategyName } from '../strategy';
 import type { StrategyOptions } from './blockwise-fedavg';
 import { DepthOnlyStrategy } from './depth-only';
 import { FedLoraStrategy } from './fedlora';
+import { FedLoraDeadlineStrategy, FedLoraDepth1Strategy } from './fedlora-variants';
 import { GroupingOnlyStrategy } from './grouping-only';
 import { HierFedLoraStrategy } from './hierfedlora';
 import { RandomGroupsStrategy } from './random-groups';
@@ -13,6 +14,8 @@ const FACTORIES: Record<StrategyName, (options: StrategyOptions) => Strategy> = 
   'grouping-only': (o) => new GroupingOnlyStrategy(o),
   'depth-only': (o) => new DepthOnlyStrategy(o),
   'random-groups': (o) => new RandomGroupsStrategy(o),
+  'fedlora-depth1': (o) => new FedLoraDepth1Strategy(o),
+  'fedlora-deadline': (o) => new FedLoraDeadlineStrategy(o),
 };
 
 export function createStrategy(name: StrategyName, options: StrategyOptions = {}): Strategy {

@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { DEFAULT_TRIM_FRACTION, isRobustRule, isStrategyName, ROBUST_RULES, STRATEGY_NAMES } from './core';
 import type { RobustOptions, StrategyName } from './core';
+import { DEFAULT_CHECKPOINT_RETENTION } from './state/retention';
+import type { CheckpointRetention } from './state/retention';
 
 export interface CoordinatorConfig {
   readonly port: number;
@@ -59,6 +61,8 @@ export interface CoordinatorConfig {
   readonly evalRows: number | 'all' | undefined;
   /** The run flags given on the command line (a task's defaults fill in the others). */
   readonly explicit: readonly string[];
+  /** Checkpoints kept per run: the last N (Infinity: all) and the best-scoring one. */
+  readonly checkpointRetention: CheckpointRetention;
 }
 
 /** Run flags a task file's `defaults` may set when the command line does not. */
@@ -116,6 +120,8 @@ export const USAGE = `Usage: coordinator [options]
   --robust R          ${ROBUST_RULES.join(' | ')}: how device updates are combined (default mean)
   --trim-fraction F   trimmed-mean: fraction dropped at each end, in [0, 0.5) (default ${DEFAULT_TRIM_FRACTION})
   --clip-norm X|auto  scale updates down to L2 norm X, or to the median norm of the round (default: no clipping)
+  --keep-checkpoints N|all   checkpoints kept per run: the last N rounds' (default ${DEFAULT_CHECKPOINT_RETENTION.keepLast})
+  --keep-best-checkpoint on|off  also keep the best-scoring round's checkpoint (default on)
 `;
 
 function int(name: string, raw: string | undefined, fallback: number, min: number): number {
@@ -185,6 +191,8 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         train: { type: 'string' },
         eval: { type: 'string' },
         'eval-rows': { type: 'string' },
+        'keep-checkpoints': { type: 'string' },
+        'keep-best-checkpoint': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -241,7 +249,14 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
     evalFile: values.eval,
     evalRows: evalRows as number | 'all' | undefined,
     explicit,
+    checkpointRetention: retentionOptions(values['keep-checkpoints'], values['keep-best-checkpoint']),
   };
+}
+
+function retentionOptions(keep: string | undefined, best: string | undefined): CheckpointRetention {
+  const keepLast = keep === 'all' ? Number.POSITIVE_INFINITY : int('keep-checkpoints', keep, DEFAULT_CHECKPOINT_RETENTION.keepLast, 1);
+  if (best !== undefined && best !== 'on' && best !== 'off') throw new ConfigError(`--keep-best-checkpoint must be on or off, got "${best}"`);
+  return { keepLast, keepBest: best === undefined ? DEFAULT_CHECKPOINT_RETENTION.keepBest : best === 'on' };
 }
 
 function robustOptions(rule = 'mean', trim: string | undefined, clip: string | undefined): RobustOptions | undefined {

@@ -63,6 +63,8 @@ export interface CoordinatorConfig {
   readonly explicit: readonly string[];
   /** Checkpoints kept per run: the last N (Infinity: all) and the best-scoring one. */
   readonly checkpointRetention: CheckpointRetention;
+  /** Disconnected devices leave the live registry (and the dashboard's list) after this long. */
+  readonly evictAfterMs: number;
 }
 
 /** Run flags a task file's `defaults` may set when the command line does not. */
@@ -122,6 +124,7 @@ export const USAGE = `Usage: coordinator [options]
   --clip-norm X|auto  scale updates down to L2 norm X, or to the median norm of the round (default: no clipping)
   --keep-checkpoints N|all   checkpoints kept per run: the last N rounds' (default ${DEFAULT_CHECKPOINT_RETENTION.keepLast})
   --keep-best-checkpoint on|off  also keep the best-scoring round's checkpoint (default on)
+  --evict-after S     seconds a disconnected device stays in the live registry and dashboard (default 600; at least --rejoin-grace)
 `;
 
 function int(name: string, raw: string | undefined, fallback: number, min: number): number {
@@ -193,6 +196,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         'eval-rows': { type: 'string' },
         'keep-checkpoints': { type: 'string' },
         'keep-best-checkpoint': { type: 'string' },
+        'evict-after': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -249,6 +253,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
     evalFile: values.eval,
     evalRows: evalRows as number | 'all' | undefined,
     explicit,
+    evictAfterMs: positive('evict-after', values['evict-after'], 600) * 1000,
     checkpointRetention: retentionOptions(values['keep-checkpoints'], values['keep-best-checkpoint']),
   };
 }

@@ -238,6 +238,11 @@ async function main(): Promise<number> {
     while (!cond() && performance.now() < deadline) await sleep(50);
     return cond();
   };
+  const progress = setInterval(() => {
+    const s = coordinator.loop.status();
+    process.stderr.write(`  … ${((performance.now() - started) / 1000).toFixed(0)} s: ${coordinator.registry.joinedConnectedCount()} joined, ${s.state}${s.message ? ` (${s.message})` : ''}\n`);
+  }, 10_000);
+  progress.unref();
   // Joined as the coordinator sees it (in its registry).
   await until(() => coordinator.registry.joinedConnected().length >= N || sum(joined, (j) => j.joined + j.failed) >= N);
   const joinMs = performance.now() - joinStart;
@@ -249,6 +254,7 @@ async function main(): Promise<number> {
   const done = connected < N || JOINS_ONLY ? false : await until(() => coordinator.loop.status().state !== 'waiting' && coordinator.loop.status().state !== 'running');
   const roundsMs = performance.now() - roundStart;
   enter('idle');
+  clearInterval(progress);
   const status = coordinator.loop.status();
 
   for (const child of children) child.send({ type: 'stop' });

@@ -77,7 +77,7 @@ export class DeviceGateway implements DeviceChannel {
   private readonly now: () => number;
   private readonly log: (line: string) => void;
   private readonly limits: ConnectionLimits;
-  private readonly statusThrottle = new StatusThrottle((status) => this.io.emit('runStatus', status));
+  private readonly statusThrottle = new StatusThrottle((status) => this.io.emit('runStatus', status), { audience: () => this.io.engine.clientsCount });
 
   constructor(
     private readonly io: CoordinatorServer,

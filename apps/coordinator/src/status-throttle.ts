@@ -10,6 +10,11 @@ import type { RunStatus } from './core';
 export interface StatusThrottleOptions {
   /** Least time between two broadcasts of the same state and round (default 250 ms). */
   readonly minIntervalMs?: number;
+  /**
+   * Sockets the broadcast goes to; the interval grows with them (0.1 ms per socket beyond 2,500:
+   * 1 s at 10,000), so count updates cost a bounded number of writes per second at any fleet size.
+   */
+  readonly audience?: () => number;
   readonly now?: () => number;
 }
 
@@ -20,6 +25,7 @@ export class StatusThrottle {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly minIntervalMs: number;
   private readonly now: () => number;
+  private readonly audience: () => number;
 
   constructor(
     private readonly send: (status: RunStatus) => void,
@@ -27,11 +33,17 @@ export class StatusThrottle {
   ) {
     this.minIntervalMs = opts.minIntervalMs ?? 250;
     this.now = opts.now ?? Date.now;
+    this.audience = opts.audience ?? (() => 0);
+  }
+
+  private interval(): number {
+    return Math.max(this.minIntervalMs, 0.1 * this.audience());
   }
 
   push(status: RunStatus): void {
     const milestone = this.last === undefined || this.last.state !== status.state || this.last.round !== status.round || this.last.runId !== status.runId;
-    if (milestone || this.now() - this.lastAt >= this.minIntervalMs) {
+    const interval = this.interval();
+    if (milestone || this.now() - this.lastAt >= interval) {
       this.flushNow(status);
       return;
     }
@@ -39,7 +51,7 @@ export class StatusThrottle {
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       if (this.pending) this.flushNow(this.pending);
-    }, Math.max(0, this.lastAt + this.minIntervalMs - this.now()));
+    }, Math.max(0, this.lastAt + interval - this.now()));
     this.timer.unref?.();
   }
 

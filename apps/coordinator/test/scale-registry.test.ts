@@ -94,4 +94,18 @@ describe('StatusThrottle', () => {
     throttle.push(status({ state: 'running', round: 1, devicesJoined: 98 }));
     assert.equal(sent.length, 4, 'a new round goes out at once');
   });
+
+  it('spaces count updates further apart for a large audience', () => {
+    const sent: RunStatus[] = [];
+    let t = 0;
+    const throttle = new StatusThrottle((s) => sent.push(s), { minIntervalMs: 250, audience: () => 10_000, now: () => t });
+    throttle.push(status());
+    t = 500;
+    throttle.push(status({ devicesJoined: 1 }));
+    assert.equal(sent.length, 1, '500 ms is within the 1 s interval of 10,000 sockets');
+    t = 1000;
+    throttle.push(status({ devicesJoined: 2 }));
+    assert.equal(sent.length, 2);
+    throttle.cancel();
+  });
 });

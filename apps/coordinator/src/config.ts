@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { DEFAULT_TRIM_FRACTION, isRobustRule, isStrategyName, ROBUST_RULES, STRATEGY_NAMES } from './core';
 import type { RobustOptions, StrategyName } from './core';
+import { DEFAULT_CHECKPOINT_RETENTION } from './state/retention';
+import type { CheckpointRetention } from './state/retention';
 
 export interface CoordinatorConfig {
   readonly port: number;
@@ -64,6 +66,10 @@ export interface CoordinatorConfig {
   readonly evalRows: number | 'all' | undefined;
   /** The run flags given on the command line (a task's defaults fill in the others). */
   readonly explicit: readonly string[];
+  /** Checkpoints kept per run: the last N (Infinity: all) and the best-scoring one. */
+  readonly checkpointRetention: CheckpointRetention;
+  /** Disconnected devices leave the live registry (and the dashboard's list) after this long. */
+  readonly evictAfterMs: number;
 }
 
 /** Run flags a task file's `defaults` may set when the command line does not. */
@@ -125,6 +131,9 @@ export const USAGE = `Usage: coordinator [options]
                       self-signed certificate is made once and kept next to the database (.data/tls-cert.pem)
   --cert PATH         PEM certificate for --https (e.g. from mkcert); needs --key
   --key PATH          PEM private key of --cert
+  --keep-checkpoints N|all   checkpoints kept per run: the last N rounds' (default ${DEFAULT_CHECKPOINT_RETENTION.keepLast})
+  --keep-best-checkpoint on|off  also keep the best-scoring round's checkpoint (default on)
+  --evict-after S     seconds a disconnected device stays in the live registry and dashboard (default 600; at least --rejoin-grace)
 `;
 
 function int(name: string, raw: string | undefined, fallback: number, min: number): number {
@@ -197,6 +206,9 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         https: { type: 'boolean' },
         cert: { type: 'string' },
         key: { type: 'string' },
+        'keep-checkpoints': { type: 'string' },
+        'keep-best-checkpoint': { type: 'string' },
+        'evict-after': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -258,7 +270,15 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
     https: values.https ?? false,
     tlsCert: values.cert,
     tlsKey: values.key,
+    evictAfterMs: positive('evict-after', values['evict-after'], 600) * 1000,
+    checkpointRetention: retentionOptions(values['keep-checkpoints'], values['keep-best-checkpoint']),
   };
+}
+
+function retentionOptions(keep: string | undefined, best: string | undefined): CheckpointRetention {
+  const keepLast = keep === 'all' ? Number.POSITIVE_INFINITY : int('keep-checkpoints', keep, DEFAULT_CHECKPOINT_RETENTION.keepLast, 1);
+  if (best !== undefined && best !== 'on' && best !== 'off') throw new ConfigError(`--keep-best-checkpoint must be on or off, got "${best}"`);
+  return { keepLast, keepBest: best === undefined ? DEFAULT_CHECKPOINT_RETENTION.keepBest : best === 'on' };
 }
 
 function robustOptions(rule = 'mean', trim: string | undefined, clip: string | undefined): RobustOptions | undefined {

@@ -28,6 +28,7 @@ import type { DeviceChannel, UploadVerdict } from './engine/run-loop';
 import type { FleetSlots } from './fleet-slots';
 import { sameSecret } from './fleet-slots';
 import type { DeviceRegistry } from './registry';
+import { StatusThrottle } from './status-throttle';
 import type { CoordinatorState } from './state';
 
 export type CoordinatorServer = Server<DeviceToServerEvents, ServerToDeviceEvents>;
@@ -76,6 +77,7 @@ export class DeviceGateway implements DeviceChannel {
   private readonly now: () => number;
   private readonly log: (line: string) => void;
   private readonly limits: ConnectionLimits;
+  private readonly statusThrottle = new StatusThrottle((status) => this.io.emit('runStatus', status), { audience: () => this.io.engine.clientsCount });
 
   constructor(
     private readonly io: CoordinatorServer,
@@ -95,6 +97,7 @@ export class DeviceGateway implements DeviceChannel {
    */
   retire(nextRunId: string): void {
     this.io.off('connection', this.onConnectionListener);
+    this.statusThrottle.cancel();
     for (const socket of this.io.sockets.sockets.values()) {
       const device = this.deps.registry.bySocket(socket.id);
       if (!device) continue;
@@ -114,8 +117,9 @@ export class DeviceGateway implements DeviceChannel {
     return true;
   }
 
+  /** To every socket, coalesced (status-throttle.ts): a changed state or round at once, counts at most 4 per second. */
   broadcastStatus(status: RunStatus): void {
-    this.io.emit('runStatus', status);
+    this.statusThrottle.push(status);
   }
 
   /**

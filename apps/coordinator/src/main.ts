@@ -67,7 +67,7 @@ async function main(): Promise<number> {
     batchSize: config.batchSize,
   });
   if (config.robust) log(`robust aggregation: ${JSON.stringify(config.robust)}`);
-  const state = openState(config.db);
+  const state = openState(config.db, { retention: config.checkpointRetention });
   let coordinator;
   try {
     coordinator = await startCoordinator({ config, task, state, log, ...(tls ? { tls } : {}) });

@@ -58,6 +58,8 @@ export class DeviceRegistry {
   private readonly keys = new Map<string, string>();
   /** Devices the operator revoked: never again admitted by this process. */
   private readonly revoked = new Set<string>();
+  /** How many devices are joined and connected, kept as they change (joinedConnected() sorts all). */
+  private joinedConnectedTotal = 0;
 
   /**
    * Whether `key` may speak for `deviceId`: the first key a device presents is bound to its id for
@@ -102,7 +104,9 @@ export class DeviceRegistry {
     if (device.socketId !== null && device.socketId !== socketId) this.socketToDevice.delete(device.socketId);
     const previousDevice = this.socketToDevice.get(socketId);
     if (previousDevice !== undefined && previousDevice !== deviceId) this.release(previousDevice, socketId, at);
+    const wasCounted = counts(device);
     device.socketId = socketId;
+    this.recount(wasCounted, device);
     device.dataMode = dataMode;
     device.lastSeen = at;
     if (device.activity === 'gone') device.activity = 'idle';
@@ -133,7 +137,9 @@ export class DeviceRegistry {
       throw new Error(`socket ${socketId} has not said hello as ${report.deviceId}`);
     }
     const rejoin = device.joins > 0;
+    const wasCounted = counts(device);
     device.report = report;
+    this.recount(wasCounted, device);
     device.joins += 1;
     device.lastSeen = at;
     device.activity = 'idle';
@@ -163,6 +169,28 @@ export class DeviceRegistry {
     return [...this.devices.values()]
       .filter((d) => d.socketId !== null && d.report !== undefined)
       .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+  }
+
+  /** joinedConnected().length without building the list. */
+  joinedConnectedCount(): number {
+    return this.joinedConnectedTotal;
+  }
+
+  /**
+   * Forgets devices disconnected for at least `graceMs` (their persistent record stays in the
+   * state; their key binding and any revocation stay here, so a returning device is still bound
+   * to its key). A device that comes back later joins as new. Returns the evicted ids.
+   */
+  evictGone(graceMs: number, at: number): string[] {
+    const evicted: string[] = [];
+    for (const [id, d] of this.devices) {
+      if (d.socketId === null && at - d.lastSeen >= graceMs) {
+        this.devices.delete(id);
+        evicted.push(id);
+      }
+    }
+    if (evicted.length > 0) this.changed();
+    return evicted;
   }
 
   isConnected(deviceId: string): boolean {
@@ -235,17 +263,25 @@ export class DeviceRegistry {
     this.socketToDevice.delete(socketId);
     const device = this.devices.get(deviceId);
     if (!device || device.socketId !== socketId) return undefined;
+    const wasCounted = counts(device);
     device.socketId = null;
+    this.recount(wasCounted, device);
     device.activity = 'gone';
     device.lastSeen = at;
     this.changed();
     return device;
   }
 
+  private recount(wasCounted: boolean, device: LiveDevice): void {
+    this.joinedConnectedTotal += Number(counts(device)) - Number(wasCounted);
+  }
+
   private changed(): void {
     for (const l of this.listeners) l();
   }
 }
+
+const counts = (d: LiveDevice): boolean => d.socketId !== null && d.report !== undefined;
 
 /** The strategy's view of a joined device. */
 export function toDeviceInfo(device: LiveDevice): DeviceInfo {

@@ -43,6 +43,8 @@ export interface OpenRunOptions {
   /** Recorded with the run; a restarted coordinator resumes the run only under the same task settings. */
   readonly taskSettings: Readonly<Record<string, unknown>>;
   readonly rejoinGraceMs: number;
+  /** Devices disconnected this long leave the live registry (never sooner than the rejoin grace; default 10 min). */
+  readonly evictAfterMs?: number;
   readonly normBoundFactor: number | null;
   /** Pick up this run from the state instead of creating one. */
   readonly resumeRunId?: string;
@@ -50,6 +52,8 @@ export interface OpenRunOptions {
   readonly onStatus?: () => void;
   readonly log: (line: string) => void;
 }
+
+export const DEFAULT_EVICT_AFTER_MS = 10 * 60_000;
 
 export function newRunId(now = new Date()): string {
   return `run-${now.toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
@@ -125,6 +129,12 @@ export function openRun(opts: OpenRunOptions): RunSession {
     log,
   });
   gateway.attachEngine(loop);
+  const evictAfterMs = Math.max(opts.rejoinGraceMs, opts.evictAfterMs ?? DEFAULT_EVICT_AFTER_MS);
+  const evictTimer = setInterval(() => {
+    const evicted = registry.evictGone(evictAfterMs, Date.now());
+    if (evicted.length > 0) log(`evicted ${evicted.length} device(s) gone for over ${Math.round(evictAfterMs / 1000)} s from the live registry`);
+  }, Math.min(60_000, Math.max(1_000, evictAfterMs / 4)));
+  evictTimer.unref();
 
   let done: Promise<RunStatusName> | undefined;
   let ended = false;
@@ -142,6 +152,7 @@ export function openRun(opts: OpenRunOptions): RunSession {
     start() {
       done ??= loop.run().then((status) => {
         ended = true;
+        clearInterval(evictTimer);
         return status;
       });
     },

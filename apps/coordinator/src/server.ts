@@ -155,6 +155,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       joinToken: config.token,
       taskSettings: taskSettingsOf(config, task),
       rejoinGraceMs: config.rejoinGraceMs ?? 30_000,
+      ...(config.evictAfterMs === undefined ? {} : { evictAfterMs: config.evictAfterMs }),
       normBoundFactor: config.normBoundFactor === undefined ? 1.01 : config.normBoundFactor,
       ...(resumeId ? { resumeRunId: resumeId } : {}),
       onStatus: notify,

@@ -176,7 +176,7 @@ export class RunLoop {
       strategy: this.deps.strategy.name,
       round: this.completedRound,
       totalRounds: settings.rounds,
-      devicesJoined: this.deps.registry.joinedConnected().length,
+      devicesJoined: this.deps.registry.joinedConnectedCount(),
       devicesExpected: settings.devicesExpected,
       lastAccuracy: this.lastAccuracy,
       ...(this.message === undefined ? {} : { message: this.message }),
@@ -463,9 +463,9 @@ export class RunLoop {
   }
 
   private async waitForDevices(needed: number): Promise<void> {
-    while (this.deps.registry.joinedConnected().length < needed) {
+    while (this.deps.registry.joinedConnectedCount() < needed) {
       this.throwIfStopped();
-      this.setState(this.runState, `waiting for devices: ${this.deps.registry.joinedConnected().length}/${needed} joined`);
+      this.setState(this.runState, `waiting for devices: ${this.deps.registry.joinedConnectedCount()}/${needed} joined`);
       await new Promise<void>((resolve) => this.wakeWaiters.push(resolve));
     }
     this.throwIfStopped();

@@ -10,6 +10,8 @@ import type {
   RunStatusName,
 } from './types';
 import { StateError } from './types';
+import { checkpointsToPrune, KEEP_ALL_CHECKPOINTS, validateRetention } from './retention';
+import type { CheckpointRetention } from './retention';
 
 const deviceKey = (runId: string, deviceId: string) => `${runId}\u0000${deviceId}`;
 
@@ -21,6 +23,11 @@ export class MemoryState implements CoordinatorState {
   private readonly metrics = new Map<string, MetricRecord[]>();
   private readonly checkpoints = new Map<string, CheckpointRecord[]>();
   private readonly joinTokens = new Map<string, string>();
+  private readonly retention: CheckpointRetention;
+
+  constructor(options: { readonly retention?: CheckpointRetention } = {}) {
+    this.retention = validateRetention(options.retention ?? KEEP_ALL_CHECKPOINTS);
+  }
 
   createRun(run: RunRecord): void {
     if (this.runs.has(run.id)) throw new StateError(`run ${run.id} exists already`);
@@ -118,10 +125,10 @@ export class MemoryState implements CoordinatorState {
     rounds.push(structuredClone(round));
     this.rounds.set(round.runId, rounds);
     if (metric) this.metrics.set(round.runId, [...(this.metrics.get(round.runId) ?? []), { ...metric }]);
-    this.checkpoints.set(round.runId, [
-      ...(this.checkpoints.get(round.runId) ?? []),
-      { ...checkpoint, bytes: new Uint8Array(checkpoint.bytes) },
-    ]);
+    const checkpoints = [...(this.checkpoints.get(round.runId) ?? []), { ...checkpoint, bytes: new Uint8Array(checkpoint.bytes) }];
+    const accuracy = new Map((this.metrics.get(round.runId) ?? []).map((m) => [m.round, m.accuracy]));
+    const prune = new Set(checkpointsToPrune(checkpoints.map((c) => c.round), accuracy, this.retention));
+    this.checkpoints.set(round.runId, checkpoints.filter((c) => !prune.has(c.round)));
   }
 
   listRounds(runId: string): RoundRecord[] {

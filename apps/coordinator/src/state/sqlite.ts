@@ -17,6 +17,8 @@ import type {
   RunStatusName,
 } from './types';
 import { StateError } from './types';
+import { checkpointsToPrune, KEEP_ALL_CHECKPOINTS, validateRetention } from './retention';
+import type { CheckpointRetention } from './retention';
 
 const SCHEMA_VERSION = 2;
 
@@ -172,7 +174,10 @@ export class SqliteState implements CoordinatorState {
   private readonly db: Database.Database;
 
   /** `file` is a path (created with its folder) or ':memory:'. */
-  constructor(file: string) {
+  private readonly retention: CheckpointRetention;
+
+  constructor(file: string, options: { readonly retention?: CheckpointRetention } = {}) {
+    this.retention = validateRetention(options.retention ?? KEEP_ALL_CHECKPOINTS);
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
@@ -313,8 +318,18 @@ export class SqliteState implements CoordinatorState {
       this.db
         .prepare('INSERT INTO checkpoints (run_id, round, bytes) VALUES (?, ?, ?)')
         .run(checkpoint.runId, checkpoint.round, Buffer.from(checkpoint.bytes.buffer, checkpoint.bytes.byteOffset, checkpoint.bytes.byteLength));
+      this.pruneCheckpoints(round.runId);
     });
     write.immediate();
+  }
+
+  /** Inside completeRound's transaction: the checkpoints the retention no longer keeps go. */
+  private pruneCheckpoints(runId: string): void {
+    if (this.retention.keepLast === Number.POSITIVE_INFINITY) return;
+    const stored = (this.db.prepare('SELECT round FROM checkpoints WHERE run_id = ?').all(runId) as Array<{ round: number }>).map((r) => r.round);
+    const accuracy = new Map((this.db.prepare('SELECT round, accuracy FROM metrics WHERE run_id = ?').all(runId) as Array<{ round: number; accuracy: number }>).map((r) => [r.round, r.accuracy]));
+    const drop = this.db.prepare('DELETE FROM checkpoints WHERE run_id = ? AND round = ?');
+    for (const round of checkpointsToPrune(stored, accuracy, this.retention)) drop.run(runId, round);
   }
 
   listRounds(runId: string): RoundRecord[] {

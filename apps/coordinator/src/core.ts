@@ -4,7 +4,9 @@ export { chooseRoundPlan, runGlobalRound, RoundContractError } from '@tabfleet/l
 export type { GlobalRoundOutcome, GroupAggregation, MemberAssignment } from '@tabfleet/lora-core';
 export {
   AdapterCodecError,
+  adamCoordinateBound,
   adamDeltaNormBound,
+  coordinateBoundProblems,
   normBoundProblems,
   jensenShannon,
   normalize,

@@ -50,6 +50,20 @@ export interface CoordinatorConfig {
   readonly exitWhenDone: boolean;
   /** Robust combination of device updates; undefined = the plain sample-weighted mean. */
   readonly robust: RobustOptions | undefined;
+  /** Own-data devices weigh at most this × the round's median declared sample count; null = off. */
+  readonly sampleWeightCap: number | null;
+  /** Attempts in a row a round may miss its report fraction before the run fails. */
+  readonly maxRoundAttempts: number;
+  /** How long a resumed run waits for its expected devices before going on with those present. */
+  readonly resumeWaitMs: number;
+  /** Per client address: devices (hello'd connections) at once, and joins per minute. */
+  readonly maxDevicesPerAddress: number;
+  readonly maxJoinsPerMinute: number;
+  /** Open device connections per address and in total. */
+  readonly maxConnectionsPerAddress: number;
+  readonly maxConnections: number;
+  /** Fleet slots of devices gone longer than this are given to new tabs. */
+  readonly slotGraceMs: number;
 }
 
 export class ConfigError extends Error {
@@ -86,7 +100,15 @@ export const USAGE = `Usage: coordinator [options]
   --exit-when-done    exit after the last round
   --robust R          ${ROBUST_RULES.join(' | ')}: how device updates are combined (default mean)
   --trim-fraction F   trimmed-mean: fraction dropped at each end, in [0, 0.5) (default ${DEFAULT_TRIM_FRACTION})
-  --clip-norm X|auto  scale updates down to L2 norm X, or to the median norm of the round (default: no clipping)
+  --clip-norm X|auto|off  scale updates down to L2 norm X, or to the median norm of the round (default auto)
+  --weight-cap F|off  own-data devices weigh at most F × the round's median declared sample count (default 2)
+  --round-retries N   attempts in a row a round may miss --min-report before the run fails (default 5)
+  --resume-wait S     seconds a resumed run waits for its devices, then goes on with those present (default 120)
+  --max-devices-per-address N  devices one client address may hold at once (default 32)
+  --max-joins-per-minute N     hellos per minute from one address (default 120)
+  --max-connections-per-address N  open device connections per address (default 64; total: --max-connections, 10000)
+  --max-connections N
+  --slot-grace S      fleet slots of devices gone longer than S seconds go to new tabs (default 600)
 `;
 
 function int(name: string, raw: string | undefined, fallback: number, min: number): number {
@@ -152,6 +174,14 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         robust: { type: 'string' },
         'trim-fraction': { type: 'string' },
         'clip-norm': { type: 'string' },
+        'weight-cap': { type: 'string' },
+        'round-retries': { type: 'string' },
+        'resume-wait': { type: 'string' },
+        'max-devices-per-address': { type: 'string' },
+        'max-joins-per-minute': { type: 'string' },
+        'max-connections-per-address': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'slot-grace': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -195,6 +225,14 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
     normBoundFactor: values['norm-bound'] === 'off' ? null : positive('norm-bound', values['norm-bound'], 1.01),
     exitWhenDone: values['exit-when-done'] ?? false,
     robust: robustOptions(values.robust, values['trim-fraction'], values['clip-norm']),
+    sampleWeightCap: values['weight-cap'] === 'off' ? null : positive('weight-cap', values['weight-cap'], 2),
+    maxRoundAttempts: int('round-retries', values['round-retries'], 5, 1),
+    resumeWaitMs: nonNegative('resume-wait', values['resume-wait'], 120) * 1000,
+    maxDevicesPerAddress: int('max-devices-per-address', values['max-devices-per-address'], 32, 1),
+    maxJoinsPerMinute: int('max-joins-per-minute', values['max-joins-per-minute'], 120, 1),
+    maxConnectionsPerAddress: int('max-connections-per-address', values['max-connections-per-address'], 64, 1),
+    maxConnections: int('max-connections', values['max-connections'], 10_000, 1),
+    slotGraceMs: nonNegative('slot-grace', values['slot-grace'], 600) * 1000,
   };
 }
 
@@ -205,7 +243,8 @@ function robustOptions(rule = 'mean', trim: string | undefined, clip: string | u
   if (trimFraction !== undefined && !(trimFraction >= 0 && trimFraction < 0.5)) {
     throw new ConfigError(`--trim-fraction must be a number in [0, 0.5), got "${trim}"`);
   }
-  const clipNorm = clip === undefined || clip === 'auto' ? clip : positive('clip-norm', clip, 0);
+  // Clipping to the round's median norm is on by default: it bounds what one over-long upload can do.
+  const clipNorm = clip === 'off' ? undefined : clip === undefined || clip === 'auto' ? 'auto' : positive('clip-norm', clip, 0);
   if (rule === 'mean' && clipNorm === undefined) return undefined;
   return {
     rule,

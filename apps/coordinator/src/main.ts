@@ -39,13 +39,14 @@ async function main(): Promise<number> {
   const state = openState(config.db);
   const coordinator = await startCoordinator({ config, task, state, log });
   // The tokens appear here once, on the console of whoever started the process; logs never carry them.
-  const tokenQuery = `?token=${encodeURIComponent(config.token)}`;
+  const tokenQuery = `?token=${encodeURIComponent(coordinator.joinToken)}`;
   console.log('');
   console.log(`  device URL:    ${coordinator.lanUrl}/${tokenQuery}`);
   if (coordinator.lanUrl !== coordinator.localUrl) console.log(`  on this host:  ${coordinator.localUrl}/${tokenQuery}`);
   console.log(`  fleet URL:     ${coordinator.localUrl}/${tokenQuery}&mode=fleet`);
   console.log(`  dashboard:     ${coordinator.lanUrl}/dashboard/ (read-only)`);
   console.log(`  admin:         ${coordinator.lanUrl}/dashboard/?admin=${encodeURIComponent(config.adminToken)}`);
+  if (coordinator.joinToken !== config.token) console.log('  (join token: the resumed run\'s stored one)');
   if (config.tokenGenerated || config.adminTokenGenerated) console.log('  (generated tokens are not shown again)');
   console.log('');
   console.log(`TABFLEET_READY ${JSON.stringify({ url: coordinator.localUrl, runId: coordinator.runId, resumed: coordinator.resumed })}`);

@@ -11,6 +11,8 @@ import { networkInterfaces } from 'node:os';
 import { Server } from 'socket.io';
 import type { CoordinatorConfig } from './config';
 import { computeMaxHttpBufferSize } from './config';
+import { AddressLimits, connectionLimits } from './connection-limits';
+import type { ConnectionLimits } from './connection-limits';
 import type { Strategy } from './core';
 import { attachDashboardNamespace } from './dashboard/namespace';
 import type { DashboardSource } from './dashboard/namespace';
@@ -60,6 +62,8 @@ export interface RunningCoordinator {
   readonly port: number;
   readonly maxHttpBufferSize: number;
   readonly adminToken: string;
+  /** The join token devices present: --token, or the resumed run's stored one, or a generated one. */
+  readonly joinToken: string;
   readonly registry: DeviceRegistry;
   readonly loop: RunLoop;
   /** Resolves when the current run ends. */
@@ -94,7 +98,16 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const assets = opts.assets ?? defaultAssetDirs();
   const adminToken = config.adminToken ?? '';
   const maxHttpBufferSize = computeMaxHttpBufferSize(fullAdapterBytes(task.initialAdapter));
-  const revoked = new Set<string>();
+  // Revocations are kept in the state: a revoked device stays out after a restart.
+  const revoked = new Set<string>(state.listRevokedDevices());
+  const limits: Partial<ConnectionLimits> = {
+    ...(config.maxConnectionsPerAddress === undefined ? {} : { maxConnectionsPerAddress: config.maxConnectionsPerAddress }),
+    ...(config.maxConnections === undefined ? {} : { maxConnections: config.maxConnections }),
+    ...(config.maxDevicesPerAddress === undefined ? {} : { maxDevicesPerAddress: config.maxDevicesPerAddress }),
+    ...(config.maxJoinsPerMinute === undefined ? {} : { maxJoinsPerMinute: config.maxJoinsPerMinute }),
+  };
+  const addresses = new AddressLimits(connectionLimits(limits));
+  let joinToken = config.token;
   const changeListeners = new Set<() => void>();
   const notify = () => {
     for (const l of changeListeners) l();
@@ -104,7 +117,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   let session: RunSession;
   let closing = false;
 
-  const snapshot = (): Snapshot => takeSnapshot(session.runId, session.loop.status(), session.registry, state);
+  const snapshot = (admin = true): Snapshot => takeSnapshot(session.runId, session.loop.status(), session.registry, state, admin);
   const exportAdapter = (runId: string, round: number | undefined): Uint8Array | undefined => {
     const cp = round === undefined ? state.latestCheckpoint(runId) : state.getCheckpoint(runId, round);
     return cp?.bytes;
@@ -137,10 +150,16 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       ...(strategy ? { strategy } : {}),
       task,
       state,
-      joinToken: config.token,
+      joinToken,
       taskSettings: taskSettingsOf(config, task),
       rejoinGraceMs: config.rejoinGraceMs ?? 30_000,
       normBoundFactor: config.normBoundFactor === undefined ? 1.01 : config.normBoundFactor,
+      ...(config.sampleWeightCap === undefined ? {} : { sampleWeightCap: config.sampleWeightCap }),
+      ...(config.maxRoundAttempts === undefined ? {} : { maxRoundAttempts: config.maxRoundAttempts }),
+      ...(config.resumeWaitMs === undefined ? {} : { resumeWaitMs: config.resumeWaitMs }),
+      ...(config.slotGraceMs === undefined ? {} : { slotGraceMs: config.slotGraceMs }),
+      limits,
+      addresses,
       ...(resumeId ? { resumeRunId: resumeId } : {}),
       onStatus: notify,
       log,
@@ -156,7 +175,11 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const resumable = config.resume === false ? undefined : findResumableRun(state, taskSettingsOf(config, task));
   if (resumable) {
     const storedToken = state.getJoinToken(resumable.run.id);
-    if (storedToken !== undefined && storedToken !== config.token) {
+    if (storedToken !== undefined && config.tokenGenerated === true) {
+      // Restarted without --token: the run's devices hold the stored token in their URLs.
+      joinToken = storedToken;
+      log(`run ${resumable.run.id}: resuming with its stored join token`);
+    } else if (storedToken !== undefined && storedToken !== config.token) {
       log(`run ${resumable.run.id} was started with another join token; devices must rejoin with the new one`);
     }
   }
@@ -182,6 +205,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     },
     revokeDevice(deviceId: string): void {
       revoked.add(deviceId);
+      state.revokeDevice(deviceId, Date.now());
       session.gateway.revoke(deviceId);
       notify();
     },
@@ -195,7 +219,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
         state,
         task,
         revoked,
-        deviceUrl: admin ? `${publicDeviceUrl}?token=${encodeURIComponent(config.token)}` : publicDeviceUrl,
+        deviceUrl: admin ? `${publicDeviceUrl}?token=${encodeURIComponent(joinToken)}` : publicDeviceUrl,
         deviceUrlHasToken: admin,
         now: Date.now(),
       }),
@@ -238,6 +262,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     port,
     maxHttpBufferSize,
     adminToken,
+    joinToken,
     get registry() {
       return session.registry;
     },

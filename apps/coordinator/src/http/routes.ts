@@ -31,7 +31,8 @@ export interface AdminActions {
 
 export interface RouteDeps {
   readonly assets: AssetDirs;
-  readonly snapshot: () => Snapshot;
+  /** `admin`: the request carried the admin token (per-device data and profiles included). */
+  readonly snapshot: (admin: boolean) => Snapshot;
   /** Device page URL as shown on the dashboard (without the join token). */
   readonly publicDeviceUrl: () => string;
   /** The partition of the fleet slot held by `deviceId` with secret `key`; undefined if they do not match. */
@@ -154,7 +155,7 @@ async function handle(deps: RouteDeps, req: IncomingMessage, res: ServerResponse
   if (method !== 'GET' && method !== 'HEAD') return sendText(res, 405, 'method not allowed');
 
   if (path === '/healthz') return sendText(res, 200, 'ok');
-  if (path === '/api/status') return sendJson(res, 200, deps.snapshot());
+  if (path === '/api/status') return sendJson(res, 200, deps.snapshot(deps.admin?.isAdminToken(bearer(req)) === true));
   if (path === '/dashboard') {
     res.writeHead(302, { Location: `/dashboard/${url.search}` });
     res.end();

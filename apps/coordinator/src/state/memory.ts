@@ -21,6 +21,29 @@ export class MemoryState implements CoordinatorState {
   private readonly metrics = new Map<string, MetricRecord[]>();
   private readonly checkpoints = new Map<string, CheckpointRecord[]>();
   private readonly joinTokens = new Map<string, string>();
+  private readonly keyHashes = new Map<string, string>();
+  private readonly revoked = new Set<string>();
+
+  releaseFleetSlot(runId: string, deviceId: string): void {
+    this.slots.delete(deviceKey(runId, deviceId));
+  }
+
+  getDeviceKeyHash(runId: string, deviceId: string): string | undefined {
+    return this.keyHashes.get(deviceKey(runId, deviceId));
+  }
+
+  setDeviceKeyHash(runId: string, deviceId: string, keyHash: string): void {
+    this.requireRun(runId);
+    this.keyHashes.set(deviceKey(runId, deviceId), keyHash);
+  }
+
+  revokeDevice(deviceId: string): void {
+    this.revoked.add(deviceId);
+  }
+
+  listRevokedDevices(): string[] {
+    return [...this.revoked].sort();
+  }
 
   createRun(run: RunRecord): void {
     if (this.runs.has(run.id)) throw new StateError(`run ${run.id} exists already`);

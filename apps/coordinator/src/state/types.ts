@@ -106,6 +106,18 @@ export interface CoordinatorState {
   claimFleetSlot(runId: string, deviceId: string, numPartitions: number, key: string): FleetSlotRecord | undefined;
   getFleetSlot(runId: string, deviceId: string): FleetSlotRecord | undefined;
   listFleetSlots(runId: string): FleetSlotRecord[];
+  /** Frees the device's fleet slot (its device was gone too long); its key no longer fetches data. */
+  releaseFleetSlot(runId: string, deviceId: string): void;
+
+  /**
+   * Device-key bindings, as hashes of the key: a device id bound to a key stays bound across
+   * restarts, so nobody else can claim a public id after one.
+   */
+  getDeviceKeyHash(runId: string, deviceId: string): string | undefined;
+  setDeviceKeyHash(runId: string, deviceId: string, keyHash: string): void;
+  /** Revoked device ids (for every run of this database), kept across restarts. */
+  revokeDevice(deviceId: string, at: number): void;
+  listRevokedDevices(): string[];
 
   /** Round record, its metric and its checkpoint, all or nothing. A round completes once. */
   completeRound(round: RoundRecord, metric: MetricRecord, checkpoint: CheckpointRecord): void;

@@ -12,6 +12,8 @@ import { isModelFile, isWasmFile } from './asset-dirs';
 import { runParamsSchema } from '../dashboard/contract';
 import type { RunParams } from '../dashboard/contract';
 import { resolveInside, sendFile } from './static-files';
+import { clientAddress } from '../connection-limits';
+import { ConcurrencyGate, DOWNLOAD_CONCURRENCY, DOWNLOAD_QUEUE, PerAddressRate, PROBE_BURST, PROBE_PER_MINUTE } from './request-limits';
 
 /** Largest body the bandwidth probe reads; bigger requests are cut off with 413. */
 export const PROBE_MAX_BYTES = 4 * 1024 * 1024;
@@ -129,21 +131,44 @@ async function readProbe(req: IncomingMessage): Promise<number | undefined> {
   return bytes;
 }
 
+interface Limits {
+  readonly downloads: ConcurrencyGate;
+  readonly probes: PerAddressRate;
+}
+
 export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const limits: Limits = { downloads: new ConcurrencyGate(DOWNLOAD_CONCURRENCY, DOWNLOAD_QUEUE), probes: new PerAddressRate(PROBE_BURST, PROBE_PER_MINUTE) };
   return (req, res) => {
-    handle(deps, req, res).catch((err: unknown) => {
+    handle(deps, limits, req, res).catch((err: unknown) => {
       if (!res.headersSent) sendText(res, 500, `internal error: ${(err as Error).message}`);
       else res.destroy();
     });
   };
 }
 
-async function handle(deps: RouteDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** Serves a large file through the download gate; false when it does not exist. */
+async function sendLarge(limits: Limits, req: IncomingMessage, res: ServerResponse, file: string): Promise<boolean> {
+  const sent = await limits.downloads.run(() => sendFile(req, res, file, 'day'));
+  if (sent === undefined) {
+    res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '5', 'Cache-Control': 'no-store' });
+    res.end(`busy: ${limits.downloads.maxConcurrent} downloads running and ${limits.downloads.maxQueued} waiting; retry shortly`);
+    return true;
+  }
+  return sent;
+}
+
+async function handle(deps: RouteDeps, limits: Limits, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const path = url.pathname;
   const method = req.method ?? 'GET';
 
   if (method === 'POST' && path === '/api/probe/upload') {
+    if (!limits.probes.take(clientAddress(req.socket.remoteAddress), Date.now())) {
+      res.writeHead(429, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '60', 'Cache-Control': 'no-store', Connection: 'close' });
+      res.end(`over ${PROBE_PER_MINUTE} bandwidth probes a minute from this address`);
+      req.resume();
+      return;
+    }
     const bytes = await readProbe(req);
     if (bytes === undefined) return sendText(res, 413, `probe body larger than ${PROBE_MAX_BYTES} bytes`);
     return sendJson(res, 200, { bytes });
@@ -179,13 +204,13 @@ async function handle(deps: RouteDeps, req: IncomingMessage, res: ServerResponse
   if (path.startsWith('/model/')) {
     const name = path.slice('/model/'.length);
     if (!isModelFile(name)) return sendText(res, 404, 'not found');
-    if (await sendFile(req, res, join(deps.assets.model, name), 'day')) return;
+    if (await sendLarge(limits, req, res, join(deps.assets.model, name))) return;
     return sendText(res, 404, 'not found');
   }
   if (path.startsWith('/tfjs-wasm/')) {
     const name = path.slice('/tfjs-wasm/'.length);
     if (!isWasmFile(name)) return sendText(res, 404, 'not found');
-    if (await sendFile(req, res, join(deps.assets.tfjsWasm, name), 'day')) return;
+    if (await sendLarge(limits, req, res, join(deps.assets.tfjsWasm, name))) return;
     return sendText(res, 404, 'not found');
   }
   // The device page: hashed build assets are immutable, index.html is revalidated.

@@ -21,6 +21,8 @@ export interface CoordinatorConfig {
   readonly rounds: number;
   /** Devices to wait for before round 1; also the number of fleet partitions. */
   readonly devicesExpected: number;
+  /** Fleet partitions (simulated devices' data shares); default devicesExpected. */
+  readonly partitions: number;
   /** Dirichlet concentration of the fleet's label skew. */
   readonly alpha: number;
   readonly seed: number;
@@ -82,6 +84,7 @@ export const USAGE = `Usage: coordinator [options]
   --strategy S        ${STRATEGY_NAMES.join(' | ')} (default fedlora)
   --rounds N          global rounds (default 5)
   --devices N         devices to wait for before round 1, and fleet partitions (default 4)
+  --partitions N      fleet partitions (default: --devices)
   --alpha A           Dirichlet alpha of the fleet's label skew (default 0.5)
   --seed N            run seed (default 42)
   --db PATH|memory    SQLite file for runs, rounds, metrics, checkpoints (default .data/tabfleet.sqlite)
@@ -159,6 +162,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         rounds: { type: 'string' },
         devices: { type: 'string' },
         alpha: { type: 'string' },
+        partitions: { type: 'string' },
         seed: { type: 'string' },
         db: { type: 'string' },
         groups: { type: 'string' },
@@ -208,6 +212,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
     strategy,
     rounds: int('rounds', values.rounds, 5, 1),
     devicesExpected: int('devices', values.devices, 4, 1),
+    partitions: int('partitions', values.partitions, int('devices', values.devices, 4, 1), 1),
     alpha: positive('alpha', values.alpha, 0.5),
     seed: int('seed', values.seed, 42, 0),
     db: values.db ?? '.data/tabfleet.sqlite',

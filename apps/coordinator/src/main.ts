@@ -27,7 +27,7 @@ async function main(): Promise<number> {
   }
   log(`loading the WordNet task (top ${config.topK} classes${config.maxPerClass ? `, ≤ ${config.maxPerClass} per class` : ''}) and the model…`);
   const task = await createWordNetTask({
-    partitions: config.devicesExpected,
+    partitions: config.partitions,
     dirichletAlpha: config.alpha,
     seed: config.seed,
     topK: config.topK,

@@ -9,6 +9,7 @@ import {
   AdapterCodecError,
   adamCoordinateBound,
   adamDeltaNormBound,
+  capDeclaredSamples,
   coordinateBoundProblems,
   HEAD,
   normBoundProblems,
@@ -355,8 +356,11 @@ export class RunLoop {
 
   /** One global round; false when no group produced an update (the round is repeated). */
   private async runRound(round: number): Promise<boolean> {
-    const devices = this.deps.registry.joinedConnected().map(toDeviceInfo);
-    this.ownDataWeightCap = sampleWeightCap(devices.map((d) => d.numSamples), this.deps.settings.sampleWeightCap);
+    const joined = this.deps.registry.joinedConnected();
+    this.ownDataWeightCap = sampleWeightCap(joined.map((d) => toDeviceInfo(d).numSamples), this.deps.settings.sampleWeightCap);
+    // An own-data device's count and histogram are its claim: the planner (grouping, the fleet's
+    // label distribution) sees them capped like its weight. Fleet devices' were checked at join.
+    const devices = joined.map((d) => (d.dataMode === 'fleet' ? toDeviceInfo(d) : capDeclaredSamples(toDeviceInfo(d), this.ownDataWeightCap)));
     const ctx: PlanContext = {
       round,
       numBlocks: this.numBlocks,

@@ -172,3 +172,26 @@ export function robustAggregateByBlock(updates: readonly Update[], options: Robu
       return trimmedMeanByBlock(clipped, options.trimFraction ?? DEFAULT_TRIM_FRACTION);
   }
 }
+
+/**
+ * A device as the planner should see it when its sample count is only its own claim: at most `cap`
+ * samples, its label histogram scaled down to that total (largest remainders, so it still sums to
+ * numSamples). A liar then pulls the fleet's pooled label distribution — and so everyone's
+ * grouping — no harder than an honest device of the capped size; its class mix moves its own
+ * placement. Devices within the cap are returned as they are.
+ */
+export function capDeclaredSamples<T extends { readonly numSamples: number; readonly labelHistogram: readonly number[] }>(device: T, cap: number): T {
+  if (!(device.numSamples > cap) || !Number.isFinite(cap)) return device;
+  const total = Math.max(1, Math.floor(cap));
+  const scale = total / device.numSamples;
+  const exact = device.labelHistogram.map((c) => c * scale);
+  const hist = exact.map(Math.floor);
+  let left = total - hist.reduce((a, b) => a + b, 0);
+  const order = exact.map((x, i) => [x - Math.floor(x), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (const [, i] of order) {
+    if (left <= 0) break;
+    hist[i]! += 1;
+    left -= 1;
+  }
+  return { ...device, numSamples: total, labelHistogram: hist };
+}

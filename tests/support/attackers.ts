@@ -4,8 +4,8 @@
  *   inflate      declares 9,999,999 samples (all of one class: a histogram lie too) and answers
  *                every assignment with random-sign deltas at 0.9 of each block's L2 bound (every
  *                value at 0.9 of the per-value bound, so both bounds pass).
- *   concentrate  pours 0.9 of each block's L2 bound into one value per block; after the refusal
- *                it uploads a zero delta (so the round does not wait for it until the deadline).
+ *   concentrate  pours 0.9 of each block's L2 bound into one value per block (refused, and its
+ *                work in the round dropped, so the round does not wait for it).
  * sybilFlood opens many device ids from one address and reports how each hello was answered.
  */
 import { randomBytes } from 'node:crypto';
@@ -73,14 +73,6 @@ function craft(kind: AttackKind, a: Assignment, global: AdapterState, numBlocks:
   return out;
 }
 
-function zeroLike(delta: AdapterState): AdapterState {
-  const out: AdapterState = new Map();
-  for (const [key, tensors] of delta) {
-    out.set(key, new Map([...tensors].map(([name, t]) => [name, { shape: [...t.shape], data: new Float32Array(t.data.length) }])));
-  }
-  return out;
-}
-
 export async function startAttacker(
   url: string,
   token: string,
@@ -105,14 +97,7 @@ export async function startAttacker(
     if (!p.ok || !a) return;
     const delta = craft(kind, a, decodeAdapter(p.value.payload, { copy: true }), task.numBlocks, random);
     const msg = { runId: a.runId, round: a.round, intraRound: a.intraRound, groupId: a.groupId, numSamples: samples };
-    const before = refusals.length;
     socket.emit('upload', { ...msg, payload: new Uint8Array(encodeAdapter(delta)) });
-    if (kind === 'concentrate') {
-      // Give the refusal time to arrive, then fall back to an upload the bounds admit.
-      setTimeout(() => {
-        if (refusals.length > before) socket.emit('upload', { ...msg, payload: new Uint8Array(encodeAdapter(zeroLike(delta))) });
-      }, 1_000);
-    }
   });
   await once(socket, 'connect');
   const welcome = once<{ deviceId: string }>(socket, 'welcome');

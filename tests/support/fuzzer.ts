@@ -253,7 +253,10 @@ export function startFuzzer(o: FuzzerOptions): RunningFuzzer {
         if (!work || stopping) continue;
         tally.workerAssignments += 1;
         for (let i = 0; i < WORKER_CASES_PER_WORK && !stopping; i++) {
-          if (!(await send(socket, fuzzer.workerCase(ctx(deviceId), work, o.replay())))) break;
+          const c = fuzzer.workerCase(ctx(deviceId), work, o.replay());
+          if (!(await send(socket, c))) break;
+          // An over-norm upload costs the device its work in the round: nothing is left to answer.
+          if (c.category === 'over-norm') break;
         }
       } finally {
         socket.close();

@@ -66,6 +66,8 @@ export interface CoordinatorConfig {
   readonly maxConnections: number;
   /** Fleet slots of devices gone longer than this are given to new tabs. */
   readonly slotGraceMs: number;
+  /** Admit devices only with single-use invites (POST /api/admin/invites), not the shared join token. */
+  readonly invitesOnly: boolean;
 }
 
 export class ConfigError extends Error {
@@ -101,7 +103,7 @@ export const USAGE = `Usage: coordinator [options]
   --rejoin-grace S    seconds a device that dropped mid-round may take to come back for its work (default 30)
   --norm-bound F|off  refuse uploads whose block norm exceeds F × what the assigned Adam steps can move (default 1.01)
   --exit-when-done    exit after the last round
-  --robust R          ${ROBUST_RULES.join(' | ')}: how device updates are combined (default mean)
+  --robust R          ${ROBUST_RULES.join(' | ')}: how device updates are combined (default trimmed-mean)
   --trim-fraction F   trimmed-mean: fraction dropped at each end, in [0, 0.5) (default ${DEFAULT_TRIM_FRACTION})
   --clip-norm X|auto|off  scale updates down to L2 norm X, or to the median norm of the round (default auto)
   --weight-cap F|off  own-data devices weigh at most F × the round's median declared sample count (default 2)
@@ -111,6 +113,7 @@ export const USAGE = `Usage: coordinator [options]
   --max-joins-per-minute N     hellos per minute from one address (default 120)
   --max-connections-per-address N  open device connections per address (default 64; total: --max-connections, 10000)
   --max-connections N
+  --invites-only      admit devices only by single-use invite links (POST /api/admin/invites), not the shared token
   --slot-grace S      fleet slots of devices gone longer than S seconds go to new tabs (default 600)
 `;
 
@@ -186,6 +189,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         'max-connections-per-address': { type: 'string' },
         'max-connections': { type: 'string' },
         'slot-grace': { type: 'string' },
+        'invites-only': { type: 'boolean' },
       },
     }));
   } catch (err) {
@@ -238,10 +242,11 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
     maxConnectionsPerAddress: int('max-connections-per-address', values['max-connections-per-address'], 64, 1),
     maxConnections: int('max-connections', values['max-connections'], 10_000, 1),
     slotGraceMs: nonNegative('slot-grace', values['slot-grace'], 600) * 1000,
+    invitesOnly: values['invites-only'] ?? false,
   };
 }
 
-function robustOptions(rule = 'mean', trim: string | undefined, clip: string | undefined): RobustOptions | undefined {
+function robustOptions(rule = 'trimmed-mean', trim: string | undefined, clip: string | undefined): RobustOptions | undefined {
   if (!isRobustRule(rule)) throw new ConfigError(`--robust must be one of ${ROBUST_RULES.join(', ')}, got "${rule}"`);
   if (trim !== undefined && rule !== 'trimmed-mean') throw new ConfigError('--trim-fraction applies only to --robust trimmed-mean');
   const trimFraction = trim === undefined ? undefined : trim.trim() === '' ? Number.NaN : Number(trim);

@@ -26,6 +26,7 @@ import type {
 } from './core';
 import type { DeviceChannel, UploadVerdict } from './engine/run-loop';
 import type { FleetSlots } from './fleet-slots';
+import type { InviteBook } from './invites';
 import { sameSecret } from './fleet-slots';
 import type { DeviceRegistry } from './registry';
 import type { CoordinatorState } from './state';
@@ -52,6 +53,9 @@ export interface GatewayDeps {
   readonly limits?: Partial<ConnectionLimits>;
   /** Per-address limits shared by every run of the process (default: this gateway's own). */
   readonly addresses?: AddressLimits;
+  /** Single-use invites, each admitting one device; with invitesOnly the shared token admits nobody. */
+  readonly invites?: InviteBook;
+  readonly invitesOnly?: boolean;
   readonly now?: () => number;
   readonly log?: (line: string) => void;
 }
@@ -244,11 +248,13 @@ export class DeviceGateway implements DeviceChannel {
     }
   }
 
-  private checkCredentials(msg: { protocolVersion: number; token: string }): void {
+  private checkCredentials(msg: { protocolVersion: number; token: string; deviceId: string }): void {
     if (msg.protocolVersion !== PROTOCOL_VERSION) {
       throw new GatewayRefusal('protocol-mismatch', `protocol version ${msg.protocolVersion}; this coordinator speaks ${PROTOCOL_VERSION}`, true);
     }
-    if (!sameSecret(this.deps.token, msg.token)) throw new GatewayRefusal('bad-token', 'wrong join token', true);
+    if (!this.deps.invitesOnly && sameSecret(this.deps.token, msg.token)) return;
+    if (this.deps.invites?.admits(msg.token, msg.deviceId)) return;
+    throw new GatewayRefusal('bad-token', this.deps.invitesOnly ? 'not a valid invite for this device (this coordinator admits devices by invite only)' : 'wrong join token', true);
   }
 
   private onHello(conn: Connection, msg: DeviceToServer['hello']): void {

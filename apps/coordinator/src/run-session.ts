@@ -10,6 +10,7 @@ import { runParamsSchema } from './dashboard/contract';
 import type { RunParams } from './dashboard/contract';
 import type { AddressLimits, ConnectionLimits } from './connection-limits';
 import { RunLoop } from './engine/run-loop';
+import type { InviteBook } from './invites';
 import { FleetSlots } from './fleet-slots';
 import { DeviceGateway } from './gateway';
 import type { CoordinatorServer } from './gateway';
@@ -54,6 +55,8 @@ export interface OpenRunOptions {
   /** Connection and per-address limits (shared across the runs of a process). */
   readonly limits?: Partial<ConnectionLimits>;
   readonly addresses?: AddressLimits;
+  readonly invites?: InviteBook;
+  readonly invitesOnly?: boolean;
   /** Pick up this run from the state instead of creating one. */
   readonly resumeRunId?: string;
   /** Called whenever the run's status changes (the dashboard refreshes on it). */
@@ -130,6 +133,8 @@ export function openRun(opts: OpenRunOptions): RunSession {
     log,
     ...(opts.limits ? { limits: opts.limits } : {}),
     ...(opts.addresses ? { addresses: opts.addresses } : {}),
+    ...(opts.invites ? { invites: opts.invites } : {}),
+    ...(opts.invitesOnly ? { invitesOnly: true } : {}),
   });
   const loop = new RunLoop({
     runId,

@@ -12,6 +12,7 @@ import { Server } from 'socket.io';
 import type { CoordinatorConfig } from './config';
 import { computeMaxHttpBufferSize } from './config';
 import { AddressLimits, connectionLimits } from './connection-limits';
+import { InviteBook } from './invites';
 import type { ConnectionLimits } from './connection-limits';
 import type { Strategy } from './core';
 import { attachDashboardNamespace } from './dashboard/namespace';
@@ -108,6 +109,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   };
   const addresses = new AddressLimits(connectionLimits(limits));
   let joinToken = config.token;
+  const invites = new InviteBook(state);
   const changeListeners = new Set<() => void>();
   const notify = () => {
     for (const l of changeListeners) l();
@@ -135,6 +137,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
         stopRun: () => control.stopRun(),
         startRun: (params) => control.startRun(params),
         revokeDevice: (id) => control.revokeDevice(id),
+        issueInvites: (count) => invites.issue(count).map((invite) => ({ invite, url: `${publicDeviceUrl}?token=${encodeURIComponent(invite)}` })),
       },
     }),
   );
@@ -160,6 +163,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       ...(config.slotGraceMs === undefined ? {} : { slotGraceMs: config.slotGraceMs }),
       limits,
       addresses,
+      invites,
+      ...(config.invitesOnly ? { invitesOnly: true } : {}),
       ...(resumeId ? { resumeRunId: resumeId } : {}),
       onStatus: notify,
       log,

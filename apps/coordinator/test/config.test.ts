@@ -20,10 +20,10 @@ describe('parseCoordinatorArgs', () => {
     assert.throws(() => parseCoordinatorArgs(['--groups', '0']), /--groups must be an integer >= 1/);
   });
 
-  it('reads --robust, --trim-fraction and --clip-norm; by default the mean of updates clipped to the round median norm', () => {
-    assert.deepEqual(parseCoordinatorArgs([]).robust, { rule: 'mean', clipNorm: 'auto' });
+  it('reads --robust, --trim-fraction and --clip-norm; by default the trimmed mean of updates clipped to the round median norm', () => {
+    assert.deepEqual(parseCoordinatorArgs([]).robust, { rule: 'trimmed-mean', trimFraction: 0.2, clipNorm: 'auto' });
     assert.deepEqual(parseCoordinatorArgs(['--robust', 'mean']).robust, { rule: 'mean', clipNorm: 'auto' });
-    assert.equal(parseCoordinatorArgs(['--clip-norm', 'off']).robust, undefined);
+    assert.equal(parseCoordinatorArgs(['--robust', 'mean', '--clip-norm', 'off']).robust, undefined);
     assert.deepEqual(parseCoordinatorArgs(['--robust', 'median', '--clip-norm', 'off']).robust, { rule: 'median' });
     assert.deepEqual(parseCoordinatorArgs(['--robust', 'median']).robust, { rule: 'median', clipNorm: 'auto' });
     assert.deepEqual(parseCoordinatorArgs(['--robust', 'trimmed-mean']).robust, { rule: 'trimmed-mean', trimFraction: 0.2, clipNorm: 'auto' });
@@ -32,7 +32,7 @@ describe('parseCoordinatorArgs', () => {
       trimFraction: 0.1,
       clipNorm: 'auto',
     });
-    assert.deepEqual(parseCoordinatorArgs(['--clip-norm', '2.5']).robust, { rule: 'mean', clipNorm: 2.5 });
+    assert.deepEqual(parseCoordinatorArgs(['--robust', 'mean', '--clip-norm', '2.5']).robust, { rule: 'mean', clipNorm: 2.5 });
     assert.throws(() => parseCoordinatorArgs(['--robust', 'krum']), /--robust must be one of mean, median, trimmed-mean/);
     assert.throws(() => parseCoordinatorArgs(['--robust', 'trimmed-mean', '--trim-fraction', '0.5']), /--trim-fraction must be a number in \[0, 0.5\)/);
     assert.throws(() => parseCoordinatorArgs(['--robust', 'trimmed-mean', '--trim-fraction', '']), /--trim-fraction/);

@@ -151,6 +151,38 @@ describe('gateway against one token holder', () => {
   });
 });
 
+describe('single-use invites', () => {
+  it('each invite admits one device (it may come back); with --invites-only the shared token admits nobody', async () => {
+    const c = await startCoordinator({ config: { ...base, devicesExpected: 3, invitesOnly: true }, task: fakeTask([2, 2, 2]), state: new MemoryState() });
+    const sockets: DeviceClient[] = [];
+    const answer = async (token: string, deviceId: string) => {
+      const s = openSocket(c.localUrl);
+      sockets.push(s);
+      const got = Promise.race([next(s, 'welcome').then(() => 'welcome'), next(s, 'serverError').then((e) => `${e.code}: ${e.message}`)]);
+      s.emit('hello', { ...hello(deviceId), token });
+      const r = await got;
+      s.close();
+      return r;
+    };
+    try {
+      const unauthorized = await fetch(`${c.localUrl}/api/admin/invites`, { method: 'POST', body: '{"count":2}' });
+      assert.equal(unauthorized.status, 401);
+      const res = await fetch(`${c.localUrl}/api/admin/invites`, { method: 'POST', headers: { Authorization: `Bearer ${ADMIN}` }, body: '{"count":2}' });
+      const { invites } = (await res.json()) as { invites: Array<{ invite: string; url: string }> };
+      assert.equal(invites.length, 2);
+      assert.ok(invites[0]!.url.includes(`?token=${encodeURIComponent(invites[0]!.invite)}`));
+      assert.equal(await answer(invites[0]!.invite, 'dev-invited1'), 'welcome');
+      assert.equal(await answer(invites[0]!.invite, 'dev-invited1'), 'welcome', 'the same device comes back with its invite');
+      assert.match(await answer(invites[0]!.invite, 'dev-stranger'), /^bad-token: not a valid invite/);
+      assert.match(await answer(TOKEN, 'dev-shared01'), /^bad-token/);
+      assert.equal(await answer(invites[1]!.invite, 'dev-invited2'), 'welcome');
+    } finally {
+      for (const s of sockets) s.close();
+      await c.close();
+    }
+  });
+});
+
 describe('restarts need no flags', () => {
   let dir: string;
   before(() => {

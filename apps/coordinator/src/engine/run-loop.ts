@@ -297,12 +297,16 @@ export class RunLoop {
       const { learningRate, headLearningRate } = this.deps.settings;
       const lrOf = (key: string) => (key === HEAD ? headLearningRate : learningRate);
       const tooLarge = normBoundProblems(delta, (key, n) => normFactor * adamDeltaNormBound(lrOf(key), a.localSteps, n));
+      // An upload no honest training can produce: refused, and the device's work in this round is
+      // dropped (the round does not wait for a second try, and the bound cannot be probed for free).
       if (tooLarge.length > 0) {
-        return reject('bad-adapter', `delta is larger than ${a.localSteps} Adam steps can move it: ${tooLarge.slice(0, 3).join('; ')}`);
+        work.settle(undefined);
+        return reject('bad-adapter', `delta is larger than ${a.localSteps} Adam steps can move it: ${tooLarge.slice(0, 3).join('; ')}; its work in this round is dropped`);
       }
       const concentrated = coordinateBoundProblems(delta, (key) => normFactor * adamCoordinateBound(lrOf(key), a.localSteps));
       if (concentrated.length > 0) {
-        return reject('bad-adapter', `delta moves a value further than ${a.localSteps} Adam steps can: ${concentrated.slice(0, 3).join('; ')}`);
+        work.settle(undefined);
+        return reject('bad-adapter', `delta moves a value further than ${a.localSteps} Adam steps can: ${concentrated.slice(0, 3).join('; ')}; its work in this round is dropped`);
       }
     }
     if (upload.trainMs !== undefined) this.measuredMs.set(deviceId, upload.trainMs / work.localSteps);

@@ -29,6 +29,8 @@ export interface AdminActions {
   startRun(params: RunParams): Promise<string>;
   stopRun(): Promise<void>;
   revokeDevice(deviceId: string): void;
+  /** N new single-use invites with their device URLs (throws on a bad count). */
+  issueInvites(count: number): Array<{ invite: string; url: string }>;
 }
 
 export interface RouteDeps {
@@ -109,6 +111,11 @@ async function handleAdmin(admin: AdminActions, req: IncomingMessage, res: Serve
     if (path === '/api/admin/run/stop') {
       await admin.stopRun();
       return sendJson(res, 200, { runId: admin.currentRunId() });
+    }
+    if (path === '/api/admin/invites') {
+      const count = (body.value as { count?: unknown }).count ?? 1;
+      if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 1000) return sendJson(res, 400, { error: 'count must be an integer in [1, 1000]' });
+      return sendJson(res, 200, { invites: admin.issueInvites(count) });
     }
     if (path === '/api/admin/devices/revoke') {
       const deviceId = (body.value as { deviceId?: unknown }).deviceId;

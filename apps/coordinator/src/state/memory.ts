@@ -45,6 +45,26 @@ export class MemoryState implements CoordinatorState {
     return [...this.revoked].sort();
   }
 
+  private readonly invites = new Map<string, string | null>();
+
+  addInvites(hashes: readonly string[]): void {
+    for (const h of hashes) if (!this.invites.has(h)) this.invites.set(h, null);
+  }
+
+  useInvite(hash: string, deviceId: string): boolean {
+    if (!this.invites.has(hash)) return false;
+    const bound = this.invites.get(hash);
+    if (bound === null) {
+      this.invites.set(hash, deviceId);
+      return true;
+    }
+    return bound === deviceId;
+  }
+
+  inviteCounts(): { issued: number; used: number } {
+    return { issued: this.invites.size, used: [...this.invites.values()].filter((v) => v !== null).length };
+  }
+
   createRun(run: RunRecord): void {
     if (this.runs.has(run.id)) throw new StateError(`run ${run.id} exists already`);
     this.runs.set(run.id, structuredClone(run));

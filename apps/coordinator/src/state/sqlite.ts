@@ -81,6 +81,11 @@ CREATE TABLE IF NOT EXISTS revoked_devices (
   device_id TEXT PRIMARY KEY,
   revoked_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS invites (
+  invite_hash TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  device_id TEXT
+);
 CREATE TABLE IF NOT EXISTS checkpoints (
   run_id TEXT NOT NULL REFERENCES runs(id),
   round INTEGER NOT NULL,
@@ -314,6 +319,31 @@ export class SqliteState implements CoordinatorState {
 
   listRevokedDevices(): string[] {
     return (this.db.prepare('SELECT device_id FROM revoked_devices ORDER BY device_id').all() as { device_id: string }[]).map((r) => r.device_id);
+  }
+
+  addInvites(hashes: readonly string[], at: number): void {
+    const insert = this.db.prepare('INSERT INTO invites (invite_hash, created_at, device_id) VALUES (?, ?, NULL) ON CONFLICT (invite_hash) DO NOTHING');
+    this.db.transaction(() => {
+      for (const h of hashes) insert.run(h, at);
+    })();
+  }
+
+  useInvite(hash: string, deviceId: string): boolean {
+    const use = this.db.transaction((): boolean => {
+      const row = this.db.prepare('SELECT device_id FROM invites WHERE invite_hash = ?').get(hash) as { device_id: string | null } | undefined;
+      if (!row) return false;
+      if (row.device_id === null) {
+        this.db.prepare('UPDATE invites SET device_id = ? WHERE invite_hash = ?').run(deviceId, hash);
+        return true;
+      }
+      return row.device_id === deviceId;
+    });
+    return use.immediate();
+  }
+
+  inviteCounts(): { issued: number; used: number } {
+    const row = this.db.prepare('SELECT COUNT(*) AS issued, COUNT(device_id) AS used FROM invites').get() as { issued: number; used: number };
+    return { issued: row.issued, used: row.used };
   }
 
   completeRound(round: RoundRecord, metric: MetricRecord, checkpoint: CheckpointRecord): void {

@@ -118,6 +118,10 @@ export interface CoordinatorState {
   /** Revoked device ids (for every run of this database), kept across restarts. */
   revokeDevice(deviceId: string, at: number): void;
   listRevokedDevices(): string[];
+  /** Single-use invites (hashes): add, use (true when unused, then bound to deviceId, or already bound to it), count. */
+  addInvites(hashes: readonly string[], at: number): void;
+  useInvite(hash: string, deviceId: string): boolean;
+  inviteCounts(): { issued: number; used: number };
 
   /** Round record, its metric and its checkpoint, all or nothing. A round completes once. */
   completeRound(round: RoundRecord, metric: MetricRecord, checkpoint: CheckpointRecord): void;

@@ -103,7 +103,7 @@ export const USAGE = `Usage: coordinator [options]
   --rejoin-grace S    seconds a device that dropped mid-round may take to come back for its work (default 30)
   --norm-bound F|off  refuse uploads whose block norm exceeds F × what the assigned Adam steps can move (default 1.01)
   --exit-when-done    exit after the last round
-  --robust R          ${ROBUST_RULES.join(' | ')}: how device updates are combined (default trimmed-mean)
+  --robust R          ${ROBUST_RULES.join(' | ')}: how device updates are combined (default cosine-mean)
   --trim-fraction F   trimmed-mean: fraction dropped at each end, in [0, 0.5) (default ${DEFAULT_TRIM_FRACTION})
   --clip-norm X|auto|off  scale updates down to L2 norm X, or to the median norm of the round (default auto)
   --weight-cap F|off  own-data devices weigh at most F × the round's median declared sample count (default 2)
@@ -246,7 +246,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
   };
 }
 
-function robustOptions(rule = 'trimmed-mean', trim: string | undefined, clip: string | undefined): RobustOptions | undefined {
+function robustOptions(rule = 'cosine-mean', trim: string | undefined, clip: string | undefined): RobustOptions | undefined {
   if (!isRobustRule(rule)) throw new ConfigError(`--robust must be one of ${ROBUST_RULES.join(', ')}, got "${rule}"`);
   if (trim !== undefined && rule !== 'trimmed-mean') throw new ConfigError('--trim-fraction applies only to --robust trimmed-mean');
   const trimFraction = trim === undefined ? undefined : trim.trim() === '' ? Number.NaN : Number(trim);

@@ -20,8 +20,8 @@ describe('parseCoordinatorArgs', () => {
     assert.throws(() => parseCoordinatorArgs(['--groups', '0']), /--groups must be an integer >= 1/);
   });
 
-  it('reads --robust, --trim-fraction and --clip-norm; by default the trimmed mean of updates clipped to the round median norm', () => {
-    assert.deepEqual(parseCoordinatorArgs([]).robust, { rule: 'trimmed-mean', trimFraction: 0.2, clipNorm: 'auto' });
+  it('reads --robust, --trim-fraction and --clip-norm; by default the cosine-weighted mean of updates clipped to the round median norm', () => {
+    assert.deepEqual(parseCoordinatorArgs([]).robust, { rule: 'cosine-mean', clipNorm: 'auto' });
     assert.deepEqual(parseCoordinatorArgs(['--robust', 'mean']).robust, { rule: 'mean', clipNorm: 'auto' });
     assert.equal(parseCoordinatorArgs(['--robust', 'mean', '--clip-norm', 'off']).robust, undefined);
     assert.deepEqual(parseCoordinatorArgs(['--robust', 'median', '--clip-norm', 'off']).robust, { rule: 'median' });

@@ -19,9 +19,9 @@ import { AggregationError, checkSameTensors, labelledUpdates, sortedBlockKeys, w
 import type { WeightedDelta } from './aggregate';
 import type { ClientUpdate } from './types';
 
-export type RobustRule = 'mean' | 'median' | 'trimmed-mean';
+export type RobustRule = 'mean' | 'median' | 'trimmed-mean' | 'cosine-mean';
 
-export const ROBUST_RULES: readonly RobustRule[] = ['mean', 'median', 'trimmed-mean'];
+export const ROBUST_RULES: readonly RobustRule[] = ['mean', 'median', 'trimmed-mean', 'cosine-mean'];
 
 export interface RobustOptions {
   readonly rule: RobustRule;
@@ -157,11 +157,13 @@ export function trimmedMeanByBlock(updates: readonly Update[], trimFraction = DE
 /** Clips the updates (when asked), then combines them block by block with the rule. */
 export function robustAggregateByBlock(updates: readonly Update[], options: RobustOptions): AdapterState {
   validateRobustOptions(options);
-  let clipped = updates;
-  if (options.clipNorm !== undefined && updates.length > 0) {
-    const norms = updates.map((u) => deltaNorm(u.delta));
+  // cosine-mean: the updates that disagree with the majority leave before anything is computed
+  // from the norms, so they cannot move the clip bound (nor, then, the honest updates' scale).
+  let clipped = options.rule === 'cosine-mean' && updates.length > 0 ? agreeingUpdates(updates) : updates;
+  if (options.clipNorm !== undefined && clipped.length > 0) {
+    const norms = clipped.map((u) => deltaNorm(u.delta));
     const bound = clipBound(norms, options.clipNorm);
-    clipped = updates.map((u, i) => ({ ...u, delta: clipDelta(u.delta, bound, norms[i]) }));
+    clipped = clipped.map((u, i) => ({ ...u, delta: clipDelta(u.delta, bound, norms[i]) }));
   }
   switch (options.rule) {
     case 'mean':
@@ -170,7 +172,82 @@ export function robustAggregateByBlock(updates: readonly Update[], options: Robu
       return coordinateMedianByBlock(clipped);
     case 'trimmed-mean':
       return trimmedMeanByBlock(clipped, options.trimFraction ?? DEFAULT_TRIM_FRACTION);
+    case 'cosine-mean':
+      return cosineWeightedMeanByBlock(clipped);
   }
+}
+
+/** Cosine of the angle between two deltas over the tensors both carry; 0 when either is zero there. */
+export function deltaCosine(a: AdapterState, b: AdapterState): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (const [key, tensors] of a) {
+    const other = b.get(key);
+    if (!other) continue;
+    for (const [name, t] of tensors) {
+      const u = other.get(name);
+      if (!u || u.data.length !== t.data.length) continue;
+      for (let i = 0; i < t.data.length; i++) {
+        const x = t.data[i]!;
+        const y = u.data[i]!;
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+      }
+    }
+  }
+  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
+}
+
+/**
+ * The least cosine with the median that counts as agreeing, for deltas of `numValues` values: a
+ * random-sign delta's cosine with any fixed direction is about ±1/√n, so 5/√n keeps noise out
+ * (capped at 0.1 for tiny adapters), while honest updates sit far above it.
+ */
+export function agreementThreshold(numValues: number): number {
+  return Math.min(0.1, 5 / Math.sqrt(Math.max(1, numValues)));
+}
+
+function numValuesOf(delta: AdapterState): number {
+  let n = 0;
+  for (const tensors of delta.values()) for (const t of tensors.values()) n += t.data.length;
+  return n;
+}
+
+/**
+ * The updates whose cosine with the coordinate-wise median exceeds agreementThreshold, the median
+ * taken twice (over all, then over those that agreed), so that a minority pointing against or
+ * across the majority leaves and the rest are judged among themselves. All of them when none agrees.
+ */
+export function agreeingUpdates<U extends Update>(updates: readonly U[]): U[] {
+  let kept: U[] = [...updates];
+  for (let pass = 0; pass < 2 && kept.length > 0; pass++) {
+    const reference = coordinateMedianByBlock(kept);
+    const next = kept.filter((u) => deltaCosine(u.delta, reference) > agreementThreshold(numValuesOf(u.delta)));
+    if (next.length === 0) return [...updates];
+    kept = next;
+  }
+  return kept;
+}
+
+/**
+ * The weighted mean of the updates, each update's weight multiplied by max(0, its cosine with
+ * the coordinate-wise median of all of them): an update pointing against what the majority does
+ * (a sign flip) or across it (random noise: cosine ≈ 0 in many dimensions) counts for nothing or
+ * next to nothing, while honest updates, which share the majority's direction even under label
+ * skew, keep nearly their sample weights — so an honest run loses little of the plain mean's
+ * efficiency (the median alone discards the spread of honest updates). As for any rule built on
+ * the median, it holds while attackers are fewer than half. When no update agrees with the
+ * median (e.g. two updates that cancel), the median itself is returned.
+ */
+export function cosineWeightedMeanByBlock(updates: readonly Update[]): AdapterState {
+  const reference = coordinateMedianByBlock(updates);
+  const agreeing = updates
+    .map((u) => ({ u, c: deltaCosine(u.delta, reference) }))
+    .filter(({ c }) => c > 0)
+    .map(({ u, c }) => ({ ...u, numSamples: u.numSamples * c }));
+  return agreeing.length === 0 ? reference : weightedMeanByBlock(agreeing);
 }
 
 /**

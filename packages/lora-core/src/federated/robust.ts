@@ -15,6 +15,7 @@
  * (many --groups for few devices) therefore weaken the defence.
  */
 import type { AdapterState, NamedArray } from '../lora/adapter-state';
+import { HEAD } from '../lora/adapter-state';
 import { AggregationError, checkSameTensors, labelledUpdates, sortedBlockKeys, weightedMeanByBlock } from './aggregate';
 import type { WeightedDelta } from './aggregate';
 import type { ClientUpdate } from './types';
@@ -178,13 +179,13 @@ export function robustAggregateByBlock(updates: readonly Update[], options: Robu
 }
 
 /** Cosine of the angle between two deltas over the tensors both carry; 0 when either is zero there. */
-export function deltaCosine(a: AdapterState, b: AdapterState): number {
+export function deltaCosine(a: AdapterState, b: AdapterState, skip?: (key: string) => boolean): number {
   let dot = 0;
   let na = 0;
   let nb = 0;
   for (const [key, tensors] of a) {
     const other = b.get(key);
-    if (!other) continue;
+    if (!other || skip?.(key)) continue;
     for (const [name, t] of tensors) {
       const u = other.get(name);
       if (!u || u.data.length !== t.data.length) continue;
@@ -209,10 +210,20 @@ export function agreementThreshold(numValues: number): number {
   return Math.min(0.1, 5 / Math.sqrt(Math.max(1, numValues)));
 }
 
-function numValuesOf(delta: AdapterState): number {
+function numValuesOf(delta: AdapterState, skip?: (key: string) => boolean): number {
   let n = 0;
-  for (const tensors of delta.values()) for (const t of tensors.values()) n += t.data.length;
+  for (const [key, tensors] of delta) if (!skip?.(key)) for (const t of tensors.values()) n += t.data.length;
   return n;
+}
+
+/**
+ * Agreement is judged on the encoder's LoRA blocks when the update carries any: under label skew
+ * the classification head's class columns of honest devices are anti-correlated by construction
+ * (softmax lowers every class a device does not see while others raise theirs), so there a
+ * sign-flipped head looks like agreement.
+ */
+function agreementSkip(delta: AdapterState): ((key: string) => boolean) | undefined {
+  return [...delta.keys()].some((k) => k !== HEAD) ? (k) => k === HEAD : undefined;
 }
 
 /**
@@ -224,7 +235,14 @@ export function agreeingUpdates<U extends Update>(updates: readonly U[]): U[] {
   let kept: U[] = [...updates];
   for (let pass = 0; pass < 2 && kept.length > 0; pass++) {
     const reference = coordinateMedianByBlock(kept);
-    const next = kept.filter((u) => deltaCosine(u.delta, reference) > agreementThreshold(numValuesOf(u.delta)));
+    const scored = kept.map((u) => {
+      const skip = agreementSkip(u.delta);
+      return { u, c: deltaCosine(u.delta, reference, skip), t: agreementThreshold(numValuesOf(u.delta, skip)) };
+    });
+    // Clear agreement first; when honest updates are nearly orthogonal (high dimension, few
+    // steps, label skew) none may clear it, and then any positive agreement counts.
+    let next = scored.filter((x) => x.c > x.t).map((x) => x.u);
+    if (next.length === 0) next = scored.filter((x) => x.c > 0).map((x) => x.u);
     if (next.length === 0) return [...updates];
     kept = next;
   }

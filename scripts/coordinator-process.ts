@@ -36,14 +36,18 @@ export interface CoordinatorProcessOptions {
   readonly db?: string;
   /** Listen port (default 0: any free port); a restart passes the port it had. */
   readonly port?: number;
-  /** Join and admin tokens (default: generated); a restart passes the ones it had. */
-  readonly token?: string;
+  /**
+   * Join and admin tokens (default: generated); a restart passes the ones it had. token null: no
+   * --token flag at all (the process generates one, or resumes with its run's stored one), read
+   * back from the device URL it prints.
+   */
+  readonly token?: string | null;
   readonly adminToken?: string;
 }
 
 export async function startCoordinatorProcess(args: readonly string[] = [], opts: CoordinatorProcessOptions = {}): Promise<CoordinatorProcess> {
   const readyTimeoutMs = opts.readyTimeoutMs ?? 180_000;
-  const token = opts.token ?? randomBytes(9).toString('base64url');
+  let token = opts.token === null ? '' : (opts.token ?? randomBytes(9).toString('base64url'));
   const adminToken = opts.adminToken ?? randomBytes(12).toString('base64url');
   const child: ChildProcess = spawn(
     process.execPath,
@@ -51,7 +55,7 @@ export async function startCoordinatorProcess(args: readonly string[] = [], opts
       '--import', 'tsx', 'apps/coordinator/src/main.ts',
       '--port', String(opts.port ?? 0), '--host', '127.0.0.1',
       // '=' form: a base64url token may start with '-'.
-      `--token=${token}`, `--admin-token=${adminToken}`,
+      ...(opts.token === null ? [] : [`--token=${token}`]), `--admin-token=${adminToken}`,
       '--db', opts.db ?? 'memory',
       ...args,
     ],
@@ -81,6 +85,11 @@ export async function startCoordinatorProcess(args: readonly string[] = [], opts
     });
   });
   const { url, runId, resumed } = await ready;
+  if (opts.token === null) {
+    const printed = /device URL:\s+\S*\?token=(\S+)/.exec(output);
+    if (!printed) throw new Error(`the coordinator printed no device URL with a token:\n${output}`);
+    token = decodeURIComponent(printed[1] as string);
+  }
   return {
     url,
     port: Number(new URL(url).port),

@@ -10,6 +10,7 @@ import type { DeviceTab } from './support/device-page';
 
 const url = process.env.TABFLEET_URL as string;
 const token = process.env.TABFLEET_TOKEN as string;
+const adminToken = process.env.TABFLEET_ADMIN_TOKEN as string;
 
 test.describe.configure({ mode: 'serial' });
 
@@ -45,7 +46,7 @@ test('tabs join with a backend and a resource profile, and keep their identity a
     expect(forced.trials.map((t) => t.name)).toEqual(['wasm']);
 
     // The coordinator saw what the tabs reported.
-    const devices = await coordinatorDevices(url);
+    const devices = await coordinatorDevices(url, adminToken);
     for (const v of views) {
       const d = devices.find((x) => x.deviceId === v.deviceId);
       expect(d, `coordinator knows ${v.deviceId}`).toBeDefined();
@@ -60,7 +61,7 @@ test('tabs join with a backend and a resource profile, and keep their identity a
     expect(again.partitionIndex).toBe(forced.partitionIndex);
     expect(again.rejoin).toBe(true);
     await expect(page.getByTestId('device-id')).toHaveText(forced.deviceId);
-    const after = await coordinatorDevices(url);
+    const after = await coordinatorDevices(url, adminToken);
     expect(after.find((d) => d.deviceId === forced.deviceId)?.joins).toBe(2);
     expect(after.filter((d) => views.some((v) => v.deviceId === d.deviceId))).toHaveLength(2);
   } finally {

@@ -2,8 +2,9 @@
  * Faults with real processes, real sockets and real tabs (issue 5):
  * - a round deadline leaves a straggler out while the round still aggregates, and a tab whose
  *   network drops mid-round gets its work again when it comes back;
- * - the coordinator killed with SIGKILL mid-round and restarted on the same database resumes the
- *   run from its last completed round; the tabs reconnect by themselves and nothing is lost.
+ * - the coordinator killed with SIGKILL mid-round and restarted on the same database, without any
+ *   token flag, resumes the run from its last completed round with its stored join token; the tabs
+ *   reconnect by themselves and nothing is lost.
  */
 import { expect, test } from '@playwright/test';
 import Database from 'better-sqlite3';
@@ -158,9 +159,12 @@ test('SIGKILL mid-round, restart on the same database: the run resumes and loses
     expect(completedBefore).toBeGreaterThanOrEqual(1);
     expect(completedBefore).toBeLessThan(ROUNDS);
 
-    // Same command, same database, same port and tokens: devices find it again by themselves.
-    coordinator = await startCoordinatorProcess(args, { db, port, token, adminToken, ...verbose });
+    // Same command, same database and port, and no --token flag (issue 13): the process resumes
+    // with the run's stored join token, so the tabs find it again by themselves.
+    coordinator = await startCoordinatorProcess(args, { db, port, token: null, adminToken, ...verbose });
     expect(coordinator.resumed).toBe(true);
+    expect(coordinator.token).toBe(token);
+    expect(coordinator.output()).toContain('resuming with its stored join token');
     expect(coordinator.runId).toBe(runId);
     expect(coordinator.output()).toContain(`resuming run ${runId} after round ${completedBefore}`);
     await expect.poll(async () => (await status(url)).status.state, { timeout: 8 * 60_000, intervals: [2_000] }).toBe('finished');

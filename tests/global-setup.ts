@@ -17,6 +17,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   ]);
   process.env.TABFLEET_URL = coordinator.url;
   process.env.TABFLEET_TOKEN = coordinator.token;
+  process.env.TABFLEET_ADMIN_TOKEN = coordinator.adminToken;
   return async () => {
     await coordinator.stop();
   };

@@ -88,7 +88,7 @@ test.describe.serial('one poisoning tab among five', () => {
 
   test('(a) clean run: five honest tabs, plain mean', async ({ browser }) => {
     test.setTimeout(10 * 60_000);
-    clean = await runFleet(browser, 'clean', undefined, []);
+    clean = await runFleet(browser, 'clean', undefined, ['--robust', 'mean', '--clip-norm', 'off']);
     expect(clean.final).toBeGreaterThan((clean.accuracyByRound[0] as number) + 0.1);
   });
 
@@ -104,7 +104,7 @@ test.describe.serial('one poisoning tab among five', () => {
 
   test(`(c) ${POISON} poisoner, plain mean: clearly damaged`, async ({ browser }) => {
     test.setTimeout(10 * 60_000);
-    const run = await runFleet(browser, 'poisoned, plain mean', POISON, NO_NORM_CHECK);
+    const run = await runFleet(browser, 'poisoned, plain mean', POISON, [...NO_NORM_CHECK, '--robust', 'mean', '--clip-norm', 'off']);
     console.log(`plain mean ${run.final.toFixed(3)} vs clean ${clean!.final.toFixed(3)}`);
     expect(run.final).toBeLessThan(clean!.final - 0.1);
   });

@@ -92,10 +92,11 @@ export interface StatusDevice {
  * GET /api/status as JSON. A few retries: while the coordinator evaluates a round on its own event
  * loop, a kept-alive connection can be reset under load (seen as ECONNRESET on a busy 2-core box).
  */
-export async function coordinatorStatus<T>(url: string, attempts = 5): Promise<T> {
+export async function coordinatorStatus<T>(url: string, adminToken?: string, attempts = 5): Promise<T> {
   for (let i = 1; ; i++) {
     try {
-      const res = await fetch(new URL('/api/status', url));
+      // Per-device histograms and profiles come only with the admin token (issue 13).
+      const res = await fetch(new URL('/api/status', url), adminToken ? { headers: { Authorization: `Bearer ${adminToken}` } } : {});
       if (!res.ok) throw new Error(`/api/status answered ${res.status}`);
       return (await res.json()) as T;
     } catch (err) {
@@ -105,6 +106,6 @@ export async function coordinatorStatus<T>(url: string, attempts = 5): Promise<T
   }
 }
 
-export async function coordinatorDevices(url: string): Promise<StatusDevice[]> {
-  return (await coordinatorStatus<{ devices: StatusDevice[] }>(url)).devices;
+export async function coordinatorDevices(url: string, adminToken?: string): Promise<StatusDevice[]> {
+  return (await coordinatorStatus<{ devices: StatusDevice[] }>(url, adminToken)).devices;
 }

@@ -121,7 +121,9 @@ export class MessageFuzzer {
     if (kind === 'out-of-turn') return this.outOfTurn(ctx, introduced);
     if (kind === 'credentials' && this.random() < 0.2) return this.badCredentials(ctx);
     if (kind === 'join' && introduced) return this.badJoin(ctx);
-    return this.schemaViolation(ctx);
+    const c = this.schemaViolation(ctx);
+    // Before an accepted hello the coordinator reads nothing but hello: other events are refused unparsed.
+    return !introduced && c.event !== 'hello' ? { ...c, expect: ['not-joined'] } : c;
   }
 
   /** A bad upload (or progress) for a joined worker; `work` undefined between assignments. */

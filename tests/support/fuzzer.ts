@@ -253,7 +253,13 @@ export function startFuzzer(o: FuzzerOptions): RunningFuzzer {
         if (!work || stopping) continue;
         tally.workerAssignments += 1;
         for (let i = 0; i < WORKER_CASES_PER_WORK && !stopping; i++) {
-          if (!(await send(socket, fuzzer.workerCase(ctx(deviceId), work, o.replay())))) break;
+          // An over-norm upload costs the device its work in the round (nothing is left to answer
+          // after it), so it is sent last: the other cases before it, one over-norm to close.
+          const last = i === WORKER_CASES_PER_WORK - 1;
+          let c = fuzzer.workerCase(ctx(deviceId), work, o.replay());
+          for (let draw = 0; draw < 500 && (c.category === 'over-norm') !== last; draw++) c = fuzzer.workerCase(ctx(deviceId), work, o.replay());
+          if (!(await send(socket, c))) break;
+          if (c.category === 'over-norm') break;
         }
       } finally {
         socket.close();

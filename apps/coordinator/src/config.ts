@@ -23,6 +23,8 @@ export interface CoordinatorConfig {
   readonly rounds: number;
   /** Devices to wait for before round 1; also the number of fleet partitions. */
   readonly devicesExpected: number;
+  /** Fleet partitions (simulated devices' data shares); default devicesExpected. */
+  readonly partitions: number;
   /** Dirichlet concentration of the fleet's label skew. */
   readonly alpha: number;
   readonly seed: number;
@@ -52,6 +54,22 @@ export interface CoordinatorConfig {
   readonly exitWhenDone: boolean;
   /** Robust combination of device updates; undefined = the plain sample-weighted mean. */
   readonly robust: RobustOptions | undefined;
+  /** Own-data devices weigh at most this × the round's median declared sample count; null = off. */
+  readonly sampleWeightCap: number | null;
+  /** Attempts in a row a round may miss its report fraction before the run fails. */
+  readonly maxRoundAttempts: number;
+  /** How long a resumed run waits for its expected devices before going on with those present. */
+  readonly resumeWaitMs: number;
+  /** Per client address: devices (hello'd connections) at once, and joins per minute. */
+  readonly maxDevicesPerAddress: number;
+  readonly maxJoinsPerMinute: number;
+  /** Open device connections per address and in total. */
+  readonly maxConnectionsPerAddress: number;
+  readonly maxConnections: number;
+  /** Fleet slots of devices gone longer than this are given to new tabs. */
+  readonly slotGraceMs: number;
+  /** Admit devices only with single-use invites (POST /api/admin/invites), not the shared join token. */
+  readonly invitesOnly: boolean;
   /** Serve page, dashboard and Socket.IO over TLS (phones need a secure context for WebGPU, threads, wake lock). */
   readonly https: boolean;
   /** --cert/--key: the operator's PEM certificate and key; undefined = a self-signed one kept in the data folder. */
@@ -108,6 +126,7 @@ export const USAGE = `Usage: coordinator [options]
   --strategy S        ${STRATEGY_NAMES.join(' | ')} (default fedlora)
   --rounds N          global rounds (default 5)
   --devices N         devices to wait for before round 1, and fleet partitions (default 4)
+  --partitions N      fleet partitions (default: --devices)
   --alpha A           Dirichlet alpha of the fleet's label skew (default 0.5)
   --seed N            run seed (default 42)
   --db PATH|memory    SQLite file for runs, rounds, metrics, checkpoints (default .data/tabfleet.sqlite)
@@ -124,9 +143,18 @@ export const USAGE = `Usage: coordinator [options]
   --rejoin-grace S    seconds a device that dropped mid-round may take to come back for its work (default 30)
   --norm-bound F|off  refuse uploads whose block norm exceeds F × what the assigned Adam steps can move (default 1.01)
   --exit-when-done    exit after the last round
-  --robust R          ${ROBUST_RULES.join(' | ')}: how device updates are combined (default mean)
+  --robust R          ${ROBUST_RULES.join(' | ')}: how device updates are combined (default cosine-mean)
   --trim-fraction F   trimmed-mean: fraction dropped at each end, in [0, 0.5) (default ${DEFAULT_TRIM_FRACTION})
-  --clip-norm X|auto  scale updates down to L2 norm X, or to the median norm of the round (default: no clipping)
+  --clip-norm X|auto|off  scale updates down to L2 norm X, or to the median norm of the round (default auto)
+  --weight-cap F|off  own-data devices weigh at most F × the round's median declared sample count (default 2)
+  --round-retries N   attempts in a row a round may miss --min-report before the run fails (default 5)
+  --resume-wait S     seconds a resumed run waits for its devices, then goes on with those present (default 120)
+  --max-devices-per-address N  devices one client address may hold at once (default 32)
+  --max-joins-per-minute N     hellos per minute from one address (default 120)
+  --max-connections-per-address N  open device connections per address (default 64; total: --max-connections, 10000)
+  --max-connections N
+  --invites-only      admit devices only by single-use invite links (POST /api/admin/invites), not the shared token
+  --slot-grace S      fleet slots of devices gone longer than S seconds go to new tabs (default 600)
   --https             serve over TLS (phones need it for WebGPU, threads, wake lock); without --cert/--key a
                       self-signed certificate is made once and kept next to the database (.data/tls-cert.pem)
   --cert PATH         PEM certificate for --https (e.g. from mkcert); needs --key
@@ -184,6 +212,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         rounds: { type: 'string' },
         devices: { type: 'string' },
         alpha: { type: 'string' },
+        partitions: { type: 'string' },
         seed: { type: 'string' },
         db: { type: 'string' },
         groups: { type: 'string' },
@@ -209,6 +238,15 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         'keep-checkpoints': { type: 'string' },
         'keep-best-checkpoint': { type: 'string' },
         'evict-after': { type: 'string' },
+        'weight-cap': { type: 'string' },
+        'round-retries': { type: 'string' },
+        'resume-wait': { type: 'string' },
+        'max-devices-per-address': { type: 'string' },
+        'max-joins-per-minute': { type: 'string' },
+        'max-connections-per-address': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'slot-grace': { type: 'string' },
+        'invites-only': { type: 'boolean' },
       },
     }));
   } catch (err) {
@@ -245,6 +283,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
     strategy,
     rounds: int('rounds', values.rounds, 5, 1),
     devicesExpected: int('devices', values.devices, 4, 1),
+    partitions: int('partitions', values.partitions, int('devices', values.devices, 4, 1), 1),
     alpha: positive('alpha', values.alpha, 0.5),
     seed: int('seed', values.seed, 42, 0),
     db: values.db ?? '.data/tabfleet.sqlite',
@@ -272,6 +311,15 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
     tlsKey: values.key,
     evictAfterMs: positive('evict-after', values['evict-after'], 600) * 1000,
     checkpointRetention: retentionOptions(values['keep-checkpoints'], values['keep-best-checkpoint']),
+    sampleWeightCap: values['weight-cap'] === 'off' ? null : positive('weight-cap', values['weight-cap'], 2),
+    maxRoundAttempts: int('round-retries', values['round-retries'], 5, 1),
+    resumeWaitMs: nonNegative('resume-wait', values['resume-wait'], 120) * 1000,
+    maxDevicesPerAddress: int('max-devices-per-address', values['max-devices-per-address'], 32, 1),
+    maxJoinsPerMinute: int('max-joins-per-minute', values['max-joins-per-minute'], 120, 1),
+    maxConnectionsPerAddress: int('max-connections-per-address', values['max-connections-per-address'], 64, 1),
+    maxConnections: int('max-connections', values['max-connections'], 10_000, 1),
+    slotGraceMs: nonNegative('slot-grace', values['slot-grace'], 600) * 1000,
+    invitesOnly: values['invites-only'] ?? false,
   };
 }
 
@@ -281,14 +329,15 @@ function retentionOptions(keep: string | undefined, best: string | undefined): C
   return { keepLast, keepBest: best === undefined ? DEFAULT_CHECKPOINT_RETENTION.keepBest : best === 'on' };
 }
 
-function robustOptions(rule = 'mean', trim: string | undefined, clip: string | undefined): RobustOptions | undefined {
+function robustOptions(rule = 'cosine-mean', trim: string | undefined, clip: string | undefined): RobustOptions | undefined {
   if (!isRobustRule(rule)) throw new ConfigError(`--robust must be one of ${ROBUST_RULES.join(', ')}, got "${rule}"`);
   if (trim !== undefined && rule !== 'trimmed-mean') throw new ConfigError('--trim-fraction applies only to --robust trimmed-mean');
   const trimFraction = trim === undefined ? undefined : trim.trim() === '' ? Number.NaN : Number(trim);
   if (trimFraction !== undefined && !(trimFraction >= 0 && trimFraction < 0.5)) {
     throw new ConfigError(`--trim-fraction must be a number in [0, 0.5), got "${trim}"`);
   }
-  const clipNorm = clip === undefined || clip === 'auto' ? clip : positive('clip-norm', clip, 0);
+  // Clipping to the round's median norm is on by default: it bounds what one over-long upload can do.
+  const clipNorm = clip === 'off' ? undefined : clip === undefined || clip === 'auto' ? 'auto' : positive('clip-norm', clip, 0);
   if (rule === 'mean' && clipNorm === undefined) return undefined;
   return {
     rule,

@@ -21,6 +21,14 @@ export interface ConnectionLimits {
    * server's pingTimeout: a slow page's training step can hold its event loop that long.
    */
   readonly helloTimeoutMs: number;
+  /** Open connections from one client address; further ones are closed at once. */
+  readonly maxConnectionsPerAddress: number;
+  /** Open connections in total. */
+  readonly maxConnections: number;
+  /** Distinct devices one address may speak for at once (sybil limit). */
+  readonly maxDevicesPerAddress: number;
+  /** New device hellos (a device id on a new connection) per minute from one address, with that many at once. */
+  readonly maxJoinsPerMinute: number;
 }
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
@@ -28,7 +36,13 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   perSecond: 20,
   maxStrikes: 30,
   strikeWindowMs: 60_000,
-  helloTimeoutMs: 60_000,
+  // A page says hello as soon as its socket connects; 20 s leaves room for a slow page's event
+  // loop while keeping silent sockets (the cheapest way to hold server memory) short-lived.
+  helloTimeoutMs: 20_000,
+  maxConnectionsPerAddress: 64,
+  maxConnections: 10_000,
+  maxDevicesPerAddress: 32,
+  maxJoinsPerMinute: 120,
 };
 
 export class TokenBucket {
@@ -72,6 +86,86 @@ export class StrikeCounter {
 
   get count(): number {
     return this.at.length;
+  }
+}
+
+/** The address a connection comes from, with IPv4-mapped IPv6 written as IPv4. */
+export function clientAddress(raw: string | undefined): string {
+  const a = raw ?? 'unknown';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice('::ffff:'.length) : a;
+}
+
+export type AddressRefusal = { readonly ok: true } | { readonly ok: false; readonly message: string };
+
+/**
+ * Limits across the connections of one client address, and in total: open connections, devices
+ * spoken for at once, and the rate of new device hellos. The join token is in every device URL and
+ * QR code, so it keeps out strangers only; these bound what one holder of it can open.
+ */
+export class AddressLimits {
+  private readonly connections = new Map<string, number>();
+  private total = 0;
+  /** Address → device id → number of its connections that said hello as it. */
+  private readonly devices = new Map<string, Map<string, number>>();
+  private readonly joinBuckets = new Map<string, TokenBucket>();
+
+  constructor(private readonly limits: ConnectionLimits) {}
+
+  /** A connection opened; refused (not counted) over the per-address or total cap. */
+  open(address: string): AddressRefusal {
+    const n = this.connections.get(address) ?? 0;
+    if (this.total >= this.limits.maxConnections) return { ok: false, message: `the coordinator holds its maximum of ${this.limits.maxConnections} connections` };
+    if (n >= this.limits.maxConnectionsPerAddress) {
+      return { ok: false, message: `address ${address} has ${n} open connections, the most one address may hold` };
+    }
+    this.connections.set(address, n + 1);
+    this.total += 1;
+    return { ok: true };
+  }
+
+  /** A connection that open() admitted closed. */
+  close(address: string): void {
+    const n = this.connections.get(address) ?? 0;
+    if (n <= 1) this.connections.delete(address);
+    else this.connections.set(address, n - 1);
+    this.total = Math.max(0, this.total - 1);
+  }
+
+  /** A connection asks to speak for `deviceId`; refused over the device cap or the hello rate. Counted when admitted. */
+  hello(address: string, deviceId: string, now: number): AddressRefusal {
+    const devices = this.devices.get(address) ?? new Map<string, number>();
+    if (!devices.has(deviceId) && devices.size >= this.limits.maxDevicesPerAddress) {
+      return { ok: false, message: `address ${address} already speaks for ${devices.size} devices, the most one address may (--max-devices-per-address)` };
+    }
+    let bucket = this.joinBuckets.get(address);
+    if (!bucket) {
+      bucket = new TokenBucket(this.limits.maxJoinsPerMinute, this.limits.maxJoinsPerMinute / 60, now);
+      this.joinBuckets.set(address, bucket);
+    }
+    if (!bucket.take(now)) {
+      return { ok: false, message: `address ${address} said hello as a device more than ${this.limits.maxJoinsPerMinute} times a minute (--max-joins-per-minute)` };
+    }
+    devices.set(deviceId, (devices.get(deviceId) ?? 0) + 1);
+    this.devices.set(address, devices);
+    return { ok: true };
+  }
+
+  /** A connection admitted by hello() no longer speaks for `deviceId`. */
+  release(address: string, deviceId: string): void {
+    const devices = this.devices.get(address);
+    const n = devices?.get(deviceId);
+    if (!devices || n === undefined) return;
+    if (n <= 1) devices.delete(deviceId);
+    else devices.set(deviceId, n - 1);
+    if (devices.size === 0) this.devices.delete(address);
+  }
+
+  devicesOf(address: string): number {
+    return this.devices.get(address)?.size ?? 0;
+  }
+
+  connectionsOf(address: string): number {
+    return this.connections.get(address) ?? 0;
   }
 }
 

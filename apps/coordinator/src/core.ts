@@ -4,7 +4,9 @@ export { chooseRoundPlan, isDegeneratePlan, runGlobalRound, RoundContractError }
 export type { GlobalRoundOutcome, GroupAggregation, MemberAssignment } from '@tabfleet/lora-core';
 export {
   AdapterCodecError,
+  adamCoordinateBound,
   adamDeltaNormBound,
+  coordinateBoundProblems,
   normBoundProblems,
   jensenShannon,
   normalize,
@@ -51,5 +53,5 @@ export type {
   StrategyName,
   TextEncoder,
 } from '@tabfleet/lora-core';
-export { DEFAULT_TRIM_FRACTION, isRobustRule, ROBUST_RULES } from '@tabfleet/lora-core';
+export { capDeclaredSamples, DEFAULT_TRIM_FRACTION, isRobustRule, ROBUST_RULES } from '@tabfleet/lora-core';
 export type { RobustOptions, RobustRule } from '@tabfleet/lora-core';

@@ -10,7 +10,7 @@
  */
 import type { Server, Socket } from 'socket.io';
 import type { ConnectionLimits } from './connection-limits';
-import { ConnectionGuard, connectionLimits } from './connection-limits';
+import { AddressLimits, clientAddress, ConnectionGuard, connectionLimits } from './connection-limits';
 import { isDeviceEvent, parseDeviceMessage, PROTOCOL_VERSION } from './core';
 import type {
   DeviceMessage,
@@ -26,6 +26,7 @@ import type {
 } from './core';
 import type { DeviceChannel, UploadVerdict } from './engine/run-loop';
 import type { FleetSlots } from './fleet-slots';
+import type { InviteBook } from './invites';
 import { sameSecret } from './fleet-slots';
 import type { DeviceRegistry } from './registry';
 import { StatusThrottle } from './status-throttle';
@@ -51,6 +52,11 @@ export interface GatewayDeps {
   readonly state: CoordinatorState;
   readonly fleet: FleetSlots;
   readonly limits?: Partial<ConnectionLimits>;
+  /** Per-address limits shared by every run of the process (default: this gateway's own). */
+  readonly addresses?: AddressLimits;
+  /** Single-use invites, each admitting one device; with invitesOnly the shared token admits nobody. */
+  readonly invites?: InviteBook;
+  readonly invitesOnly?: boolean;
   readonly now?: () => number;
   readonly log?: (line: string) => void;
 }
@@ -59,8 +65,14 @@ export interface GatewayDeps {
 interface Connection {
   readonly socket: DeviceSocket;
   readonly guard: ConnectionGuard;
+  readonly address: string;
   helloAs: string | undefined;
+  /** The device this connection is counted for in the per-address limits. */
+  countedAs: string | undefined;
 }
+
+/** Sockets that said an accepted hello: only they hear runStatus. */
+export const DEVICE_ROOM = 'devices';
 
 class GatewayRefusal extends Error {
   constructor(
@@ -77,7 +89,8 @@ export class DeviceGateway implements DeviceChannel {
   private readonly now: () => number;
   private readonly log: (line: string) => void;
   private readonly limits: ConnectionLimits;
-  private readonly statusThrottle = new StatusThrottle((status) => this.io.emit('runStatus', status), { audience: () => this.io.engine.clientsCount });
+  private readonly statusThrottle = new StatusThrottle((status) => this.io.to(DEVICE_ROOM).emit('runStatus', status), { audience: () => this.io.engine.clientsCount });
+  private readonly addresses: AddressLimits;
 
   constructor(
     private readonly io: CoordinatorServer,
@@ -86,6 +99,7 @@ export class DeviceGateway implements DeviceChannel {
     this.now = deps.now ?? Date.now;
     this.log = deps.log ?? (() => {});
     this.limits = connectionLimits(deps.limits);
+    this.addresses = deps.addresses ?? new AddressLimits(this.limits);
     io.on('connection', this.onConnectionListener);
   }
 
@@ -145,7 +159,15 @@ export class DeviceGateway implements DeviceChannel {
   }
 
   private onConnection(socket: DeviceSocket): void {
-    const conn: Connection = { socket, guard: new ConnectionGuard(this.limits, this.now()), helloAs: undefined };
+    const address = clientAddress(socket.handshake.address);
+    const admitted = this.addresses.open(address);
+    if (!admitted.ok) {
+      this.log(`connection from ${address} refused: ${admitted.message}`);
+      socket.emit('serverError', { code: 'too-many-connections', message: admitted.message });
+      socket.disconnect(true);
+      return;
+    }
+    const conn: Connection = { socket, guard: new ConnectionGuard(this.limits, this.now()), address, helloAs: undefined, countedAs: undefined };
     const helloTimer = setTimeout(() => {
       if (conn.helloAs !== undefined || !socket.connected) return;
       this.refuse(conn, new GatewayRefusal('not-joined', `no accepted "hello" within ${this.limits.helloTimeoutMs} ms`, true), 'hello');
@@ -157,6 +179,8 @@ export class DeviceGateway implements DeviceChannel {
     socket.on('error', (err) => this.log(`socket ${socket.id}: ${err.message}`));
     socket.on('disconnect', (reason) => {
       clearTimeout(helloTimer);
+      this.addresses.close(address);
+      if (conn.countedAs !== undefined) this.addresses.release(address, conn.countedAs);
       const device = this.deps.registry.disconnect(socket.id, this.now());
       if (!device) return;
       this.log(`device ${device.deviceId} disconnected (${reason})`);
@@ -174,6 +198,11 @@ export class DeviceGateway implements DeviceChannel {
     }
     if (!isDeviceEvent(event)) {
       this.refuse(conn, new GatewayRefusal('invalid-message', `unknown event "${event.slice(0, 64)}"`), event);
+      return;
+    }
+    // Before an accepted hello only "hello" is read: nothing else is even parsed.
+    if (conn.helloAs === undefined && event !== 'hello') {
+      this.refuse(conn, new GatewayRefusal('not-joined', `say "hello" on this connection before "${event}"`), event);
       return;
     }
     const parsed = parseDeviceMessage(event, raw);
@@ -230,11 +259,13 @@ export class DeviceGateway implements DeviceChannel {
     }
   }
 
-  private checkCredentials(msg: { protocolVersion: number; token: string }): void {
+  private checkCredentials(msg: { protocolVersion: number; token: string; deviceId: string }): void {
     if (msg.protocolVersion !== PROTOCOL_VERSION) {
       throw new GatewayRefusal('protocol-mismatch', `protocol version ${msg.protocolVersion}; this coordinator speaks ${PROTOCOL_VERSION}`, true);
     }
-    if (!sameSecret(this.deps.token, msg.token)) throw new GatewayRefusal('bad-token', 'wrong join token', true);
+    if (!this.deps.invitesOnly && sameSecret(this.deps.token, msg.token)) return;
+    if (this.deps.invites?.admits(msg.token, msg.deviceId)) return;
+    throw new GatewayRefusal('bad-token', this.deps.invitesOnly ? 'not a valid invite for this device (this coordinator admits devices by invite only)' : 'wrong join token', true);
   }
 
   private onHello(conn: Connection, msg: DeviceToServer['hello']): void {
@@ -242,6 +273,16 @@ export class DeviceGateway implements DeviceChannel {
     this.checkCredentials(msg);
     if (this.deps.registry.isRevoked(msg.deviceId)) {
       throw new GatewayRefusal('revoked', `device ${msg.deviceId} was revoked by the operator`, true);
+    }
+    if (conn.countedAs !== msg.deviceId) {
+      const admitted = this.addresses.hello(conn.address, msg.deviceId, this.now());
+      if (!admitted.ok) {
+        this.log(`hello as ${msg.deviceId} from ${conn.address} refused: ${admitted.message}`);
+        throw new GatewayRefusal('too-many-devices', admitted.message, true);
+      }
+      if (conn.countedAs !== undefined) this.addresses.release(conn.address, conn.countedAs);
+      // Counted from here; a refusal below closes the connection, which releases it.
+      conn.countedAs = msg.deviceId;
     }
     if (!this.deps.registry.admitsKey(msg.deviceId, msg.deviceKey)) {
       throw new GatewayRefusal('bad-token', `device ${msg.deviceId} is bound to another device key`, true);
@@ -258,6 +299,7 @@ export class DeviceGateway implements DeviceChannel {
     }
     this.deps.registry.hello(msg.deviceId, socket.id, msg.dataMode, this.now());
     conn.helloAs = msg.deviceId;
+    void socket.join(DEVICE_ROOM);
     socket.emit('welcome', {
       protocolVersion: PROTOCOL_VERSION,
       deviceId: msg.deviceId,
@@ -289,8 +331,17 @@ export class DeviceGateway implements DeviceChannel {
     }
     if (msg.dataMode === 'fleet') {
       const slot = this.deps.fleet.indexOf(msg.deviceId);
-      if (slot !== msg.partitionIndex) {
+      if (slot === undefined || slot !== msg.partitionIndex) {
         throw new GatewayRefusal('invalid-message', `partitionIndex ${msg.partitionIndex} is not this device's fleet slot (${slot})`);
+      }
+      // The coordinator knows a fleet partition: a device in fleet mode weighs and groups by what
+      // its partition really holds, never by its own claim.
+      const real = this.deps.fleet.summary(slot, task.classNames.length);
+      if (msg.numSamples !== real.numSamples) {
+        throw new GatewayRefusal('invalid-message', `numSamples ${msg.numSamples} is not the size of fleet partition ${slot} (${real.numSamples})`);
+      }
+      if (msg.labelHistogram.some((c, i) => c !== real.labelHistogram[i])) {
+        throw new GatewayRefusal('invalid-message', `labelHistogram is not the label histogram of fleet partition ${slot}`);
       }
     }
     const { token: _token, ...report } = msg;

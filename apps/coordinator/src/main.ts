@@ -61,7 +61,7 @@ async function main(): Promise<number> {
   config = withTaskDefaults(config, loaded.spec.defaults);
   log('starting the evaluation worker and loading the model…');
   const task = await createFederatedTask(loaded, {
-    partitions: config.devicesExpected,
+    partitions: config.partitions,
     dirichletAlpha: config.alpha,
     seed: config.seed,
     batchSize: config.batchSize,
@@ -79,13 +79,14 @@ async function main(): Promise<number> {
     return 2;
   }
   // The tokens appear here once, on the console of whoever started the process; logs never carry them.
-  const tokenQuery = `?token=${encodeURIComponent(config.token)}`;
+  const tokenQuery = `?token=${encodeURIComponent(coordinator.joinToken)}`;
   console.log('');
   console.log(`  device URL:    ${coordinator.lanUrl}/${tokenQuery}`);
   if (coordinator.lanUrl !== coordinator.localUrl) console.log(`  on this host:  ${coordinator.localUrl}/${tokenQuery}`);
   console.log(`  fleet URL:     ${coordinator.localUrl}/${tokenQuery}&mode=fleet`);
   console.log(`  dashboard:     ${coordinator.lanUrl}/dashboard/ (read-only)`);
   console.log(`  admin:         ${coordinator.lanUrl}/dashboard/?admin=${encodeURIComponent(config.adminToken)}`);
+  if (coordinator.joinToken !== config.token) console.log('  (join token: the resumed run\'s stored one)');
   if (config.tokenGenerated || config.adminTokenGenerated) console.log('  (generated tokens are not shown again)');
   if (tls) {
     console.log(`  certificate:   ${tls.certPath}`);

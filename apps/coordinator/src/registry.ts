@@ -4,6 +4,7 @@
  * this is the in-memory side the run loop and the gateway consult.
  */
 import type { DataMode, DeviceInfo, Join } from './core';
+import { createHash } from 'node:crypto';
 import { sameSecret } from './fleet-slots';
 
 export type DeviceActivity = 'idle' | 'training' | 'gone';
@@ -51,6 +52,16 @@ export interface LiveDevice {
 
 export type RegistryListener = () => void;
 
+/** Where device-key bindings persist (CoordinatorState for one run); only hashes of keys pass through. */
+export interface KeyBindings {
+  get(deviceId: string): string | undefined;
+  set(deviceId: string, keyHash: string): void;
+}
+
+export function hashDeviceKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('base64url');
+}
+
 export class DeviceRegistry {
   private readonly devices = new Map<string, LiveDevice>();
   private readonly socketToDevice = new Map<string, string>();
@@ -61,18 +72,30 @@ export class DeviceRegistry {
   /** How many devices are joined and connected, kept as they change (joinedConnected() sorts all). */
   private joinedConnectedTotal = 0;
 
+  /** `bindings`: where key bindings persist (default: this object only). */
+  constructor(private readonly bindings?: KeyBindings) {}
+
   /**
    * Whether `key` may speak for `deviceId`: the first key a device presents is bound to its id for
-   * this run; later hellos must present the same one. A device that never presented a key stays
-   * unbound (old clients), but once bound a hello without the key is refused.
+   * this run (as a SHA-256 hash, persisted through `bindings`, so a restart keeps it); later hellos
+   * must present the same one. A device that never presented a key stays unbound (old clients),
+   * but once bound a hello without the key is refused.
    */
   admitsKey(deviceId: string, key: string | undefined): boolean {
-    const bound = this.keys.get(deviceId);
+    let bound = this.keys.get(deviceId);
     if (bound === undefined) {
-      if (key !== undefined) this.keys.set(deviceId, key);
+      bound = this.bindings?.get(deviceId);
+      if (bound !== undefined) this.keys.set(deviceId, bound);
+    }
+    if (bound === undefined) {
+      if (key !== undefined) {
+        const hash = hashDeviceKey(key);
+        this.keys.set(deviceId, hash);
+        this.bindings?.set(deviceId, hash);
+      }
       return true;
     }
-    return key !== undefined && sameSecret(bound, key);
+    return key !== undefined && sameSecret(bound, hashDeviceKey(key));
   }
 
   /** A socket introduced itself as `deviceId`; a newer socket replaces an older one. */

@@ -8,7 +8,9 @@ import { createStrategy, DEFAULT_TRIM_FRACTION } from './core';
 import type { RobustOptions, Strategy } from './core';
 import { runParamsSchema } from './dashboard/contract';
 import type { RunParams } from './dashboard/contract';
+import type { AddressLimits, ConnectionLimits } from './connection-limits';
 import { RunLoop } from './engine/run-loop';
+import type { InviteBook } from './invites';
 import { FleetSlots } from './fleet-slots';
 import { DeviceGateway } from './gateway';
 import type { CoordinatorServer } from './gateway';
@@ -46,6 +48,17 @@ export interface OpenRunOptions {
   /** Devices disconnected this long leave the live registry (never sooner than the rejoin grace; default 10 min). */
   readonly evictAfterMs?: number;
   readonly normBoundFactor: number | null;
+  /** Own-data weight cap, round retries, resume wait (RunSettings); defaults when absent. */
+  readonly sampleWeightCap?: number | null;
+  readonly maxRoundAttempts?: number;
+  readonly resumeWaitMs?: number;
+  /** Fleet slots of devices gone longer than this go to new tabs (default 10 min). */
+  readonly slotGraceMs?: number;
+  /** Connection and per-address limits (shared across the runs of a process). */
+  readonly limits?: Partial<ConnectionLimits>;
+  readonly addresses?: AddressLimits;
+  readonly invites?: InviteBook;
+  readonly invitesOnly?: boolean;
   /** Pick up this run from the state instead of creating one. */
   readonly resumeRunId?: string;
   /** Called whenever the run's status changes (the dashboard refreshes on it). */
@@ -98,9 +111,35 @@ export function openRun(opts: OpenRunOptions): RunSession {
   }
   state.setJoinToken(runId, opts.joinToken);
 
-  const registry = new DeviceRegistry();
-  const fleet = new FleetSlots(runId, state, task.fleet);
-  const gateway = new DeviceGateway(io, { runId, token: opts.joinToken, task: task.info, registry, state, fleet, log });
+  const registry = new DeviceRegistry({
+    get: (deviceId) => state.getDeviceKeyHash(runId, deviceId),
+    set: (deviceId, keyHash) => state.setDeviceKeyHash(runId, deviceId, keyHash),
+  });
+  const openedAt = Date.now();
+  const fleet = new FleetSlots(runId, state, task.fleet, {
+    // Connected: not gone. Known to this process: since it was last seen. Else: since its last
+    // join in the state, or (never joined) since this process opened the run.
+    goneSince: (deviceId) => {
+      const live = registry.get(deviceId);
+      if (live?.socketId) return undefined;
+      return live?.lastSeen ?? state.getDevice(runId, deviceId)?.lastSeen ?? openedAt;
+    },
+    graceMs: opts.slotGraceMs ?? 600_000,
+    log,
+  });
+  const gateway = new DeviceGateway(io, {
+    runId,
+    token: opts.joinToken,
+    task: task.info,
+    registry,
+    state,
+    fleet,
+    log,
+    ...(opts.limits ? { limits: opts.limits } : {}),
+    ...(opts.addresses ? { addresses: opts.addresses } : {}),
+    ...(opts.invites ? { invites: opts.invites } : {}),
+    ...(opts.invitesOnly ? { invitesOnly: true } : {}),
+  });
   const loop = new RunLoop({
     runId,
     strategy,
@@ -125,6 +164,9 @@ export function openRun(opts: OpenRunOptions): RunSession {
       minReportFraction: params.minReportFraction,
       rejoinGraceMs: opts.rejoinGraceMs,
       normBoundFactor: opts.normBoundFactor,
+      ...(opts.sampleWeightCap === undefined ? {} : { sampleWeightCap: opts.sampleWeightCap }),
+      ...(opts.maxRoundAttempts === undefined ? {} : { maxRoundAttempts: opts.maxRoundAttempts }),
+      ...(opts.resumeWaitMs === undefined ? {} : { resumeWaitMs: opts.resumeWaitMs }),
     },
     log,
   });

@@ -12,6 +12,9 @@ import { networkInterfaces } from 'node:os';
 import { Server } from 'socket.io';
 import type { CoordinatorConfig } from './config';
 import { computeMaxHttpBufferSize } from './config';
+import { AddressLimits, connectionLimits } from './connection-limits';
+import { InviteBook } from './invites';
+import type { ConnectionLimits } from './connection-limits';
 import type { Strategy } from './core';
 import { attachDashboardNamespace } from './dashboard/namespace';
 import type { DashboardSource } from './dashboard/namespace';
@@ -67,6 +70,8 @@ export interface RunningCoordinator {
   readonly adminToken: string;
   /** SHA-256 fingerprint of the TLS certificate; undefined when serving plain HTTP. */
   readonly tlsFingerprint: string | undefined;
+  /** The join token devices present: --token, or the resumed run's stored one, or a generated one. */
+  readonly joinToken: string;
   readonly registry: DeviceRegistry;
   readonly loop: RunLoop;
   /** Resolves when the current run ends. */
@@ -110,7 +115,17 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const assets = opts.assets ?? defaultAssetDirs();
   const adminToken = config.adminToken ?? '';
   const maxHttpBufferSize = computeMaxHttpBufferSize(fullAdapterBytes(task.initialAdapter));
-  const revoked = new Set<string>();
+  // Revocations are kept in the state: a revoked device stays out after a restart.
+  const revoked = new Set<string>(state.listRevokedDevices());
+  const limits: Partial<ConnectionLimits> = {
+    ...(config.maxConnectionsPerAddress === undefined ? {} : { maxConnectionsPerAddress: config.maxConnectionsPerAddress }),
+    ...(config.maxConnections === undefined ? {} : { maxConnections: config.maxConnections }),
+    ...(config.maxDevicesPerAddress === undefined ? {} : { maxDevicesPerAddress: config.maxDevicesPerAddress }),
+    ...(config.maxJoinsPerMinute === undefined ? {} : { maxJoinsPerMinute: config.maxJoinsPerMinute }),
+  };
+  const addresses = new AddressLimits(connectionLimits(limits));
+  let joinToken = config.token;
+  const invites = new InviteBook(state);
   const changeListeners = new Set<() => void>();
   const notify = () => {
     for (const l of changeListeners) l();
@@ -120,7 +135,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   let session: RunSession;
   let closing = false;
 
-  const snapshot = (): Snapshot => ({ task: task.summary ?? null, ...takeSnapshot(session.runId, session.loop.status(), session.registry, state) });
+  const snapshot = (admin = true): Snapshot => ({ task: task.summary ?? null, ...takeSnapshot(session.runId, session.loop.status(), session.registry, state, admin) });
   const exportAdapter = (runId: string, round: number | undefined): Uint8Array | undefined => {
     const cp = round === undefined ? state.latestCheckpoint(runId) : state.getCheckpoint(runId, round);
     return cp?.bytes;
@@ -137,6 +152,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
         stopRun: () => control.stopRun(),
         startRun: (params) => control.startRun(params),
         revokeDevice: (id) => control.revokeDevice(id),
+        issueInvites: (count) => invites.issue(count).map((invite) => ({ invite, url: `${publicDeviceUrl}?token=${encodeURIComponent(invite)}` })),
       },
     });
   const http = opts.tls ? createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler) : createServer(handler);
@@ -152,11 +168,19 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       ...(strategy ? { strategy } : {}),
       task,
       state,
-      joinToken: config.token,
+      joinToken,
       taskSettings: taskSettingsOf(config, task),
       rejoinGraceMs: config.rejoinGraceMs ?? 30_000,
       ...(config.evictAfterMs === undefined ? {} : { evictAfterMs: config.evictAfterMs }),
       normBoundFactor: config.normBoundFactor === undefined ? 1.01 : config.normBoundFactor,
+      ...(config.sampleWeightCap === undefined ? {} : { sampleWeightCap: config.sampleWeightCap }),
+      ...(config.maxRoundAttempts === undefined ? {} : { maxRoundAttempts: config.maxRoundAttempts }),
+      ...(config.resumeWaitMs === undefined ? {} : { resumeWaitMs: config.resumeWaitMs }),
+      ...(config.slotGraceMs === undefined ? {} : { slotGraceMs: config.slotGraceMs }),
+      limits,
+      addresses,
+      invites,
+      ...(config.invitesOnly ? { invitesOnly: true } : {}),
       ...(resumeId ? { resumeRunId: resumeId } : {}),
       onStatus: notify,
       log,
@@ -173,7 +197,11 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const resumable = config.resume === false ? undefined : findResumableRun(state, taskSettingsOf(config, task));
   if (resumable) {
     const storedToken = state.getJoinToken(resumable.run.id);
-    if (storedToken !== undefined && storedToken !== config.token) {
+    if (storedToken !== undefined && config.tokenGenerated === true) {
+      // Restarted without --token: the run's devices hold the stored token in their URLs.
+      joinToken = storedToken;
+      log(`run ${resumable.run.id}: resuming with its stored join token`);
+    } else if (storedToken !== undefined && storedToken !== config.token) {
       log(`run ${resumable.run.id} was started with another join token; devices must rejoin with the new one`);
     }
   }
@@ -199,6 +227,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     },
     revokeDevice(deviceId: string): void {
       revoked.add(deviceId);
+      state.revokeDevice(deviceId, Date.now());
       session.gateway.revoke(deviceId);
       notify();
     },
@@ -212,7 +241,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
         state,
         task,
         revoked,
-        deviceUrl: admin ? `${publicDeviceUrl}?token=${encodeURIComponent(config.token)}` : publicDeviceUrl,
+        deviceUrl: admin ? `${publicDeviceUrl}?token=${encodeURIComponent(joinToken)}` : publicDeviceUrl,
         deviceUrlHasToken: admin,
         tlsFingerprint: opts.tls?.fingerprint ?? null,
         now: Date.now(),
@@ -258,6 +287,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     maxHttpBufferSize,
     adminToken,
     tlsFingerprint: opts.tls?.fingerprint,
+    joinToken,
     get registry() {
       return session.registry;
     },

@@ -56,7 +56,11 @@ export interface Snapshot {
   readonly rounds: RoundRow[];
 }
 
-export function takeSnapshot(runId: string, status: RunStatus, registry: DeviceRegistry, state: CoordinatorState): Snapshot {
+/**
+ * `admin` false (the default of /api/status without the admin token): no per-device label
+ * histogram, sample count or resource profile — a histogram summarises a person's private data.
+ */
+export function takeSnapshot(runId: string, status: RunStatus, registry: DeviceRegistry, state: CoordinatorState, admin = true): Snapshot {
   const run = state.getRun(runId);
   if (!run) throw new Error(`unknown run ${runId}`);
   const devices = registry
@@ -93,6 +97,7 @@ export function takeSnapshot(runId: string, status: RunStatus, registry: DeviceR
         wasmThreads: r?.backend.wasmThreads ?? null,
       };
     })
+    .map((row): DeviceRow => (admin ? row : withoutPrivateFields(row)))
     .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
   const metrics = new Map(state.listMetrics(runId).map((m) => [m.round, m]));
   const rounds = state.listRounds(runId).map(
@@ -108,4 +113,20 @@ export function takeSnapshot(runId: string, status: RunStatus, registry: DeviceR
     }),
   );
   return { run, status, devices, rounds };
+}
+
+/** A device row as anyone may see it: activity and traffic, not its data or its machine. */
+export function withoutPrivateFields(row: DeviceRow): DeviceRow {
+  return {
+    ...row,
+    gpuAdapter: null,
+    fallbackAdapter: null,
+    benchmarkMs: null,
+    msPerStep: null,
+    uploadBytesPerSec: null,
+    memoryBytes: null,
+    numSamples: null,
+    labelHistogram: null,
+    lastError: null,
+  };
 }

@@ -29,23 +29,30 @@ describe('parseCoordinatorArgs', () => {
     assert.throws(() => parseCoordinatorArgs(['--groups', '0']), /--groups must be an integer >= 1/);
   });
 
-  it('reads --robust, --trim-fraction and --clip-norm; without them the plain mean stays', () => {
-    assert.equal(parseCoordinatorArgs([]).robust, undefined);
-    assert.equal(parseCoordinatorArgs(['--robust', 'mean']).robust, undefined);
-    assert.deepEqual(parseCoordinatorArgs(['--robust', 'median']).robust, { rule: 'median' });
-    assert.deepEqual(parseCoordinatorArgs(['--robust', 'trimmed-mean']).robust, { rule: 'trimmed-mean', trimFraction: 0.2 });
+  it('reads --robust, --trim-fraction and --clip-norm; by default the cosine-weighted mean of updates clipped to the round median norm', () => {
+    assert.deepEqual(parseCoordinatorArgs([]).robust, { rule: 'cosine-mean', clipNorm: 'auto' });
+    assert.deepEqual(parseCoordinatorArgs(['--robust', 'mean']).robust, { rule: 'mean', clipNorm: 'auto' });
+    assert.equal(parseCoordinatorArgs(['--robust', 'mean', '--clip-norm', 'off']).robust, undefined);
+    assert.deepEqual(parseCoordinatorArgs(['--robust', 'median', '--clip-norm', 'off']).robust, { rule: 'median' });
+    assert.deepEqual(parseCoordinatorArgs(['--robust', 'median']).robust, { rule: 'median', clipNorm: 'auto' });
+    assert.deepEqual(parseCoordinatorArgs(['--robust', 'trimmed-mean']).robust, { rule: 'trimmed-mean', trimFraction: 0.2, clipNorm: 'auto' });
     assert.deepEqual(parseCoordinatorArgs(['--robust', 'trimmed-mean', '--trim-fraction', '0.1', '--clip-norm', 'auto']).robust, {
       rule: 'trimmed-mean',
       trimFraction: 0.1,
       clipNorm: 'auto',
     });
-    assert.deepEqual(parseCoordinatorArgs(['--clip-norm', '2.5']).robust, { rule: 'mean', clipNorm: 2.5 });
+    assert.deepEqual(parseCoordinatorArgs(['--robust', 'mean', '--clip-norm', '2.5']).robust, { rule: 'mean', clipNorm: 2.5 });
     assert.throws(() => parseCoordinatorArgs(['--robust', 'krum']), /--robust must be one of mean, median, trimmed-mean/);
     assert.throws(() => parseCoordinatorArgs(['--robust', 'trimmed-mean', '--trim-fraction', '0.5']), /--trim-fraction must be a number in \[0, 0.5\)/);
     assert.throws(() => parseCoordinatorArgs(['--robust', 'trimmed-mean', '--trim-fraction', '']), /--trim-fraction/);
     assert.throws(() => parseCoordinatorArgs(['--robust', 'median', '--trim-fraction', '0.1']), /applies only to --robust trimmed-mean/);
     assert.throws(() => parseCoordinatorArgs(['--clip-norm', '0']), /--clip-norm must be a number > 0/);
     assert.throws(() => parseCoordinatorArgs(['--clip-norm', 'big']), /--clip-norm/);
+    assert.equal(parseCoordinatorArgs([]).sampleWeightCap, 2);
+    assert.equal(parseCoordinatorArgs(['--weight-cap', 'off']).sampleWeightCap, null);
+    assert.throws(() => parseCoordinatorArgs(['--weight-cap', '0']), /--weight-cap must be a number > 0/);
+    assert.equal(parseCoordinatorArgs(['--round-retries', '3']).maxRoundAttempts, 3);
+    assert.equal(parseCoordinatorArgs([]).maxDevicesPerAddress, 32);
   });
 
   it('generates a join token when none is given', () => {

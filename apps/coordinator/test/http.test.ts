@@ -92,6 +92,7 @@ describe('routes', () => {
             stopped += 1;
           },
           revokeDevice: (id) => revoked.push(id),
+          issueInvites: (count) => Array.from({ length: count }, (_, i) => ({ invite: `inv-${i}`, url: `http://x/?token=inv-${i}` })),
         },
       }),
     );

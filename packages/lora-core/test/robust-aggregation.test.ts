@@ -14,6 +14,7 @@ import {
   trimmedMeanByBlock,
 } from '../src/federated/robust';
 import type { RobustOptions } from '../src/federated/robust';
+import { cosineWeightedMeanByBlock, deltaCosine } from '../src/federated/robust';
 import { createStrategy } from '../src/federated/strategies';
 import { STRATEGY_NAMES } from '../src/federated/strategy';
 import type { ClientUpdate } from '../src/federated/types';
@@ -199,5 +200,25 @@ describe('the robust option on the strategies', () => {
   it('rejects bad robust options when the strategy is created', () => {
     assert.throws(() => createStrategy('fedlora', { robust: { rule: 'trimmed-mean', trimFraction: 0.6 } }), /trim fraction/);
     assert.throws(() => createStrategy('hierfedlora', { robust: { rule: 'median', clipNorm: -1 } }), /clip norm/);
+  });
+});
+
+describe('cosine-mean', () => {
+  const d = (id: string, numSamples: number, values: number[]) => ({ id, numSamples, delta: state({ '1': { A: values } }) });
+
+  it('drops an update pointing against the median and keeps the honest ones', () => {
+    const honest = [d('a', 10, [1, 1, 0.2, 0]), d('b', 10, [0.8, 1.2, 0, 0.1]), d('c', 10, [1.2, 0.9, 0.1, 0])];
+    const flip = d('f', 1e6, [-1, -1, -0.2, 0]);
+    const out = toPlain(cosineWeightedMeanByBlock([...honest, flip]))['1']!.A!;
+    const honestOnly = toPlain(cosineWeightedMeanByBlock(honest))['1']!.A!;
+    // The flip only nudges the median (4 updates instead of 3), hence the cosines, a little.
+    for (let i = 0; i < 4; i++) assert.ok(Math.abs(out[i]! - honestOnly[i]!) < 0.01, `value ${i}: ${out[i]} vs ${honestOnly[i]}`);
+    assert.ok(deltaCosine(flip.delta, honest[0]!.delta) < -0.99);
+    // Two updates that cancel: nothing agrees with their median (zero), which is returned.
+    assert.deepEqual(toPlain(cosineWeightedMeanByBlock([honest[0]!, d('g', 10, [-1, -1, -0.2, 0])]))['1']!.A, [0, 0, 0, 0]);
+    assert.deepEqual(
+      toPlain(robustAggregateByBlock([...honest, flip], { rule: 'cosine-mean', clipNorm: 'auto' }))['1']!.A!.map((x) => x > 0),
+      [true, true, true, true],
+    );
   });
 });

@@ -45,7 +45,7 @@ export const runParamsSchema = z.strictObject({
   roundTimeoutS: z.number().positive().max(86_400),
   /** A round aggregates only when at least this fraction of its planned devices reported; else it is retried. */
   minReportFraction: z.number().min(0).max(1),
-  robust: z.enum(['mean', 'median', 'trimmed-mean']),
+  robust: z.enum(['mean', 'median', 'trimmed-mean', 'cosine-mean']),
   trimFraction: z.number().min(0).max(0.49),
   /** L2 bound each device delta is clipped to; 'auto' = from the round's median norm; null = none. */
   clipNorm: z.union([z.number().positive(), z.literal('auto'), z.null()]),

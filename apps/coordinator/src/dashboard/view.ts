@@ -20,6 +20,9 @@ export interface ViewInputs {
   readonly now: number;
 }
 
+/** Fewest devices a group must pool before a read-only viewer sees its label distribution. */
+export const MIN_POOLED_DEVICES = 3;
+
 export function buildDashboardState(v: ViewInputs): DashboardState {
   const { session, state, task } = v;
   const runId = session.runId;
@@ -28,7 +31,7 @@ export function buildDashboardState(v: ViewInputs): DashboardState {
   const numClasses = task.info.classNames.length;
   const joined = devices.filter((d) => d.report !== undefined);
   const globalCounts = pooledCounts(joined, numClasses);
-  const globalDistribution = distribution(globalCounts);
+  const globalDistribution = v.admin || joined.length >= MIN_POOLED_DEVICES ? distribution(globalCounts) : globalCounts.map(() => 0);
   const byId = new Map(devices.map((d) => [d.deviceId, d]));
   const plan = session.loop.plan;
   const groups: GroupView[] = (plan?.groups ?? []).map((g) => {
@@ -36,7 +39,9 @@ export function buildDashboardState(v: ViewInputs): DashboardState {
       const d = byId.get(id);
       return d ? [d] : [];
     });
-    const labelDistribution = distribution(pooledCounts(members, numClasses));
+    // Viewers see a group's pooled distribution only when it pools enough devices to say little about any one.
+    const shown = v.admin || members.length >= MIN_POOLED_DEVICES;
+    const labelDistribution = shown ? distribution(pooledCounts(members, numClasses)) : [];
     return {
       groupId: g.groupId,
       depth: g.depth,
@@ -44,7 +49,7 @@ export function buildDashboardState(v: ViewInputs): DashboardState {
       localSteps: g.localSteps,
       deviceIds: [...g.deviceIds],
       labelDistribution,
-      divergence: !labelDistribution.some((x) => x > 0) || !globalDistribution.some((x) => x > 0) ? 0 : jensenShannon(labelDistribution, globalDistribution),
+      divergence: !shown || !labelDistribution.some((x) => x > 0) || !globalDistribution.some((x) => x > 0) ? 0 : jensenShannon(labelDistribution, globalDistribution),
     };
   });
   const completed = state.listRounds(runId);
@@ -68,7 +73,7 @@ export function buildDashboardState(v: ViewInputs): DashboardState {
     run: record ? runView(record) : null,
     status,
     globalDistribution,
-    devices: devices.map((d) => deviceRow(d, v.revoked)).sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0)),
+    devices: devices.map((d) => deviceRow(d, v.revoked, v.admin)).sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0)),
     groups,
     rounds: roundViews(runId, state),
     timeline,
@@ -113,8 +118,8 @@ function pooledCounts(devices: readonly LiveDevice[], numClasses: number): numbe
   return counts;
 }
 
-function deviceRow(d: LiveDevice, revoked: ReadonlySet<string>): DeviceRowView {
-  const r = d.report;
+function deviceRow(d: LiveDevice, revoked: ReadonlySet<string>, admin: boolean): DeviceRowView {
+  const r = admin ? d.report : undefined;
   const adapter = r?.backend.gpuAdapter;
   return {
     deviceId: d.deviceId,
@@ -123,7 +128,7 @@ function deviceRow(d: LiveDevice, revoked: ReadonlySet<string>): DeviceRowView {
     revoked: revoked.has(d.deviceId),
     joins: d.joins,
     dataMode: d.dataMode,
-    backend: r?.backend.name ?? null,
+    backend: d.report?.backend.name ?? null,
     gpuAdapter: adapter ? [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ') || null : null,
     fallbackAdapter: adapter?.isFallbackAdapter ?? null,
     msPerStep: r?.profile.msPerStep ?? null,

@@ -7,7 +7,10 @@
  */
 import {
   AdapterCodecError,
+  adamCoordinateBound,
   adamDeltaNormBound,
+  capDeclaredSamples,
+  coordinateBoundProblems,
   HEAD,
   normBoundProblems,
   chooseRoundPlan,
@@ -67,7 +70,26 @@ export interface RunSettings {
    * (adamDeltaNormBound) are refused; null turns the check off. Default 1.01.
    */
   readonly normBoundFactor?: number | null;
+  /**
+   * Own-data devices weigh at most this multiple of the median sample count declared by the
+   * round's devices (a declared count is only the device's claim); null: the declared count.
+   * Fleet devices weigh their partition's real size (checked at join). Default 2.
+   */
+  readonly sampleWeightCap?: number | null;
+  /** Attempts in a row a round may miss its report fraction before the run fails (default 5). */
+  readonly maxRoundAttempts?: number;
+  /** Wait before the k-th retry of a round: min(retryBackoffMs × 2^(k−1), 60 s) (default 2 s). */
+  readonly retryBackoffMs?: number;
+  /**
+   * A resumed run waits this long for its expected devices, then goes on with those present (at
+   * least minDevices). Default 120 s.
+   */
+  readonly resumeWaitMs?: number;
 }
+
+export const DEFAULT_SAMPLE_WEIGHT_CAP = 2;
+export const DEFAULT_MAX_ROUND_ATTEMPTS = 5;
+const MAX_RETRY_BACKOFF_MS = 60_000;
 
 export interface RunLoopDeps {
   readonly runId: string;
@@ -126,6 +148,11 @@ export class RunLoop {
   /** Group aggregations of the round in progress (moved into its RoundRecord when it completes). */
   private liveTimeline: GroupAggregationRecord[] = [];
   private retries = 0;
+  /** Failed attempts in a row of the round in progress. */
+  private failedAttempts = 0;
+  /** The round's weight cap for own-data devices (samples); Infinity when off. */
+  private ownDataWeightCap = Number.POSITIVE_INFINITY;
+  private resumed = false;
   private global: AdapterState;
   private runState: RunStatusName = 'waiting';
   private completedRound = 0;
@@ -196,10 +223,28 @@ export class RunLoop {
       // whole expected fleet; later rounds go on with whoever is there.
       const firstRound = round;
       while (round <= settings.rounds) {
-        await this.waitForDevices(round === firstRound ? settings.devicesExpected : (settings.minDevices ?? 1));
+        const minDevices = settings.minDevices ?? 1;
+        if (round === firstRound && this.resumed) {
+          // A resumed run's devices may be gone for good: wait a bounded time for them, then go on.
+          await this.waitForDevices(settings.devicesExpected, settings.resumeWaitMs ?? 120_000, minDevices);
+        } else {
+          await this.waitForDevices(round === firstRound ? settings.devicesExpected : minDevices);
+        }
         if (this.runState !== 'running') state.setRunStatus(runId, 'running', null);
         this.setState('running', `round ${round}: planning`);
-        if (await this.runRound(round)) round += 1;
+        if (await this.runRound(round)) {
+          round += 1;
+          this.failedAttempts = 0;
+        } else {
+          this.failedAttempts += 1;
+          const maxAttempts = settings.maxRoundAttempts ?? DEFAULT_MAX_ROUND_ATTEMPTS;
+          if (this.failedAttempts >= maxAttempts) {
+            throw new Error(`round ${round}: ${this.failedAttempts} attempts in a row had too few reports; the run is given up (${this.message ?? ''})`);
+          }
+          const backoff = Math.min((settings.retryBackoffMs ?? 2_000) * 2 ** (this.failedAttempts - 1), MAX_RETRY_BACKOFF_MS);
+          this.setState(this.runState, `${this.message ?? `round ${round} discarded`}; attempt ${this.failedAttempts + 1} of ${maxAttempts} in ${backoff} ms`);
+          await this.sleep(backoff);
+        }
       }
       this.finish('finished', `finished ${settings.rounds} rounds`);
     } catch (err) {
@@ -251,13 +296,24 @@ export class RunLoop {
     const normFactor = this.deps.settings.normBoundFactor === undefined ? 1.01 : this.deps.settings.normBoundFactor;
     if (normFactor !== null) {
       const { learningRate, headLearningRate } = this.deps.settings;
-      const tooLarge = normBoundProblems(delta, (key, n) => normFactor * adamDeltaNormBound(key === HEAD ? headLearningRate : learningRate, a.localSteps, n));
+      const lrOf = (key: string) => (key === HEAD ? headLearningRate : learningRate);
+      const tooLarge = normBoundProblems(delta, (key, n) => normFactor * adamDeltaNormBound(lrOf(key), a.localSteps, n));
+      // An upload no honest training can produce: refused, and the device's work in this round is
+      // dropped (the round does not wait for a second try, and the bound cannot be probed for free).
       if (tooLarge.length > 0) {
-        return reject('bad-adapter', `delta is larger than ${a.localSteps} Adam steps can move it: ${tooLarge.slice(0, 3).join('; ')}`);
+        work.settle(undefined);
+        return reject('bad-adapter', `delta is larger than ${a.localSteps} Adam steps can move it: ${tooLarge.slice(0, 3).join('; ')}; its work in this round is dropped`);
+      }
+      const concentrated = coordinateBoundProblems(delta, (key) => normFactor * adamCoordinateBound(lrOf(key), a.localSteps));
+      if (concentrated.length > 0) {
+        work.settle(undefined);
+        return reject('bad-adapter', `delta moves a value further than ${a.localSteps} Adam steps can: ${concentrated.slice(0, 3).join('; ')}; its work in this round is dropped`);
       }
     }
     if (upload.trainMs !== undefined) this.measuredMs.set(deviceId, upload.trainMs / work.localSteps);
-    work.settle({ deviceId, numSamples: upload.numSamples, delta }, upload.payload.byteLength);
+    const own = this.deps.registry.get(deviceId)?.dataMode !== 'fleet';
+    const weight = own ? Math.min(upload.numSamples, this.ownDataWeightCap) : upload.numSamples;
+    work.settle({ deviceId, numSamples: weight, delta }, upload.payload.byteLength);
     this.deps.registry.addBytes(deviceId, upload.payload.byteLength, 0);
     this.deps.registry.recordUpload(deviceId, {
       round: a.round,
@@ -309,7 +365,11 @@ export class RunLoop {
     // unless every device is paused: then they are planned anyway and the deadline bounds the wait.
     const joined = this.deps.registry.joinedConnected();
     const active = joined.filter((d) => d.paused === undefined);
-    const devices = (active.length > 0 ? active : joined).map(toDeviceInfo);
+    const planDevices = active.length > 0 ? active : joined;
+    this.ownDataWeightCap = sampleWeightCap(planDevices.map((d) => toDeviceInfo(d).numSamples), this.deps.settings.sampleWeightCap);
+    // An own-data device's count and histogram are its claim: the planner (grouping, the fleet's
+    // label distribution) sees them capped like its weight. Fleet devices' were checked at join.
+    const devices = planDevices.map((d) => (d.dataMode === 'fleet' ? toDeviceInfo(d) : capDeclaredSamples(toDeviceInfo(d), this.ownDataWeightCap)));
     const ctx: PlanContext = {
       round,
       numBlocks: this.numBlocks,
@@ -432,6 +492,7 @@ export class RunLoop {
     if (!cp) return;
     this.global = decodeAdapter(cp.bytes, { copy: true });
     this.completedRound = cp.round;
+    this.resumed = true;
     this.lastAccuracy = this.deps.state.listMetrics(this.deps.runId).find((m) => m.round === cp.round)?.accuracy ?? null;
     this.log(`resuming run ${this.deps.runId} after round ${cp.round}`);
   }
@@ -462,11 +523,49 @@ export class RunLoop {
     this.setState(this.runState, undefined);
   }
 
-  private async waitForDevices(needed: number): Promise<void> {
-    while (this.deps.registry.joinedConnectedCount() < needed) {
-      this.throwIfStopped();
-      this.setState(this.runState, `waiting for devices: ${this.deps.registry.joinedConnectedCount()}/${needed} joined`);
-      await new Promise<void>((resolve) => this.wakeWaiters.push(resolve));
+  /**
+   * Waits until `needed` devices have joined; with `timeoutMs`, at most that long, after which
+   * `atLeast` devices are enough.
+   */
+  private async waitForDevices(needed: number, timeoutMs?: number, atLeast = needed): Promise<void> {
+    const deadline = timeoutMs === undefined ? undefined : this.now() + timeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => this.wake(), timeoutMs);
+      timer.unref?.();
+    }
+    try {
+      for (;;) {
+        const joined = this.deps.registry.joinedConnectedCount();
+        const timedOut = deadline !== undefined && this.now() >= deadline;
+        if (joined >= needed || (timedOut && joined >= atLeast)) break;
+        this.throwIfStopped();
+        this.setState(
+          this.runState,
+          timedOut
+            ? `waiting for devices: ${joined}/${atLeast} joined (gave up waiting for all ${needed})`
+            : `waiting for devices: ${joined}/${needed} joined${deadline === undefined ? '' : ` (or ${atLeast} after ${Math.ceil((deadline - this.now()) / 1000)} s)`}`,
+        );
+        await new Promise<void>((resolve) => this.wakeWaiters.push(resolve));
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    this.throwIfStopped();
+  }
+
+  /** Waits `ms` (or until the run is stopped). */
+  private async sleep(ms: number): Promise<void> {
+    const until = this.now() + ms;
+    while (this.stopReason === undefined && this.now() < until) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.max(1, until - this.now()));
+        t.unref?.();
+        this.wakeWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
     }
     this.throwIfStopped();
   }
@@ -493,6 +592,16 @@ export class RunLoop {
     this.setState(next, message);
     this.log(`run ${this.deps.runId} ${next}: ${message}`);
   }
+}
+
+/** The most an own-data device's update may weigh: `factor` × the median declared count; Infinity when off or empty. */
+export function sampleWeightCap(declared: readonly number[], factor: number | null | undefined): number {
+  const f = factor === undefined ? DEFAULT_SAMPLE_WEIGHT_CAP : factor;
+  if (f === null || declared.length === 0) return Number.POSITIVE_INFINITY;
+  const sorted = [...declared].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return Math.max(1, f * median);
 }
 
 function reject(code: ServerErrorCode, message: string): UploadVerdict {

@@ -12,6 +12,8 @@ import { isModelFile, isWasmFile, THREADED_MODULE_SCRIPT } from './asset-dirs';
 import { runParamsSchema } from '../dashboard/contract';
 import type { RunParams } from '../dashboard/contract';
 import { resolveInside, sendFile } from './static-files';
+import { clientAddress } from '../connection-limits';
+import { ConcurrencyGate, DOWNLOAD_CONCURRENCY, DOWNLOAD_QUEUE, PerAddressRate, PROBE_BURST, PROBE_PER_MINUTE } from './request-limits';
 
 /** Largest body the bandwidth probe reads; bigger requests are cut off with 413. */
 export const PROBE_MAX_BYTES = 4 * 1024 * 1024;
@@ -27,11 +29,14 @@ export interface AdminActions {
   startRun(params: RunParams): Promise<string>;
   stopRun(): Promise<void>;
   revokeDevice(deviceId: string): void;
+  /** N new single-use invites with their device URLs (throws on a bad count). */
+  issueInvites(count: number): Array<{ invite: string; url: string }>;
 }
 
 export interface RouteDeps {
   readonly assets: AssetDirs;
-  readonly snapshot: () => Snapshot;
+  /** `admin`: the request carried the admin token (per-device data and profiles included). */
+  readonly snapshot: (admin: boolean) => Snapshot;
   /** Device page URL as shown on the dashboard (without the join token). */
   readonly publicDeviceUrl: () => string;
   /** The partition of the fleet slot held by `deviceId` with secret `key`; undefined if they do not match. */
@@ -107,6 +112,11 @@ async function handleAdmin(admin: AdminActions, req: IncomingMessage, res: Serve
       await admin.stopRun();
       return sendJson(res, 200, { runId: admin.currentRunId() });
     }
+    if (path === '/api/admin/invites') {
+      const count = (body.value as { count?: unknown }).count ?? 1;
+      if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 1000) return sendJson(res, 400, { error: 'count must be an integer in [1, 1000]' });
+      return sendJson(res, 200, { invites: admin.issueInvites(count) });
+    }
     if (path === '/api/admin/devices/revoke') {
       const deviceId = (body.value as { deviceId?: unknown }).deviceId;
       if (typeof deviceId !== 'string' || !/^[A-Za-z0-9_-]{8,64}$/.test(deviceId)) return sendJson(res, 400, { error: 'deviceId must be a device id' });
@@ -139,22 +149,45 @@ export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
 
+interface Limits {
+  readonly downloads: ConcurrencyGate;
+  readonly probes: PerAddressRate;
+}
+
 export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const limits: Limits = { downloads: new ConcurrencyGate(DOWNLOAD_CONCURRENCY, DOWNLOAD_QUEUE), probes: new PerAddressRate(PROBE_BURST, PROBE_PER_MINUTE) };
   return (req, res) => {
     for (const [name, value] of Object.entries(ISOLATION_HEADERS)) res.setHeader(name, value);
-    handle(deps, req, res).catch((err: unknown) => {
+    handle(deps, limits, req, res).catch((err: unknown) => {
       if (!res.headersSent) sendText(res, 500, `internal error: ${(err as Error).message}`);
       else res.destroy();
     });
   };
 }
 
-async function handle(deps: RouteDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** Serves a large file through the download gate; false when it does not exist. */
+async function sendLarge(limits: Limits, req: IncomingMessage, res: ServerResponse, file: string): Promise<boolean> {
+  const sent = await limits.downloads.run(() => sendFile(req, res, file, 'day'));
+  if (sent === undefined) {
+    res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '5', 'Cache-Control': 'no-store' });
+    res.end(`busy: ${limits.downloads.maxConcurrent} downloads running and ${limits.downloads.maxQueued} waiting; retry shortly`);
+    return true;
+  }
+  return sent;
+}
+
+async function handle(deps: RouteDeps, limits: Limits, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const path = url.pathname;
   const method = req.method ?? 'GET';
 
   if (method === 'POST' && path === '/api/probe/upload') {
+    if (!limits.probes.take(clientAddress(req.socket.remoteAddress), Date.now())) {
+      res.writeHead(429, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '60', 'Cache-Control': 'no-store', Connection: 'close' });
+      res.end(`over ${PROBE_PER_MINUTE} bandwidth probes a minute from this address`);
+      req.resume();
+      return;
+    }
     const bytes = await readProbe(req);
     if (bytes === undefined) return sendText(res, 413, `probe body larger than ${PROBE_MAX_BYTES} bytes`);
     return sendJson(res, 200, { bytes });
@@ -166,7 +199,7 @@ async function handle(deps: RouteDeps, req: IncomingMessage, res: ServerResponse
   if (method !== 'GET' && method !== 'HEAD') return sendText(res, 405, 'method not allowed');
 
   if (path === '/healthz') return sendText(res, 200, 'ok');
-  if (path === '/api/status') return sendJson(res, 200, deps.snapshot());
+  if (path === '/api/status') return sendJson(res, 200, deps.snapshot(deps.admin?.isAdminToken(bearer(req)) === true));
   if (path === '/dashboard') {
     res.writeHead(302, { Location: `/dashboard/${url.search}` });
     res.end();
@@ -190,7 +223,7 @@ async function handle(deps: RouteDeps, req: IncomingMessage, res: ServerResponse
   if (path.startsWith('/model/')) {
     const name = path.slice('/model/'.length);
     if (!isModelFile(name)) return sendText(res, 404, 'not found');
-    if (await sendFile(req, res, join(deps.assets.model, name), 'day')) return;
+    if (await sendLarge(limits, req, res, join(deps.assets.model, name))) return;
     return sendText(res, 404, 'not found');
   }
   if (path.startsWith('/tfjs-wasm/')) {
@@ -200,7 +233,7 @@ async function handle(deps: RouteDeps, req: IncomingMessage, res: ServerResponse
       return sendText(res, 404, 'not found');
     }
     if (!isWasmFile(name)) return sendText(res, 404, 'not found');
-    if (await sendFile(req, res, join(deps.assets.tfjsWasm, name), 'day')) return;
+    if (await sendLarge(limits, req, res, join(deps.assets.tfjsWasm, name))) return;
     return sendText(res, 404, 'not found');
   }
   // The device page: hashed build assets are immutable, index.html is revalidated.

@@ -29,6 +29,50 @@ export class MemoryState implements CoordinatorState {
     this.retention = validateRetention(options.retention ?? KEEP_ALL_CHECKPOINTS);
   }
 
+  private readonly keyHashes = new Map<string, string>();
+  private readonly revoked = new Set<string>();
+
+  releaseFleetSlot(runId: string, deviceId: string): void {
+    this.slots.delete(deviceKey(runId, deviceId));
+  }
+
+  getDeviceKeyHash(runId: string, deviceId: string): string | undefined {
+    return this.keyHashes.get(deviceKey(runId, deviceId));
+  }
+
+  setDeviceKeyHash(runId: string, deviceId: string, keyHash: string): void {
+    this.requireRun(runId);
+    this.keyHashes.set(deviceKey(runId, deviceId), keyHash);
+  }
+
+  revokeDevice(deviceId: string): void {
+    this.revoked.add(deviceId);
+  }
+
+  listRevokedDevices(): string[] {
+    return [...this.revoked].sort();
+  }
+
+  private readonly invites = new Map<string, string | null>();
+
+  addInvites(hashes: readonly string[]): void {
+    for (const h of hashes) if (!this.invites.has(h)) this.invites.set(h, null);
+  }
+
+  useInvite(hash: string, deviceId: string): boolean {
+    if (!this.invites.has(hash)) return false;
+    const bound = this.invites.get(hash);
+    if (bound === null) {
+      this.invites.set(hash, deviceId);
+      return true;
+    }
+    return bound === deviceId;
+  }
+
+  inviteCounts(): { issued: number; used: number } {
+    return { issued: this.invites.size, used: [...this.invites.values()].filter((v) => v !== null).length };
+  }
+
   createRun(run: RunRecord): void {
     if (this.runs.has(run.id)) throw new StateError(`run ${run.id} exists already`);
     this.runs.set(run.id, structuredClone(run));

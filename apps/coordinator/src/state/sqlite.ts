@@ -20,7 +20,7 @@ import { StateError } from './types';
 import { checkpointsToPrune, KEEP_ALL_CHECKPOINTS, validateRetention } from './retention';
 import type { CheckpointRetention } from './retention';
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -72,6 +72,21 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE TABLE IF NOT EXISTS run_secrets (
   run_id TEXT PRIMARY KEY REFERENCES runs(id),
   join_token TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS device_keys (
+  run_id TEXT NOT NULL REFERENCES runs(id),
+  device_id TEXT NOT NULL,
+  key_hash TEXT NOT NULL,
+  PRIMARY KEY (run_id, device_id)
+);
+CREATE TABLE IF NOT EXISTS revoked_devices (
+  device_id TEXT PRIMARY KEY,
+  revoked_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS invites (
+  invite_hash TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  device_id TEXT
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
   run_id TEXT NOT NULL REFERENCES runs(id),
@@ -186,7 +201,7 @@ export class SqliteState implements CoordinatorState {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version !== 0 && version !== 1 && version !== SCHEMA_VERSION) {
+    if (version !== 0 && version !== 1 && version !== 2 && version !== SCHEMA_VERSION) {
       throw new StateError(`${file} has schema version ${version}; this coordinator reads versions 1-${SCHEMA_VERSION}`);
     }
     if (version === 1) this.db.exec("ALTER TABLE rounds ADD COLUMN timeline TEXT NOT NULL DEFAULT '[]'");
@@ -285,6 +300,55 @@ export class SqliteState implements CoordinatorState {
 
   listFleetSlots(runId: string): FleetSlotRecord[] {
     return (this.db.prepare('SELECT * FROM fleet_slots WHERE run_id = ? ORDER BY slot_index').all(runId) as SlotRow[]).map(toSlot);
+  }
+
+  releaseFleetSlot(runId: string, deviceId: string): void {
+    this.db.prepare('DELETE FROM fleet_slots WHERE run_id = ? AND device_id = ?').run(runId, deviceId);
+  }
+
+  getDeviceKeyHash(runId: string, deviceId: string): string | undefined {
+    const row = this.db.prepare('SELECT key_hash FROM device_keys WHERE run_id = ? AND device_id = ?').get(runId, deviceId) as { key_hash: string } | undefined;
+    return row?.key_hash;
+  }
+
+  setDeviceKeyHash(runId: string, deviceId: string, keyHash: string): void {
+    this.requireRun(runId);
+    this.db
+      .prepare('INSERT INTO device_keys (run_id, device_id, key_hash) VALUES (?, ?, ?) ON CONFLICT (run_id, device_id) DO UPDATE SET key_hash = excluded.key_hash')
+      .run(runId, deviceId, keyHash);
+  }
+
+  revokeDevice(deviceId: string, at: number): void {
+    this.db.prepare('INSERT INTO revoked_devices (device_id, revoked_at) VALUES (?, ?) ON CONFLICT (device_id) DO NOTHING').run(deviceId, at);
+  }
+
+  listRevokedDevices(): string[] {
+    return (this.db.prepare('SELECT device_id FROM revoked_devices ORDER BY device_id').all() as { device_id: string }[]).map((r) => r.device_id);
+  }
+
+  addInvites(hashes: readonly string[], at: number): void {
+    const insert = this.db.prepare('INSERT INTO invites (invite_hash, created_at, device_id) VALUES (?, ?, NULL) ON CONFLICT (invite_hash) DO NOTHING');
+    this.db.transaction(() => {
+      for (const h of hashes) insert.run(h, at);
+    })();
+  }
+
+  useInvite(hash: string, deviceId: string): boolean {
+    const use = this.db.transaction((): boolean => {
+      const row = this.db.prepare('SELECT device_id FROM invites WHERE invite_hash = ?').get(hash) as { device_id: string | null } | undefined;
+      if (!row) return false;
+      if (row.device_id === null) {
+        this.db.prepare('UPDATE invites SET device_id = ? WHERE invite_hash = ?').run(deviceId, hash);
+        return true;
+      }
+      return row.device_id === deviceId;
+    });
+    return use.immediate();
+  }
+
+  inviteCounts(): { issued: number; used: number } {
+    const row = this.db.prepare('SELECT COUNT(*) AS issued, COUNT(device_id) AS used FROM invites').get() as { issued: number; used: number };
+    return { issued: row.issued, used: row.used };
   }
 
   completeRound(round: RoundRecord, metric: MetricRecord | null, checkpoint: CheckpointRecord): void {

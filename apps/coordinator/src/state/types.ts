@@ -106,6 +106,22 @@ export interface CoordinatorState {
   claimFleetSlot(runId: string, deviceId: string, numPartitions: number, key: string): FleetSlotRecord | undefined;
   getFleetSlot(runId: string, deviceId: string): FleetSlotRecord | undefined;
   listFleetSlots(runId: string): FleetSlotRecord[];
+  /** Frees the device's fleet slot (its device was gone too long); its key no longer fetches data. */
+  releaseFleetSlot(runId: string, deviceId: string): void;
+
+  /**
+   * Device-key bindings, as hashes of the key: a device id bound to a key stays bound across
+   * restarts, so nobody else can claim a public id after one.
+   */
+  getDeviceKeyHash(runId: string, deviceId: string): string | undefined;
+  setDeviceKeyHash(runId: string, deviceId: string, keyHash: string): void;
+  /** Revoked device ids (for every run of this database), kept across restarts. */
+  revokeDevice(deviceId: string, at: number): void;
+  listRevokedDevices(): string[];
+  /** Single-use invites (hashes): add, use (true when unused, then bound to deviceId, or already bound to it), count. */
+  addInvites(hashes: readonly string[], at: number): void;
+  useInvite(hash: string, deviceId: string): boolean;
+  inviteCounts(): { issued: number; used: number };
 
   /** Round record, its metric (null: the task has no evaluation set) and its checkpoint, all or nothing. A round completes once. */
   completeRound(round: RoundRecord, metric: MetricRecord | null, checkpoint: CheckpointRecord): void;

@@ -8,6 +8,7 @@ export {
   AUTO_CLIP_FACTOR,
   DEFAULT_TRIM_FRACTION,
   ROBUST_RULES,
+  capDeclaredSamples,
   clipBound,
   clipDelta,
   coordinateMedianByBlock,

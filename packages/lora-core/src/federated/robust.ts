@@ -15,13 +15,14 @@
  * (many --groups for few devices) therefore weaken the defence.
  */
 import type { AdapterState, NamedArray } from '../lora/adapter-state';
+import { HEAD } from '../lora/adapter-state';
 import { AggregationError, checkSameTensors, labelledUpdates, sortedBlockKeys, weightedMeanByBlock } from './aggregate';
 import type { WeightedDelta } from './aggregate';
 import type { ClientUpdate } from './types';
 
-export type RobustRule = 'mean' | 'median' | 'trimmed-mean';
+export type RobustRule = 'mean' | 'median' | 'trimmed-mean' | 'cosine-mean';
 
-export const ROBUST_RULES: readonly RobustRule[] = ['mean', 'median', 'trimmed-mean'];
+export const ROBUST_RULES: readonly RobustRule[] = ['mean', 'median', 'trimmed-mean', 'cosine-mean'];
 
 export interface RobustOptions {
   readonly rule: RobustRule;
@@ -157,11 +158,13 @@ export function trimmedMeanByBlock(updates: readonly Update[], trimFraction = DE
 /** Clips the updates (when asked), then combines them block by block with the rule. */
 export function robustAggregateByBlock(updates: readonly Update[], options: RobustOptions): AdapterState {
   validateRobustOptions(options);
-  let clipped = updates;
-  if (options.clipNorm !== undefined && updates.length > 0) {
-    const norms = updates.map((u) => deltaNorm(u.delta));
+  // cosine-mean: the updates that disagree with the majority leave before anything is computed
+  // from the norms, so they cannot move the clip bound (nor, then, the honest updates' scale).
+  let clipped = options.rule === 'cosine-mean' && updates.length > 0 ? agreeingUpdates(updates) : updates;
+  if (options.clipNorm !== undefined && clipped.length > 0) {
+    const norms = clipped.map((u) => deltaNorm(u.delta));
     const bound = clipBound(norms, options.clipNorm);
-    clipped = updates.map((u, i) => ({ ...u, delta: clipDelta(u.delta, bound, norms[i]) }));
+    clipped = clipped.map((u, i) => ({ ...u, delta: clipDelta(u.delta, bound, norms[i]) }));
   }
   switch (options.rule) {
     case 'mean':
@@ -170,5 +173,120 @@ export function robustAggregateByBlock(updates: readonly Update[], options: Robu
       return coordinateMedianByBlock(clipped);
     case 'trimmed-mean':
       return trimmedMeanByBlock(clipped, options.trimFraction ?? DEFAULT_TRIM_FRACTION);
+    case 'cosine-mean':
+      return cosineWeightedMeanByBlock(clipped);
   }
+}
+
+/** Cosine of the angle between two deltas over the tensors both carry; 0 when either is zero there. */
+export function deltaCosine(a: AdapterState, b: AdapterState, skip?: (key: string) => boolean): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (const [key, tensors] of a) {
+    const other = b.get(key);
+    if (!other || skip?.(key)) continue;
+    for (const [name, t] of tensors) {
+      const u = other.get(name);
+      if (!u || u.data.length !== t.data.length) continue;
+      for (let i = 0; i < t.data.length; i++) {
+        const x = t.data[i]!;
+        const y = u.data[i]!;
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+      }
+    }
+  }
+  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
+}
+
+/**
+ * The least cosine with the median that counts as agreeing, for deltas of `numValues` values: a
+ * random-sign delta's cosine with any fixed direction is about ±1/√n, so 5/√n keeps noise out
+ * (capped at 0.1 for tiny adapters), while honest updates sit far above it.
+ */
+export function agreementThreshold(numValues: number): number {
+  return Math.min(0.1, 5 / Math.sqrt(Math.max(1, numValues)));
+}
+
+function numValuesOf(delta: AdapterState, skip?: (key: string) => boolean): number {
+  let n = 0;
+  for (const [key, tensors] of delta) if (!skip?.(key)) for (const t of tensors.values()) n += t.data.length;
+  return n;
+}
+
+/**
+ * Agreement is judged on the encoder's LoRA blocks when the update carries any: under label skew
+ * the classification head's class columns of honest devices are anti-correlated by construction
+ * (softmax lowers every class a device does not see while others raise theirs), so there a
+ * sign-flipped head looks like agreement.
+ */
+function agreementSkip(delta: AdapterState): ((key: string) => boolean) | undefined {
+  return [...delta.keys()].some((k) => k !== HEAD) ? (k) => k === HEAD : undefined;
+}
+
+/**
+ * The updates whose cosine with the coordinate-wise median exceeds agreementThreshold, the median
+ * taken twice (over all, then over those that agreed), so that a minority pointing against or
+ * across the majority leaves and the rest are judged among themselves. All of them when none agrees.
+ */
+export function agreeingUpdates<U extends Update>(updates: readonly U[]): U[] {
+  let kept: U[] = [...updates];
+  for (let pass = 0; pass < 2 && kept.length > 0; pass++) {
+    const reference = coordinateMedianByBlock(kept);
+    const scored = kept.map((u) => {
+      const skip = agreementSkip(u.delta);
+      return { u, c: deltaCosine(u.delta, reference, skip), t: agreementThreshold(numValuesOf(u.delta, skip)) };
+    });
+    // Clear agreement first; when honest updates are nearly orthogonal (high dimension, few
+    // steps, label skew) none may clear it, and then any positive agreement counts.
+    let next = scored.filter((x) => x.c > x.t).map((x) => x.u);
+    if (next.length === 0) next = scored.filter((x) => x.c > 0).map((x) => x.u);
+    if (next.length === 0) return [...updates];
+    kept = next;
+  }
+  return kept;
+}
+
+/**
+ * The weighted mean of the updates, each update's weight multiplied by max(0, its cosine with
+ * the coordinate-wise median of all of them): an update pointing against what the majority does
+ * (a sign flip) or across it (random noise: cosine ≈ 0 in many dimensions) counts for nothing or
+ * next to nothing, while honest updates, which share the majority's direction even under label
+ * skew, keep nearly their sample weights — so an honest run loses little of the plain mean's
+ * efficiency (the median alone discards the spread of honest updates). As for any rule built on
+ * the median, it holds while attackers are fewer than half. When no update agrees with the
+ * median (e.g. two updates that cancel), the median itself is returned.
+ */
+export function cosineWeightedMeanByBlock(updates: readonly Update[]): AdapterState {
+  const reference = coordinateMedianByBlock(updates);
+  const agreeing = updates
+    .map((u) => ({ u, c: deltaCosine(u.delta, reference) }))
+    .filter(({ c }) => c > 0)
+    .map(({ u, c }) => ({ ...u, numSamples: u.numSamples * c }));
+  return agreeing.length === 0 ? reference : weightedMeanByBlock(agreeing);
+}
+
+/**
+ * A device as the planner should see it when its sample count is only its own claim: at most `cap`
+ * samples, its label histogram scaled down to that total (largest remainders, so it still sums to
+ * numSamples). A liar then pulls the fleet's pooled label distribution — and so everyone's
+ * grouping — no harder than an honest device of the capped size; its class mix moves its own
+ * placement. Devices within the cap are returned as they are.
+ */
+export function capDeclaredSamples<T extends { readonly numSamples: number; readonly labelHistogram: readonly number[] }>(device: T, cap: number): T {
+  if (!(device.numSamples > cap) || !Number.isFinite(cap)) return device;
+  const total = Math.max(1, Math.floor(cap));
+  const scale = total / device.numSamples;
+  const exact = device.labelHistogram.map((c) => c * scale);
+  const hist = exact.map(Math.floor);
+  let left = total - hist.reduce((a, b) => a + b, 0);
+  const order = exact.map((x, i) => [x - Math.floor(x), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (const [, i] of order) {
+    if (left <= 0) break;
+    hist[i]! += 1;
+    left -= 1;
+  }
+  return { ...device, numSamples: total, labelHistogram: hist };
 }

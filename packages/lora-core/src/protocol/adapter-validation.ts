@@ -108,6 +108,16 @@ const ADAM_BETA2 = 0.999;
  * An honest device cannot exceed it; an upload above it did not come from the assigned training.
  */
 export function adamDeltaNormBound(learningRate: number, steps: number, numValues: number): number {
+  return adamCoordinateBound(learningRate, steps) * Math.sqrt(numValues);
+}
+
+/**
+ * The most `steps` Adam steps of size `learningRate` can move ONE value, whatever the gradients
+ * (the per-value sum of adamDeltaNormBound): lr·Σ_t c_t, about lr per step for short local runs.
+ * The L2 bound alone lets an upload pour a whole block's budget into a few values (√n times what
+ * Adam can move any one of them); this bound closes that.
+ */
+export function adamCoordinateBound(learningRate: number, steps: number): number {
   const ratio = (ADAM_BETA1 * ADAM_BETA1) / ADAM_BETA2;
   let perValue = 0;
   let geometric = 0;
@@ -115,7 +125,38 @@ export function adamDeltaNormBound(learningRate: number, steps: number, numValue
     geometric += ratio ** (t - 1);
     perValue += ((1 - ADAM_BETA1) / (1 - ADAM_BETA1 ** t)) * Math.sqrt((1 - ADAM_BETA2 ** t) / (1 - ADAM_BETA2)) * Math.sqrt(geometric);
   }
-  return learningRate * perValue * Math.sqrt(numValues);
+  return learningRate * perValue;
+}
+
+/**
+ * Every block holding a value whose magnitude exceeds `boundOf(key)` (the largest such value is
+ * named), as readable sentences; empty means every value is within its block's bound.
+ */
+export function coordinateBoundProblems(state: AdapterState, boundOf: (key: BlockKey) => number): string[] {
+  const problems: string[] = [];
+  for (const [key, tensors] of state) {
+    const bound = boundOf(key);
+    let worst = 0;
+    let where = '';
+    let over = 0;
+    for (const [name, t] of tensors) {
+      const data = t.data;
+      for (let i = 0; i < data.length; i++) {
+        const a = Math.abs(data[i]!);
+        if (!(a <= bound)) {
+          over += 1;
+          if (!(a <= worst)) {
+            worst = a;
+            where = `${name}[${i}]`;
+          }
+        }
+      }
+    }
+    if (over > 0) {
+      problems.push(`block "${key}" has ${over} value(s) above the per-value bound ${bound.toPrecision(4)} (largest ${worst.toPrecision(4)} at ${where})`);
+    }
+  }
+  return problems;
 }
 
 /** Every block whose L2 norm exceeds `boundOf(key, numValues)`, as readable sentences; empty means within bounds. */

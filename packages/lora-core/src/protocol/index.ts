@@ -8,8 +8,10 @@ export {
 } from './adapter-codec';
 export type { AdapterDtype, DecodeOptions, EncodeOptions } from './adapter-codec';
 export {
+  adamCoordinateBound,
   adamDeltaNormBound,
   blockL2Norms,
+  coordinateBoundProblems,
   findNonFinite,
   normBoundProblems,
   sameShape,

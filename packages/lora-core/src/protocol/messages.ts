@@ -40,6 +40,10 @@ export const SERVER_ERROR_CODES = [
   'too-many-errors',
   /** The operator revoked this device: the connection is closed and every later hello refused. */
   'revoked',
+  /** Sybil limits: this address holds too many devices at once, or says hello as new devices too often. */
+  'too-many-devices',
+  /** Too many open connections from this address, or in total: the connection is closed at once. */
+  'too-many-connections',
 ] as const;
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
 

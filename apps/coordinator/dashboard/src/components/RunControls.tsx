@@ -32,7 +32,7 @@ const FIELDS: ReadonlyArray<{ key: keyof RunParams; label: string; hint?: string
   { key: 'clipNorm', label: 'clip norm', hint: 'number, auto, or empty = none' },
 ];
 
-const ROBUST = ['mean', 'median', 'trimmed-mean'] as const;
+const ROBUST = ['mean', 'median', 'trimmed-mean', 'cosine-mean'] as const;
 
 export function RunControls({ adminToken, strategies, defaultParams, run, running, rounds, onStart, onStop }: RunControlsProps) {
   const [form, setForm] = useState<RunForm>(() => formFromParams(defaultParams));

@@ -1,7 +1,7 @@
 export * from './adapter-state';
 export { DEFAULT_LORA, validateLoraConfig } from './config';
 export type { LoraConfig } from './config';
-export { adapterTensorShapes, initialAdapter } from './init';
+export { adapterTensorShapes, blockTensorShapes, initialAdapter, initialBlockAdapter } from './init';
 export { LoraClassifier } from './classifier';
 export type { ClassifierConfig, EvalResult, LabeledBatch } from './classifier';
 export { evaluationBatches, makeBatch, trainingBatches } from './batching';

@@ -10,4 +10,5 @@ export * from './data';
 export * from './federated';
 export * from './protocol';
 export * from './sim';
+export * from './objective';
 export { matMul } from './ops/matmul';

@@ -16,3 +16,5 @@ export type { BatchEvent, EpochEvent, RoundEvent, StepModel, TrainingEvent, Trai
 export { median, timeRuns } from './step-timing';
 export type { TimingOptions } from './step-timing';
 export { bucketedTrainingBatches, lengthSortedBatches, lengthSortedRowBatches, tokenLengths } from './length-buckets';
+export { LoraStack } from './stack';
+export * from './peft';

@@ -1,0 +1,10 @@
+export { DEFAULT_SFT_TEMPLATE, causalLmRowSchema, encodeRow, encodeRows, parseCausalLmJsonl, validateTemplate } from './examples';
+export type { CausalLmRow, EncodedRow, LmTokenizer, SftTemplate } from './examples';
+export { lmBatches, makeLmBatch } from './batch';
+export type { LmBatch } from './batch';
+export { selection, tokenNll } from './loss';
+export type { Selection } from './loss';
+export { LoraCausalLm } from './trainer';
+export type { CausalLmConfig, LmEvalResult } from './trainer';
+export { greedyGenerate } from './generate';
+export type { GenerateOptions, GeneratedToken } from './generate';

@@ -58,6 +58,7 @@ export class HfTokenizer {
   }
 
   decode(ids: readonly number[], skipSpecialTokens = false): string {
+    if (ids.length === 0) return '';
     return this.tok.decode([...ids], { skip_special_tokens: skipSpecialTokens });
   }
 

@@ -173,6 +173,7 @@ export class LlamaDecoder implements CausalDecoder {
     const rep = this.config.heads / this.config.kvHeads;
     if (rep === 1) return x;
     const [b, kv, t, hd] = x.shape;
-    return tf.reshape(tf.tile(tf.expandDims(x, 2), [1, 1, rep, 1, 1]), [b, kv * rep, t, hd]);
+    // Rank-3 tile: tfjs has no tile gradient above rank 4.
+    return tf.reshape(tf.tile(tf.reshape(x, [b * kv, 1, t * hd]), [1, rep, 1]), [b, kv * rep, t, hd]);
   }
 }

@@ -142,10 +142,18 @@ export class LoraStack {
     return out;
   }
 
-  /** Embedding and the blocks below the depth (no variables: nothing is taped). */
+  /**
+   * Embedding and the blocks below the depth (no variables: nothing is taped). Each block runs in
+   * its own tidy and its input is freed, so the frozen part holds one layer's activations at a time
+   * even inside a caller's tidy.
+   */
   runFrozen(tokens: TokenBatch, ctx: BatchContext): tf.Tensor3D {
     let x = this.backbone.embed(tokens);
-    for (let i = 0; i < this.firstTrained; i++) x = this.backbone.runBlock(i, x, ctx, this.adapterFor(this.frozen.get(i)));
+    for (let i = 0; i < this.firstTrained; i++) {
+      const input = x;
+      x = tf.tidy(() => this.backbone.runBlock(i, input, ctx, this.adapterFor(this.frozen.get(i))));
+      input.dispose();
+    }
     return x;
   }
 

@@ -10,10 +10,13 @@ import { createRng } from '../src/data/random';
 import type { AdapterState } from '../src/lora/adapter-state';
 import { importPeft, parsePeftConfig } from '../src/lora/peft';
 import type { HfModel } from '../src/model/hf';
+import { decoderParameterCount } from '../src/model/decoder/memory';
 import { writeSafetensors } from '../src/model/safetensors';
 import {
   DEFAULT_SFT_TEMPLATE,
   LoraCausalLm,
+  categoryHistogram,
+  causalLmObjective,
   encodeRow,
   encodeRows,
   greedyGenerate,
@@ -218,4 +221,40 @@ test('PEFT import refuses what it does not implement, by name', () => {
   const ok = importPeft(decoder, base, w([[`${key}.lora_A.weight`, [2, 32]], [`${key}.lora_B.weight`, [32, 2]]]));
   assert.deepEqual(ok.layers, [0]);
   assert.deepEqual(ok.lora.targets, ['self_attn.q_proj']);
+});
+
+test('the objective facade: categories, seeded passes over every row, planner memory per depth', async () => {
+  const { decoder, tokenizer, config } = models.get('qwen2-bias-headdim')!;
+  const jsonl = ROWS.map((r, i) => JSON.stringify({ ...r, topic: i % 2 ? 'math' : 'geo' })).join('\n');
+  const rows = parseCausalLmJsonl(jsonl, 't.jsonl', { categoryField: 'topic' });
+  assert.deepEqual(categoryHistogram(rows, ['geo', 'math']), [2, 2]);
+  assert.throws(() => parseCausalLmJsonl('{"text":"a"}', 't.jsonl', { categoryField: 'topic' }), /t\.jsonl:1: field "topic" must be a string or number/);
+  assert.throws(() => categoryHistogram(rows, ['geo']), /category "math" is not one of/);
+  const obj = causalLmObjective(tokenizer!, { train: rows, evaluation: rows.slice(0, 2) }, { maxTokens: 64, batchSize: 3 });
+  const it = obj.trainingBatches(7);
+  const seen: number[] = [];
+  for (let k = 0; k < 2; k++) seen.push(it.next().value!.tokens.batch);
+  assert.deepEqual(seen, [3, 1], 'one pass = ceil(4 / 3) batches, the last one short');
+  const lora = { rank: 2, alpha: 4, targets: ['self_attn.q_proj' as const], dropout: 0 };
+  const mem = obj.memoryBytesByDepth(config, lora);
+  assert.equal(mem.length, decoder.blocks.length);
+  assert.ok(mem[1]! > mem[0]!);
+  const lm = obj.trainer(decoder, { depth: 1, lora, learningRate: 1e-2, seed: 1 });
+  const e = await lm.evaluate(obj.evaluationBatches());
+  assert.ok(e.tokens > 0 && Number.isFinite(e.loss));
+  lm.dispose();
+});
+
+test('computed parameter count equals the checkpoint\'s tensors', () => {
+  for (const [name, m] of models) {
+    const ours = decoderParameterCount(m.config);
+    // Tied heads are stored once; our count has no mask buffers.
+    const expected: Record<string, number> = {
+      'gpt2-tied': 288 * 32 + 64 * 32 + 3 * (4 * 32 + 32 * 96 + 96 + 32 * 32 + 32 + 32 * 128 + 128 + 128 * 32 + 32) + 64,
+      'gpt2-untied-f16': 2 * 288 * 24 + 32 * 24 + 2 * (4 * 24 + 24 * 72 + 72 + 24 * 24 + 24 + 24 * 40 + 40 + 40 * 24 + 24) + 48,
+      'llama-gqa-bf16-sharded': 288 * 32 + 3 * (64 + 32 * 32 + 2 * 32 * 16 + 32 * 32 + 3 * 32 * 48) + 32,
+      'qwen2-bias-headdim': 2 * 288 * 32 + 2 * (64 + 32 * 48 + 2 * 32 * 12 + 48 * 32 + 3 * 32 * 40 + 48 + 24) + 32,
+    };
+    assert.equal(ours, expected[name], name);
+  }
 });

@@ -1,7 +1,7 @@
 /** Pieces every decoder family shares: causal masks, checked token ids, linears with LoRA, the LM head. */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchContext, LinearAdapter, LoraTarget, TokenBatch } from '../family';
-import { matMul } from '../../ops/matmul';
+import { matMul, matMulConst } from '../../ops/matmul';
 
 /** Masked attention logits get this added (exp underflows to exactly 0 in float32). */
 export const MASKED = -1e9;
@@ -33,9 +33,9 @@ export function checkTokenBatch(batch: TokenBatch, vocabSize: number, maxSeqLen:
   for (const n of batch.lengths) if (n < 0 || n > batch.seqLen) throw new Error(`row length ${n} outside 0..${batch.seqLen}`);
 }
 
-/** x·W (+ b) (+ the adapter's term) on a 2-D input; W is [in, out]. */
+/** x·W (+ b) (+ the adapter's term) on a 2-D input; W is [in, out] and frozen (no gradient for it). */
 export function linear(target: LoraTarget, x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor1D | undefined, adapter?: LinearAdapter): tf.Tensor2D {
-  let y = matMul(x, kernel);
+  let y = matMulConst(x, kernel);
   if (bias) y = tf.add(y, bias);
   const extra = adapter?.(target, x);
   return extra ? (tf.add(y, extra) as tf.Tensor2D) : y;

@@ -22,11 +22,12 @@ export interface SftTemplate {
 /** Alpaca-style default; any template works as long as it contains `{prompt}`. */
 export const DEFAULT_SFT_TEMPLATE: SftTemplate = { prompt: '### Instruction:\n{prompt}\n\n### Response:\n', appendEos: true };
 
-export type CausalLmRow = { readonly prompt: string; readonly response: string } | { readonly text: string };
+/** `category` (from the task's categorical field, when it names one) feeds near-IID grouping. */
+export type CausalLmRow = ({ readonly prompt: string; readonly response: string } | { readonly text: string }) & { readonly category?: string };
 
 export const causalLmRowSchema = z.union([
-  z.object({ prompt: z.string(), response: z.string().min(1) }),
-  z.object({ text: z.string().min(1) }),
+  z.looseObject({ prompt: z.string(), response: z.string().min(1) }),
+  z.looseObject({ text: z.string().min(1) }),
 ]);
 
 /** What the objective needs from a tokenizer (HfTokenizer satisfies it). */
@@ -80,8 +81,13 @@ export function encodeRows(tok: LmTokenizer, rows: readonly CausalLmRow[], maxTo
   return { rows: out, dropped };
 }
 
+export interface ParseJsonlOptions {
+  /** A categorical field every row must carry (string or number); kept as the row's `category`. */
+  readonly categoryField?: string;
+}
+
 /** Parses JSONL text into rows, naming the line of any bad row. */
-export function parseCausalLmJsonl(text: string, file = 'data.jsonl'): CausalLmRow[] {
+export function parseCausalLmJsonl(text: string, file = 'data.jsonl', o: ParseJsonlOptions = {}): CausalLmRow[] {
   const rows: CausalLmRow[] = [];
   text.split(/\r?\n/).forEach((line, i) => {
     if (line.trim() === '') return;
@@ -93,8 +99,27 @@ export function parseCausalLmJsonl(text: string, file = 'data.jsonl'): CausalLmR
     }
     const r = causalLmRowSchema.safeParse(v);
     if (!r.success) throw new Error(`${file}:${i + 1}: a row needs {"prompt", "response"} or {"text"} strings`);
-    rows.push(r.data);
+    const d = r.data as Record<string, unknown>;
+    const base: CausalLmRow = 'text' in d && typeof d.text === 'string' && !('prompt' in d) ? { text: d.text } : { prompt: d.prompt as string, response: d.response as string };
+    if (o.categoryField !== undefined) {
+      const c = d[o.categoryField];
+      if (typeof c !== 'string' && typeof c !== 'number') throw new Error(`${file}:${i + 1}: field "${o.categoryField}" must be a string or number`);
+      rows.push({ ...base, category: String(c) });
+    } else rows.push(base);
   });
   if (rows.length === 0) throw new Error(`${file}: no rows`);
   return rows;
+}
+
+/** Counts of each category over `rows`, in the order of `categories` (rows outside it are refused). */
+export function categoryHistogram(rows: readonly CausalLmRow[], categories: readonly string[]): number[] {
+  const index = new Map(categories.map((c, i) => [c, i]));
+  const h = new Array<number>(categories.length).fill(0);
+  for (const r of rows) {
+    if (r.category === undefined) throw new Error('a row has no category (parse with categoryField)');
+    const i = index.get(r.category);
+    if (i === undefined) throw new Error(`category "${r.category}" is not one of the task's ${categories.length} categories`);
+    h[i]!++;
+  }
+  return h;
 }

@@ -1,5 +1,7 @@
-export { DEFAULT_SFT_TEMPLATE, causalLmRowSchema, encodeRow, encodeRows, parseCausalLmJsonl, validateTemplate } from './examples';
-export type { CausalLmRow, EncodedRow, LmTokenizer, SftTemplate } from './examples';
+export { DEFAULT_SFT_TEMPLATE, categoryHistogram, causalLmRowSchema, encodeRow, encodeRows, parseCausalLmJsonl, validateTemplate } from './examples';
+export type { CausalLmRow, EncodedRow, LmTokenizer, ParseJsonlOptions, SftTemplate } from './examples';
+export { causalLmObjective } from './objective';
+export type { CausalLmObjective, CausalLmObjectiveOptions } from './objective';
 export { lmBatches, makeLmBatch } from './batch';
 export type { LmBatch } from './batch';
 export { selection, tokenNll } from './loss';

@@ -7,8 +7,9 @@
  *   npm run bench:core -- --shape smollm2-135m
  *   npm run bench:core -- --model DIR [--depths 1,2,4] [--batch 2] [--seq 64] [--steps 3]
  *
- * Depths run in increasing order, so the heap high-water mark after a depth is that depth's peak
- * (memory grows with depth). Figures on a shared machine are inflated by the other load.
+ * Depths are warmed up in increasing order, so the heap high-water mark after a depth is that
+ * depth's peak (memory grows with depth); timed steps then go round-robin over the depths so load
+ * changes hit every depth alike. Figures on a shared machine are inflated by the other load.
  */
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -177,40 +178,53 @@ export async function benchDecoder(argv: string[]): Promise<void> {
   });
   const lmBatch = makeLmBatch(rows);
   console.log(`[${a.backend}] ${what}: ${decoderParameterCount(config).toLocaleString('en')} parameters, ${layers} layers, loaded in ${loadS.toFixed(1)} s · load ${loadavg()[0]?.toFixed(1)}`);
-  const table: string[][] = [['depth', 'ms/step', 'range', 'trainable', 'adapter bytes', 'wasm heap MiB', 'computed MiB']];
-  const results: Array<{ depth: number; ms: number }> = [];
-  for (const depth of depths) {
-    const lm = new LoraCausalLm(decoder, { depth, lora: { rank, alpha: 2 * rank, targets, dropout: 0 }, learningRate: 1e-4, seed: 1 });
-    try {
+  const table: string[][] = [['depth', 'ms/step', 'range', '×top', 'trainable', 'adapter bytes', 'peak tensors MiB', 'computed MiB', 'wasm heap MiB']];
+  const lms = depths.map((depth) => new LoraCausalLm(decoder, { depth, lora: { rank, alpha: 2 * rank, targets, dropout: 0 }, learningRate: 1e-4, seed: 1 }));
+  const heap: Array<number | undefined> = [];
+  const peak: number[] = [];
+  const ms: number[][] = depths.map(() => []);
+  try {
+    // Warm-up in increasing depth: the heap high-water mark after depth d's warm-up is d's peak.
+    // One profiled step per depth gives the exact peak of live tensor bytes during a step.
+    for (const lm of lms) {
       for (let i = 0; i < warmup; i++) await lm.trainStep(lmBatch);
-      const ms: number[] = [];
-      for (let i = 0; i < steps; i++) {
+      peak.push((await tf.profile(() => lm.trainStep(lmBatch))).peakBytes);
+      heap.push(wasmHeapBytes());
+    }
+    // Timed steps round-robin over the depths, so a change in machine load hits every depth alike.
+    for (let i = 0; i < steps; i++) {
+      for (const [k, lm] of lms.entries()) {
         const s = performance.now();
         await lm.trainStep(lmBatch);
-        ms.push(performance.now() - s);
+        ms[k]!.push(performance.now() - s);
       }
+      console.log(`[${a.backend}] round ${i + 1}/${steps}: ${ms.map((m, k) => `d${depths[k]} ${m[i]!.toFixed(0)}`).join(', ')} ms`);
+    }
+    const top = median(ms[ms.length - 1]!);
+    lms.forEach((lm, k) => {
+      const depth = depths[k]!;
+      const m = ms[k]!;
       const computed = decoderStepBytes(config, depth, { batch, seqLen: seq, rank, targetsPerLayer: targets.length });
-      results.push({ depth, ms: median(ms) });
       table.push([
         `${depth}`,
-        median(ms).toFixed(0),
-        ms.length > 1 ? `${Math.min(...ms).toFixed(0)}–${Math.max(...ms).toFixed(0)}` : '-',
+        median(m).toFixed(0),
+        m.length > 1 ? `${Math.min(...m).toFixed(0)}–${Math.max(...m).toFixed(0)}` : '-',
+        (median(m) / top).toFixed(2),
         lm.trainableParameters.toLocaleString('en'),
         encodeAdapter(lm.getAdapter()).byteLength.toLocaleString('en'),
-        mib(wasmHeapBytes()),
+        mib(peak[k]),
         mib(computed),
+        mib(heap[k]),
       ]);
-      console.log(`[${a.backend}] depth ${depth}: ${median(ms).toFixed(0)} ms/step`);
-    } finally {
-      lm.dispose();
-    }
+    });
+  } finally {
+    for (const lm of lms) lm.dispose();
   }
   console.log(`\n${what} · LoRA rank ${rank} (alpha ${2 * rank}) on ${targets.join(', ')} · batch ${batch} × ${seq} tokens, plain-LM loss on ${lmBatch.lossTokens} tokens · Adam`);
-  console.log('ms/step = median wall ms of forward + backward + Adam over ' + `${steps} step(s) after ${warmup} warm-up; wasm heap = high-water mark after that depth (depths run in increasing order);`);
+  console.log(`ms/step = median wall ms of forward + backward + Adam over ${steps} round-robin step(s) after ${warmup} warm-up; ×top = ratio to depth ${depths[depths.length - 1]};`);
+  console.log('peak tensors = tf.profile peakBytes of one step (weights included); wasm heap = the backend\'s reserved heap after that depth (high-water, depths warmed in increasing order);');
   console.log('computed = decoderStepBytes(config, depth, …): weights + taped activations + LM head on the loss tokens (the planner\'s memoryBytesByDepth)\n');
   console.log(formatTable(table, 1));
-  const top = results[results.length - 1]!;
-  console.log(`\nms/step relative to depth ${top.depth}: ${results.map((r) => `d${r.depth} ${(r.ms / top.ms).toFixed(2)}`).join(', ')}`);
   console.log(`wall time ${((performance.now() - t0) / 1000).toFixed(0)} s · load average now ${loadavg().map((v) => v.toFixed(1)).join(' ')}`);
   decoder.dispose();
 }

@@ -99,6 +99,8 @@ export interface CausalDecoder extends Backbone {
   lmHead(h: tf.Tensor2D): tf.Tensor2D;
   /** Rows of the LM head matrix for `ids`, [n, hidden] (a constant: the logit of token i is h·row(i)). */
   outputRows(ids: Int32Array): tf.Tensor2D;
+  /** Next-token NLL [n] of normed rows for target ids, memory-bounded (no [n, vocab] tensor kept for backward). */
+  lmHeadNll(h: tf.Tensor2D, ids: Int32Array): tf.Tensor1D;
   /** finalNorm then lmHead. */
   logits(x: tf.Tensor2D): tf.Tensor2D;
 }

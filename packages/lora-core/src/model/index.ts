@@ -11,5 +11,5 @@ export * from './hf';
 export { Gpt2Decoder, mapGpt2Weights } from './gpt2';
 export { LlamaDecoder, inverseFrequencies, mapLlamaWeights } from './llama';
 export { causalContext } from './decoder/common';
-export { decoderMemoryBytesByDepth, decoderParameterCount, decoderStepBytes } from './decoder/memory';
+export { TAPED_LAYER_FACTOR, decoderMemoryBytesByDepth, decoderParameterCount, decoderStepBytes } from './decoder/memory';
 export type { StepShape } from './decoder/memory';

@@ -83,3 +83,54 @@ export function disposeAll(o: object): void {
     else if (Array.isArray(v)) for (const x of v) if (x && typeof x === 'object') disposeAll(x);
   }
 }
+
+/** Rows of logits the head computes at once when the vocabulary is large (≈ 64 MiB of float32 per chunk). */
+export const HEAD_CHUNK_FLOATS = 16 * 2 ** 20;
+
+/**
+ * Next-token NLL of normed rows h [m, hidden] for target ids: logsumexp(h·Wᵀ) − h·W[id], as one op
+ * whose backward recomputes the logits chunk by chunk (dh = (softmax − onehot)·W, scaled by the
+ * incoming gradient), so no [m, vocab] tensor is kept for the backward pass and at most
+ * HEAD_CHUNK_FLOATS logits exist at once. W = [vocab, hidden], weightT = Wᵀ.
+ */
+export function lmHeadNll(h: tf.Tensor2D, ids: Int32Array, weightT: tf.Tensor2D, weight: tf.Tensor2D, chunkRows?: number): tf.Tensor1D {
+  const [m] = h.shape;
+  if (ids.length !== m) throw new Error(`lmHeadNll: ${m} rows but ${ids.length} target ids`);
+  const vocab = weight.shape[0];
+  const chunk = chunkRows ?? Math.max(1, Math.floor(HEAD_CHUNK_FLOATS / vocab));
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const x = args[0] as tf.Tensor2D;
+    const save = args[1] as tf.GradSaveFunc;
+    save([x]);
+    const value = tf.tidy(() => {
+      const parts: tf.Tensor1D[] = [];
+      for (let r = 0; r < m; r += chunk) {
+        const n = Math.min(chunk, m - r);
+        const xc = tf.slice(x, [r, 0], [n, -1]);
+        const rows = tf.gather(weight, tf.tensor1d(ids.subarray(r, r + n), 'int32'));
+        parts.push(tf.sub(tf.logSumExp(tf.matMul(xc, weightT), 1), tf.sum(tf.mul(xc, rows), 1)));
+      }
+      return parts.length === 1 ? parts[0]! : tf.concat(parts);
+    });
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const xs = saved[0] as tf.Tensor2D;
+      const g = dy as tf.Tensor1D;
+      const parts: tf.Tensor2D[] = [];
+      for (let r = 0; r < m; r += chunk) {
+        const n = Math.min(chunk, m - r);
+        parts.push(
+          tf.tidy(() => {
+            const xc = tf.slice(xs, [r, 0], [n, -1]);
+            const gc = tf.reshape(tf.slice(g, [r], [n]), [n, 1]);
+            const p = tf.softmax(tf.matMul(xc, weightT));
+            const rows = tf.gather(weight, tf.tensor1d(ids.subarray(r, r + n), 'int32'));
+            return tf.sub(tf.matMul(tf.mul(p, gc), weight), tf.mul(rows, gc)) as tf.Tensor2D;
+          }),
+        );
+      }
+      return [parts.length === 1 ? parts[0]! : tf.concat(parts)];
+    };
+    return { value, gradFunc };
+  }) as (x: tf.Tensor2D) => tf.Tensor1D;
+  return op(h);
+}

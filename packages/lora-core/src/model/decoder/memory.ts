@@ -6,6 +6,7 @@
  * figures measure the real thing.
  */
 import type { DecoderConfig } from '../hf/config';
+import { HEAD_CHUNK_FLOATS } from './common';
 
 export interface StepShape {
   readonly batch: number;
@@ -40,14 +41,24 @@ function layerActivationFloats(c: DecoderConfig, s: StepShape): number {
   return n * (10 * c.hidden + 4 * q + 6 * kv + 6 * c.intermediate) + scores + lora;
 }
 
+/**
+ * Measured/estimated ratio of a trained layer's memory: tfjs keeps every taped forward tensor and
+ * the gradients of the backward pass until the step's tidy ends, plus transient weight transposes.
+ * Calibrated on a GPT-2-small-shaped model (bench:core --shape gpt2-small: ≈ 74–107 MiB per trained
+ * layer for 128 tokens, vs ≈ 15 MiB of forward activations counted here); rounded up so the planner
+ * errs towards smaller depths.
+ */
+export const TAPED_LAYER_FACTOR = 6;
+
 /** Estimated peak bytes of a training step at `depth` trained layers. */
 export function decoderStepBytes(c: DecoderConfig, depth: number, s: StepShape): number {
   const weights = decoderParameterCount(c) + c.vocabSize * c.hidden; // + transposed head copy
   const n = s.batch * s.seqLen;
   const layer = layerActivationFloats(c, s);
-  const head = 4 * n * c.vocabSize + n * n; // logits, exp, softmax grad, log-sum-exp scratch; selection matrix
+  // lmHeadNll holds one chunk of logits (plus softmax and its product) at a time; the selection matrix is n × n.
+  const head = 3 * Math.min(n, Math.max(1, Math.floor(HEAD_CHUNK_FLOATS / c.vocabSize))) * c.vocabSize + n * n;
   const adapter = 4 * depth * s.targetsPerLayer * s.rank * (2 * c.hidden); // A, B, Adam's two moments (≈ widths)
-  return 4 * (weights + depth * layer + layer + head + adapter);
+  return 4 * (weights + depth * TAPED_LAYER_FACTOR * layer + layer + head + adapter);
 }
 
 /** memoryBytesByDepth for depths 1..layers. */

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { LLAMA_LORA_TARGETS, type BatchContext, type BlockSpec, type CausalDecoder, type LinearAdapter, type LoraTarget, type TokenBatch } from '../family';
-import { attend, causalContext, checkTokenBatch, disposeAll, embedRows, linear, lmHead, mergeHeads, splitHeads } from '../decoder/common';
+import { attend, causalContext, checkTokenBatch, disposeAll, embedRows, linear, lmHead, lmHeadNll, mergeHeads, splitHeads } from '../decoder/common';
 import { transpose2d } from '../hf/checkpoint';
 import type { LlamaConfig } from '../hf/config';
 import { applyRope, inverseFrequencies, ropeTables } from './rope';
@@ -142,6 +142,10 @@ export class LlamaDecoder implements CausalDecoder {
 
   lmHead(h: tf.Tensor2D): tf.Tensor2D {
     return lmHead(h, this.headT, this.head);
+  }
+
+  lmHeadNll(h: tf.Tensor2D, ids: Int32Array): tf.Tensor1D {
+    return lmHeadNll(h, ids, this.headT, this.head);
   }
 
   outputRows(ids: Int32Array): tf.Tensor2D {

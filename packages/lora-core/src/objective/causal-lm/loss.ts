@@ -1,8 +1,8 @@
 /**
  * Next-token cross-entropy on the loss positions only. The rows that carry loss are picked with a
  * one-hot selection matrix product (gather has no gradient on wasm), so the LM head runs on those
- * rows alone; the target logit is h·row(target) with the head rows as constants, so no
- * [rows, vocab] one-hot is ever built. Returns the summed NLL (the caller divides).
+ * rows alone, through the decoder's memory-bounded `lmHeadNll` (chunked, recomputed in backward;
+ * no [rows, vocab] one-hot or logits tensor is kept). Returns the per-position NLL.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { CausalDecoder } from '../../model/family';
@@ -32,9 +32,5 @@ export function selection(targets: Int32Array): Selection {
 export function tokenNll(decoder: CausalDecoder, x: tf.Tensor3D, sel: Selection): tf.Tensor1D {
   const [b, t, d] = x.shape;
   const rows = matMul(sel.select, tf.reshape(x, [b * t, d]) as tf.Tensor2D);
-  const h = decoder.finalNorm(rows);
-  const logits = decoder.lmHead(h);
-  const lse = tf.logSumExp(logits, 1);
-  const target = tf.sum(tf.mul(h, decoder.outputRows(sel.ids)), 1);
-  return tf.sub(lse, target) as tf.Tensor1D;
+  return decoder.lmHeadNll(decoder.finalNorm(rows), sel.ids);
 }

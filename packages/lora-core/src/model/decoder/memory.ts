@@ -44,11 +44,11 @@ function layerActivationFloats(c: DecoderConfig, s: StepShape): number {
 /**
  * Measured/estimated ratio of a trained layer's memory: tfjs keeps every taped forward tensor and
  * the gradients of the backward pass until the step's tidy ends, plus transient weight transposes.
- * Calibrated on a GPT-2-small-shaped model (bench:core --shape gpt2-small: ≈ 74–107 MiB per trained
- * layer for 128 tokens, vs ≈ 15 MiB of forward activations counted here); rounded up so the planner
- * errs towards smaller depths.
+ * Calibrated on a GPT-2-small-shaped model (bench:core --shape gpt2-small, 2 × 64 tokens: peak
+ * tensor bytes grow ≈ 108 MiB per trained layer, vs ≈ 15.4 MiB of forward activations counted
+ * here); rounded up so the planner errs towards smaller depths.
  */
-export const TAPED_LAYER_FACTOR = 6;
+export const TAPED_LAYER_FACTOR = 7;
 
 /** Estimated peak bytes of a training step at `depth` trained layers. */
 export function decoderStepBytes(c: DecoderConfig, depth: number, s: StepShape): number {

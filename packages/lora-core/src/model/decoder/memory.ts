@@ -34,7 +34,8 @@ export function decoderParameterCount(c: DecoderConfig): number {
 function layerActivationFloats(c: DecoderConfig, s: StepShape): number {
   const n = s.batch * s.seqLen;
   const scores = 3 * s.batch * c.heads * s.seqLen * s.seqLen; // scores, softmax, its gradient input
-  const lora = 2 * s.targetsPerLayer * n * s.rank;
+  // Per adapted matrix: x·A, its product with B and the scaled sum with the frozen output (≈ 3 widths).
+  const lora = s.targetsPerLayer * n * (s.rank + 3 * c.hidden);
   if (c.family === 'gpt2') return n * (14 * c.hidden + 6 * c.inner) + scores + lora;
   const q = c.heads * c.headDim;
   const kv = c.kvHeads * c.headDim;

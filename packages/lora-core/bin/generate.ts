@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   } else {
     console.log(`${text}\x1b[1m${continuation}\x1b[0m\n`);
     for (const t of tokens) console.log(`${String(t.id).padStart(7)}  ${t.logProb.toFixed(4).padStart(9)}  ${JSON.stringify(t.text)}`);
-    console.log(`\n${out.length} tokens, sum log p = ${sumLogProb.toFixed(4)}, ${(ms / Math.max(1, out.length)).toFixed(0)} ms/token (${a.backend}, no KV cache)`);
+    console.log(`\n${out.length} tokens, sum log p = ${sumLogProb.toFixed(4)}, ${(ms / Math.max(1, out.length)).toFixed(0)} ms/token (${a.backend}, KV cache)`);
   }
   stack?.dispose();
   decoder.dispose();

@@ -300,3 +300,25 @@ test('train → PEFT export → import into a fresh model: identical greedy toke
   const base = await greedyGenerate(decoder, prompt, { maxNewTokens: 6 });
   assert.notDeepEqual(base, before, 'the adapter changes the output');
 });
+
+test('KV-cached generation = full recomputation (tokens and log-probabilities), with and without LoRA, no leaks', async () => {
+  for (const name of ['gpt2-tied', 'llama-gqa-bf16-sharded', 'qwen2-bias-headdim']) {
+    const { decoder } = models.get(name)!;
+    const c = PARITY_CASES.find((p) => p.model === name)!;
+    const stack = new LoraStack(decoder, decoder.blocks.length, c.lora, 0);
+    stack.setBlocks(caseAdapter(decoder, c));
+    try {
+      for (const s of [undefined, stack]) {
+        const prompt = [3, 100, 7, 250, 12];
+        const full = await greedyGenerate(decoder, prompt, { maxNewTokens: 8, kvCache: false, ...(s ? { stack: s } : {}) });
+        const n = tf.memory().numTensors;
+        const cached = await greedyGenerate(decoder, prompt, { maxNewTokens: 8, ...(s ? { stack: s } : {}) });
+        assert.equal(tf.memory().numTensors, n, `${name}: the cache is freed`);
+        assert.deepEqual(cached.map((t) => t.id), full.map((t) => t.id), name);
+        cached.forEach((t, i) => assert.ok(Math.abs(t.logProb - full[i]!.logProb) < 1e-4, `${name} token ${i}: ${t.logProb} vs ${full[i]!.logProb}`));
+      }
+    } finally {
+      stack.dispose();
+    }
+  }
+});

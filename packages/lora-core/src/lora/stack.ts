@@ -163,6 +163,11 @@ export class LoraStack {
     return x;
   }
 
+  /** The LoRA term of block `index` as currently loaded (trained or frozen values; no dropout), for inference. */
+  blockAdapter(index: number): LinearAdapter | undefined {
+    return this.adapterFor(this.trainable.get(index) ?? this.frozen.get(index));
+  }
+
   dispose(): void {
     tf.dispose(this.variables);
     this.disposeFrozen();

@@ -83,8 +83,20 @@ export interface TextEncoder extends Backbone {
   pool(x: tf.Tensor3D, ctx: BatchContext): tf.Tensor2D;
 }
 
+/** One layer's cached keys and values for incremental decoding ([batch, kv heads, past, head dim]); updated in place. */
+export interface LayerKv {
+  k?: tf.Tensor4D;
+  v?: tf.Tensor4D;
+}
+
 /** A decoder-only language model: blocks are decoder layers; `logits` is the frozen output end. */
 export interface CausalDecoder extends Backbone {
+  /** Context for `batch` placed after `past` cached positions (incremental decoding): causal over past + new. */
+  prepareAt(batch: TokenBatch, past: number): BatchContext;
+  /** Embedding of `batch` placed after `past` positions. */
+  embedAt(batch: TokenBatch, past: number): tf.Tensor3D;
+  /** runBlock that, given `kv`, attends over the cached keys/values too and appends this call's to it (kept tensors). */
+  runBlock(index: number, x: tf.Tensor3D, ctx: BatchContext, adapter?: LinearAdapter, kv?: LayerKv): tf.Tensor3D;
   readonly kind: 'causal-lm';
   readonly vocabSize: number;
   /** Width of the residual stream. */

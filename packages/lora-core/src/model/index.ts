@@ -4,7 +4,7 @@ export { loadManifestWeights, parseModelJson } from './weights-manifest';
 export type { FetchAsset, LoadedWeight, ModelJson } from './weights-manifest';
 export * from './tokenizer';
 export { USE_LITE_MODEL_JSON, USE_LITE_VOCAB, UseLiteEncoder, loadUseLiteModel, mapUseLiteWeights } from './use-lite';
-export type { Backbone, CausalDecoder, DecoderLoraTarget, EncoderLoraTarget } from './family';
+export type { Backbone, CausalDecoder, DecoderLoraTarget, EncoderLoraTarget, LayerKv } from './family';
 export { GPT2_LORA_TARGETS, KNOWN_LORA_TARGETS, LLAMA_LORA_TARGETS } from './family';
 export * from './safetensors';
 export * from './hf';

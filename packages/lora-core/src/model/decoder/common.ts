@@ -1,6 +1,6 @@
 /** Pieces every decoder family shares: causal masks, checked token ids, linears with LoRA, the LM head. */
 import * as tf from '@tensorflow/tfjs-core';
-import type { BatchContext, LinearAdapter, LoraTarget, TokenBatch } from '../family';
+import type { BatchContext, LayerKv, LinearAdapter, LoraTarget, TokenBatch } from '../family';
 import { matMul, matMulConst } from '../../ops/matmul';
 
 /** Masked attention logits get this added (exp underflows to exactly 0 in float32). */
@@ -11,17 +11,36 @@ export const MASKED = -1e9;
  * a real token. With right padding the causal part alone already hides padding from real tokens;
  * the key-padding part keeps padded query rows finite too.
  */
-export function causalContext(batch: TokenBatch): BatchContext {
+export function causalContext(batch: TokenBatch, past = 0): BatchContext {
   return tf.tidy(() => {
     const t = batch.seqLen;
     const positions = tf.range(0, t, 1, 'int32');
     const lengths = tf.tensor2d(batch.lengths, [batch.batch, 1], 'int32');
     const mask = tf.cast(tf.less(tf.expandDims(positions, 0), lengths), 'float32') as tf.Tensor2D;
+    if (past > 0) {
+      // New queries at positions past..past+t-1 over keys 0..past+t-1 (the cached ones are all real).
+      if (batch.lengths.some((n) => n !== t)) throw new Error('incremental decoding needs unpadded rows');
+      const keys = tf.range(0, past + t, 1, 'int32');
+      const allowed = tf.cast(tf.lessEqual(tf.expandDims(keys, 0), tf.expandDims(tf.add(positions, past), 1)), 'float32');
+      return { mask, attentionBias: tf.reshape(tf.mul(tf.sub(1, allowed), MASKED), [1, 1, t, past + t]) as tf.Tensor4D };
+    }
     const causal = tf.cast(tf.lessEqual(tf.expandDims(positions, 0), tf.expandDims(positions, 1)), 'float32'); // [t(q), t(k)]
     const allowed = tf.mul(tf.expandDims(causal, 0), tf.expandDims(mask, 1)); // [b, t, t]
     const attentionBias = tf.reshape(tf.mul(tf.sub(1, allowed), MASKED), [batch.batch, 1, t, t]) as tf.Tensor4D;
     return { mask, attentionBias };
   });
+}
+
+/** With a cache: past + new keys/values (kept, the old ones freed); without: the new ones unchanged. */
+export function withCache(kv: LayerKv | undefined, k: tf.Tensor4D, v: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D] {
+  if (!kv) return [k, v];
+  const k2 = tf.keep(kv.k ? tf.concat([kv.k, k], 2) : k);
+  const v2 = tf.keep(kv.v ? tf.concat([kv.v, v], 2) : v);
+  kv.k?.dispose();
+  kv.v?.dispose();
+  kv.k = k2;
+  kv.v = v2;
+  return [k2, v2];
 }
 
 export function checkTokenBatch(batch: TokenBatch, vocabSize: number, maxSeqLen: number): void {

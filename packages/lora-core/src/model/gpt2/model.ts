@@ -6,8 +6,8 @@
  * is [q | k | v] along the feature axis.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { GPT2_LORA_TARGETS, type BatchContext, type BlockSpec, type CausalDecoder, type LinearAdapter, type LoraTarget, type TokenBatch } from '../family';
-import { attend, causalContext, checkTokenBatch, disposeAll, embedRows, linear, lmHead, lmHeadNll, mergeHeads, splitHeads } from '../decoder/common';
+import { GPT2_LORA_TARGETS, type BatchContext, type BlockSpec, type CausalDecoder, type LayerKv, type LinearAdapter, type LoraTarget, type TokenBatch } from '../family';
+import { attend, causalContext, checkTokenBatch, disposeAll, embedRows, linear, lmHead, lmHeadNll, mergeHeads, splitHeads, withCache } from '../decoder/common';
 import { transpose2d } from '../hf/checkpoint';
 import type { Gpt2Activation, Gpt2Config } from '../hf/config';
 import type { Gpt2Weights } from './weights';
@@ -94,15 +94,23 @@ export class Gpt2Decoder implements CausalDecoder {
     return causalContext(batch);
   }
 
+  prepareAt(batch: TokenBatch, past: number): BatchContext {
+    return causalContext(batch, past);
+  }
+
   embed(batch: TokenBatch): tf.Tensor3D {
-    checkTokenBatch(batch, this.vocabSize, this.maxSeqLen);
+    return this.embedAt(batch, 0);
+  }
+
+  embedAt(batch: TokenBatch, past: number): tf.Tensor3D {
+    checkTokenBatch(batch, this.vocabSize, this.maxSeqLen - past);
     return tf.tidy(() => {
-      const pos = tf.slice(this.wpe, [0, 0], [batch.seqLen, this.hidden]);
+      const pos = tf.slice(this.wpe, [past, 0], [batch.seqLen, this.hidden]);
       return tf.add(embedRows(this.wte, batch), tf.expandDims(pos, 0)) as tf.Tensor3D;
     });
   }
 
-  runBlock(index: number, x: tf.Tensor3D, ctx: BatchContext, adapter?: LinearAdapter): tf.Tensor3D {
+  runBlock(index: number, x: tf.Tensor3D, ctx: BatchContext, adapter?: LinearAdapter, kv?: LayerKv): tf.Tensor3D {
     const l = this.layers[index];
     if (!l) throw new Error(`block ${index} does not exist (model has ${this.layers.length} layers)`);
     const c = this.config;
@@ -113,7 +121,8 @@ export class Gpt2Decoder implements CausalDecoder {
     const [q, k, v] = tf.split(qkv, 3, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
     let scale = c.scaleAttnWeights ? 1 / Math.sqrt(hd) : 1;
     if (c.scaleAttnByInverseLayerIdx) scale /= index + 1;
-    const ctxOut = attend(splitHeads(q, b, t, c.heads, hd), splitHeads(k, b, t, c.heads, hd), splitHeads(v, b, t, c.heads, hd), scale, ctx.attentionBias);
+    const [kh, vh] = withCache(kv, splitHeads(k, b, t, c.heads, hd), splitHeads(v, b, t, c.heads, hd));
+    const ctxOut = attend(splitHeads(q, b, t, c.heads, hd), kh, vh, scale, ctx.attentionBias);
     const h = tf.add(x2, linear('attn.c_proj', mergeHeads(ctxOut), l.projW, l.projB, adapter)) as tf.Tensor2D;
     const inner = activation(c.activation, linear('mlp.c_fc', this.layerNorm(h, l.ln2w, l.ln2b), l.fcW, l.fcB, adapter));
     const out = tf.add(h, linear('mlp.c_proj', inner, l.mlpProjW, l.mlpProjB, adapter));

@@ -5,8 +5,8 @@
  * query head i reads key/value head ⌊i / (heads / kv_heads)⌋. RMSNorm(x) = x·rsqrt(mean(x²) + ε)·w.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { LLAMA_LORA_TARGETS, type BatchContext, type BlockSpec, type CausalDecoder, type LinearAdapter, type LoraTarget, type TokenBatch } from '../family';
-import { attend, causalContext, checkTokenBatch, disposeAll, embedRows, linear, lmHead, lmHeadNll, mergeHeads, splitHeads } from '../decoder/common';
+import { LLAMA_LORA_TARGETS, type BatchContext, type BlockSpec, type CausalDecoder, type LayerKv, type LinearAdapter, type LoraTarget, type TokenBatch } from '../family';
+import { attend, causalContext, checkTokenBatch, disposeAll, embedRows, linear, lmHead, lmHeadNll, mergeHeads, splitHeads, withCache } from '../decoder/common';
 import { transpose2d } from '../hf/checkpoint';
 import type { LlamaConfig } from '../hf/config';
 import { applyRope, inverseFrequencies, ropeTables } from './rope';
@@ -103,18 +103,26 @@ export class LlamaDecoder implements CausalDecoder {
   }
 
   prepare(batch: TokenBatch): BatchContext {
-    const base = causalContext(batch);
-    const { cos, sin } = ropeTables(batch.seqLen, this.invFreq);
+    return this.prepareAt(batch, 0);
+  }
+
+  prepareAt(batch: TokenBatch, past: number): BatchContext {
+    const base = causalContext(batch, past);
+    const { cos, sin } = ropeTables(batch.seqLen, this.invFreq, past);
     const ctx: LlamaContext = { ...base, cos, sin };
     return ctx;
   }
 
   embed(batch: TokenBatch): tf.Tensor3D {
-    checkTokenBatch(batch, this.vocabSize, this.maxSeqLen);
+    return this.embedAt(batch, 0);
+  }
+
+  embedAt(batch: TokenBatch, past: number): tf.Tensor3D {
+    checkTokenBatch(batch, this.vocabSize, this.maxSeqLen - past);
     return embedRows(this.embedding, batch);
   }
 
-  runBlock(index: number, x: tf.Tensor3D, ctx: BatchContext, adapter?: LinearAdapter): tf.Tensor3D {
+  runBlock(index: number, x: tf.Tensor3D, ctx: BatchContext, adapter?: LinearAdapter, kv?: LayerKv): tf.Tensor3D {
     const l = this.layers[index];
     if (!l) throw new Error(`block ${index} does not exist (model has ${this.layers.length} layers)`);
     const { cos, sin } = ctx as LlamaContext;
@@ -126,7 +134,8 @@ export class LlamaDecoder implements CausalDecoder {
     const q = applyRope(splitHeads(linear('self_attn.q_proj', h, l.q.w, l.q.b, adapter), b, t, c.heads, c.headDim), cos, sin);
     const k = applyRope(splitHeads(linear('self_attn.k_proj', h, l.k.w, l.k.b, adapter), b, t, c.kvHeads, c.headDim), cos, sin);
     const v = splitHeads(linear('self_attn.v_proj', h, l.v.w, l.v.b, adapter), b, t, c.kvHeads, c.headDim);
-    const ctxOut = attend(q, this.repeatKv(k), this.repeatKv(v), 1 / Math.sqrt(c.headDim), ctx.attentionBias);
+    const [kc, vc] = withCache(kv, k, v);
+    const ctxOut = attend(q, this.repeatKv(kc), this.repeatKv(vc), 1 / Math.sqrt(c.headDim), ctx.attentionBias);
     const r = tf.add(x2, linear('self_attn.o_proj', mergeHeads(ctxOut), l.o.w, l.o.b, adapter)) as tf.Tensor2D;
     const m = this.rmsNorm(r, l.postNorm);
     const gate = linear('mlp.gate_proj', m, l.gate.w, l.gate.b, adapter);

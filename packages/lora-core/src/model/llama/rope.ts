@@ -29,15 +29,15 @@ export function inverseFrequencies(headDim: number, theta: number, scaling: Rope
   return inv;
 }
 
-/** cos and sin tables [t, headDim] for positions 0..t-1 (angles in float64, then rounded). */
-export function ropeTables(t: number, inv: Float64Array): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+/** cos and sin tables [t, headDim] for positions start..start+t-1 (angles in float64, then rounded). */
+export function ropeTables(t: number, inv: Float64Array, start = 0): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
   const d = inv.length * 2;
   const cos = new Float32Array(t * d);
   const sin = new Float32Array(t * d);
   for (let p = 0; p < t; p++) {
     for (let i = 0; i < inv.length; i++) {
       // HF computes the angle in float32 (pos · inv_freq with float32 inv_freq); match that rounding.
-      const angle = Math.fround(p * Math.fround(inv[i]!));
+      const angle = Math.fround((start + p) * Math.fround(inv[i]!));
       const c = Math.cos(angle);
       const s = Math.sin(angle);
       cos[p * d + i] = c;

@@ -256,6 +256,7 @@ test('computed parameter count equals the checkpoint\'s tensors', () => {
       'gpt2-untied-f16': 2 * 288 * 24 + 32 * 24 + 2 * (4 * 24 + 24 * 72 + 72 + 24 * 24 + 24 + 24 * 40 + 40 + 40 * 24 + 24) + 48,
       'llama-gqa-bf16-sharded': 288 * 32 + 3 * (64 + 32 * 32 + 2 * 32 * 16 + 32 * 32 + 3 * 32 * 48) + 32,
       'qwen2-bias-headdim': 2 * 288 * 32 + 2 * (64 + 32 * 48 + 2 * 32 * 12 + 48 * 32 + 3 * 32 * 40 + 48 + 24) + 32,
+      'llama-bias-linear-rope-f16': 2 * 288 * 24 + 2 * (48 + 4 * 24 * 24 + 3 * 24 * 36 + 72 + 24 + 2 * 36 + 24) + 24,
     };
     assert.equal(ours, expected[name], name);
   }

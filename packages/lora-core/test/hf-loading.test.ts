@@ -41,7 +41,7 @@ function editTensors(dir: string, f: (ts: Array<{ name: string; shape: number[];
 }
 
 test('every tiny checkpoint loads with its tokenizer, special tokens and family', async () => {
-  const want: Record<string, [string, number]> = { 'gpt2-tied': ['gpt2', 3], 'gpt2-untied-f16': ['gpt2', 2], 'llama-gqa-bf16-sharded': ['llama', 3], 'qwen2-bias-headdim': ['qwen2', 2] };
+  const want: Record<string, [string, number]> = { 'gpt2-tied': ['gpt2', 3], 'gpt2-untied-f16': ['gpt2', 2], 'llama-gqa-bf16-sharded': ['llama', 3], 'qwen2-bias-headdim': ['qwen2', 2], 'llama-bias-linear-rope-f16': ['llama', 2] };
   for (const [name, dir] of dirs) {
     const m = await loadHfModelFromDir(dir);
     assert.deepEqual([m.decoder.family, m.decoder.blocks.length], want[name], name);

@@ -45,6 +45,13 @@ export const PARITY_CASES: readonly ParityCase[] = [
     layers: [1, 2],
     depth: 1,
   },
+  {
+    model: 'llama-bias-linear-rope-f16',
+    rows: rows(5, [10, 3]),
+    lora: { rank: 2, alpha: 2, targets: ['self_attn.o_proj', 'mlp.up_proj', 'mlp.down_proj'], dropout: 0 },
+    layers: [0, 1],
+    depth: 2,
+  },
   { model: 'qwen2-bias-headdim', rows: rows(4, [8, 4]), lora: { rank: 3, alpha: 6, targets: ['self_attn.q_proj', 'self_attn.v_proj'], dropout: 0 }, layers: [0, 1], depth: 2 },
 ];
 

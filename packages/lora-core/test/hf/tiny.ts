@@ -111,7 +111,7 @@ function gpt2Tensors(o: { d: number; layers: number; inner: number; positions: n
   };
 }
 
-function llamaTensors(o: { d: number; layers: number; heads: number; kvHeads: number; headDim: number; inter: number; qkvBias: boolean; tied: boolean; prefix: string }) {
+function llamaTensors(o: { d: number; layers: number; heads: number; kvHeads: number; headDim: number; inter: number; qkvBias: boolean; tied: boolean; prefix: string; oBias?: boolean; mlpBias?: boolean }) {
   return (rng: Rng) => {
     const t: Array<{ name: string; shape: number[]; data: Float32Array }> = [];
     const add = (name: string, shape: number[], scale: number, offset = 0) => t.push({ name: o.prefix + name, shape, data: uniform(rng, shape.reduce((a, b) => a * b, 1), scale, offset) });
@@ -131,10 +131,16 @@ function llamaTensors(o: { d: number; layers: number; heads: number; kvHeads: nu
         add(`${l}.self_attn.v_proj.bias`, [kv], 0.2);
       }
       add(`${l}.self_attn.o_proj.weight`, [d, q], 0.3);
+      if (o.oBias) add(`${l}.self_attn.o_proj.bias`, [d], 0.2);
       add(`${l}.post_attention_layernorm.weight`, [d], 0.2, 1);
       add(`${l}.mlp.gate_proj.weight`, [inter, d], 0.3);
       add(`${l}.mlp.up_proj.weight`, [inter, d], 0.3);
       add(`${l}.mlp.down_proj.weight`, [d, inter], 0.2);
+      if (o.mlpBias) {
+        add(`${l}.mlp.gate_proj.bias`, [inter], 0.2);
+        add(`${l}.mlp.up_proj.bias`, [inter], 0.2);
+        add(`${l}.mlp.down_proj.bias`, [d], 0.2);
+      }
     }
     add('norm.weight', [d], 0.2, 1);
     if (!o.tied) t.push({ name: 'lm_head.weight', shape: [TINY_VOCAB, d], data: uniform(rng, TINY_VOCAB * d, 0.5) });
@@ -203,6 +209,28 @@ export const TINY_SPECS: readonly TinySpec[] = [
       use_sliding_window: false,
     },
     tensors: llamaTensors({ d: 32, layers: 2, heads: 4, kvHeads: 1, headDim: 12, inter: 40, qkvBias: true, tied: false, prefix: 'model.' }),
+  },
+  {
+    // Bare LlamaModel keys (no "model." prefix) + lm_head, attention_bias and mlp_bias, linear rope scaling, F16.
+    name: 'llama-bias-linear-rope-f16',
+    dtype: 'F16',
+    shards: 1,
+    bos: true,
+    config: {
+      model_type: 'llama',
+      vocab_size: TINY_VOCAB,
+      hidden_size: 24,
+      intermediate_size: 36,
+      num_hidden_layers: 2,
+      num_attention_heads: 2,
+      max_position_embeddings: 64,
+      rms_norm_eps: 1e-5,
+      rope_theta: 10000,
+      rope_scaling: { type: 'linear', factor: 4 },
+      attention_bias: true,
+      mlp_bias: true,
+    },
+    tensors: llamaTensors({ d: 24, layers: 2, heads: 2, kvHeads: 2, headDim: 12, inter: 36, qkvBias: true, tied: false, prefix: '', oBias: true, mlpBias: true }),
   },
 ];
 

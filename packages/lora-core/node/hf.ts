@@ -1,7 +1,8 @@
 /** Loading Hugging Face checkpoint directories from disk. */
-import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, readdir } from 'node:fs/promises';
 import { join, normalize, resolve, sep } from 'node:path';
-import { loadHfModel, type HfModel, type LoadHfOptions, type ReadFile } from '../src/model/hf';
+import { isModelFile, loadHfModel, type HfModel, type LoadHfOptions, type ModelManifest, type ReadFile } from '../src/model/hf';
 
 /** A ReadFile over a directory: null for a missing file, refusing paths that escape the directory. */
 export function directoryReader(dir: string): ReadFile {
@@ -28,4 +29,16 @@ export async function loadHfModelFromDir(dir: string, o: LoadHfOptions = {}): Pr
   } catch (e) {
     throw new Error(`${dir}: ${(e as Error).message}`, { cause: e });
   }
+}
+
+/** The manifest of a checkpoint directory (files the loader reads, sizes, sha256), for serving it to tabs. */
+export async function buildModelManifest(dir: string): Promise<ModelManifest> {
+  const names = (await readdir(dir)).filter(isModelFile).sort();
+  if (!names.includes('config.json')) throw new Error(`${dir} has no config.json`);
+  const files = [];
+  for (const path of names) {
+    const b = await readFile(join(dir, path));
+    files.push({ path, bytes: b.byteLength, sha256: createHash('sha256').update(b).digest('hex') });
+  }
+  return { files };
 }

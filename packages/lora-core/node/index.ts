@@ -5,4 +5,4 @@ export { fetchUseLiteAsset, folderAssetFetcher, useLiteAssetDir } from './model-
 export { readUseLiteVocab } from './assets';
 export { WORDNET_DATA_FILES, loadWordNetGlosses, readWordNetItems, wordNetDictDir } from './wordnet';
 export type { LoadWordNetOptions } from './wordnet';
-export { directoryReader, loadHfModelFromDir } from './hf';
+export { buildModelManifest, directoryReader, loadHfModelFromDir } from './hf';

@@ -1,0 +1,111 @@
+/**
+ * The tab's checkpoint cache against a real HTTP server serving a tiny checkpoint, with an
+ * in-memory stand-in for Cache Storage (same API subset): first load downloads with progress and
+ * the model loads from it; a reload downloads nothing; a changed file is re-downloaded alone;
+ * truncated or tampered downloads are refused.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { buildModelManifest, useBackend } from '../../../packages/lora-core/node';
+import { writeTinyCheckpoints } from '../../../packages/lora-core/test/hf/tiny';
+import { loadHfModel } from '../src/core';
+import { ensureCachedModel, type ModelCacheProgress } from '../src/model-cache';
+
+/** Cache Storage in memory: one named cache of Request URL → Response bytes. */
+class MemoryCaches {
+  readonly entries = new Map<string, ArrayBuffer>();
+  async open(): Promise<Cache> {
+    const entries = this.entries;
+    return {
+      async match(req: RequestInfo | URL) {
+        const b = entries.get(String(req));
+        return b ? new Response(b.slice(0)) : undefined;
+      },
+      async put(req: RequestInfo | URL, res: Response) {
+        entries.set(String(req), await res.arrayBuffer());
+      },
+      async keys() {
+        return [...entries.keys()].map((u) => new Request(u));
+      },
+      async delete(req: RequestInfo | URL) {
+        return entries.delete(req instanceof Request ? req.url : String(req));
+      },
+    } as unknown as Cache;
+  }
+}
+
+let dir: string;
+let server: Server;
+let base: string;
+const requests: string[] = [];
+let truncate = false;
+
+before(async () => {
+  await useBackend('cpu');
+  dir = writeTinyCheckpoints(mkdtempSync(join(tmpdir(), 'tabfleet-cache-')), ['llama-gqa-bf16-sharded']).get('llama-gqa-bf16-sharded')!;
+  server = createServer((req, res) => {
+    const name = decodeURIComponent((req.url ?? '/').replace(/^\/model\//, ''));
+    requests.push(name);
+    try {
+      const b = readFileSync(join(dir, name));
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.end(truncate ? b.subarray(0, b.byteLength - 3) : b);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address();
+  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/model/`;
+});
+
+after(() => server.close());
+
+test('download once with progress, load the model from the cache, reload without downloading, refetch only a changed file', async () => {
+  const caches = new MemoryCaches();
+  const manifest = await buildModelManifest(dir);
+  assert.ok(manifest.files.some((f) => f.path === 'model-00002-of-00002.safetensors'));
+  const progress: ModelCacheProgress[] = [];
+  requests.length = 0;
+  const first = await ensureCachedModel({ baseUrl: base, manifest, caches, onProgress: (p) => progress.push(p) });
+  assert.deepEqual([...first.downloaded].sort(), manifest.files.map((f) => f.path).sort());
+  const total = manifest.files.reduce((n, f) => n + f.bytes, 0);
+  assert.equal(progress.at(-1)!.loadedBytes, total);
+  assert.ok(progress.every((p, i) => i === 0 || p.loadedBytes >= progress[i - 1]!.loadedBytes));
+  const m = await loadHfModel(first.read);
+  assert.equal(m.decoder.blocks.length, 3);
+  m.decoder.dispose();
+
+  requests.length = 0;
+  const again = await ensureCachedModel({ baseUrl: base, manifest, caches });
+  assert.deepEqual(again.downloaded, []);
+  assert.deepEqual(requests, [], 'a reload downloads nothing');
+  assert.equal(await again.read('pytorch_model.bin'), null);
+
+  // A new checkpoint version: only the changed file comes again, and its old entry is gone.
+  const cfgPath = join(dir, 'generation_config.json');
+  writeFileSync(cfgPath, JSON.stringify({ eos_token_id: 271, max_new_tokens: 5 }));
+  const changed = await buildModelManifest(dir);
+  const before = caches.entries.size;
+  const third = await ensureCachedModel({ baseUrl: base, manifest: changed, caches });
+  assert.deepEqual(third.downloaded, ['generation_config.json']);
+  assert.equal(caches.entries.size, before);
+  assert.match(new TextDecoder().decode((await third.read('generation_config.json'))!), /max_new_tokens/);
+});
+
+test('truncated and tampered downloads are refused with the file named', async () => {
+  const manifest = await buildModelManifest(dir);
+  truncate = true;
+  try {
+    await assert.rejects(ensureCachedModel({ baseUrl: base, manifest, caches: new MemoryCaches() }), /downloading config\.json: got \d+ bytes, the manifest lists \d+/);
+  } finally {
+    truncate = false;
+  }
+  const tampered = { files: manifest.files.map((f) => (f.path === 'config.json' ? { ...f, sha256: '0'.repeat(64) } : f)) };
+  await assert.rejects(ensureCachedModel({ baseUrl: base, manifest: tampered, caches: new MemoryCaches() }), /config\.json: sha256 [0-9a-f]+ does not match/);
+  await assert.rejects(ensureCachedModel({ baseUrl: base, manifest: { files: [{ path: 'missing.json', bytes: 1, sha256: '0'.repeat(64) }] }, caches: new MemoryCaches() }), /missing\.json: HTTP 404/);
+});

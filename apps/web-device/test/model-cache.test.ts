@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { buildModelManifest, useBackend } from '../../../packages/lora-core/node';
+import { buildModelManifest, modelDirectoryHandler, useBackend } from '../../../packages/lora-core/node';
 import { writeTinyCheckpoints } from '../../../packages/lora-core/test/hf/tiny';
 import { loadHfModel } from '../src/core';
 import { ensureCachedModel, type ModelCacheProgress } from '../src/model-cache';
@@ -50,13 +50,14 @@ before(async () => {
   server = createServer((req, res) => {
     const name = decodeURIComponent((req.url ?? '/').replace(/^\/model\//, ''));
     requests.push(name);
-    try {
-      const b = readFileSync(join(dir, name));
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      res.end(truncate ? b.subarray(0, b.byteLength - 3) : b);
-    } catch {
-      res.writeHead(404).end();
+    if (truncate) {
+      res.writeHead(200).end(readFileSync(join(dir, name)).subarray(0, 10));
+      return;
     }
+    // The coordinator's handler, made per request so a changed file is served as it is now.
+    void modelDirectoryHandler(dir).then((h) => {
+      if (!h.handle(req, res)) res.writeHead(404).end();
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const addr = server.address();
@@ -95,6 +96,15 @@ test('download once with progress, load the model from the cache, reload without
   assert.deepEqual(third.downloaded, ['generation_config.json']);
   assert.equal(caches.entries.size, before);
   assert.match(new TextDecoder().decode((await third.read('generation_config.json'))!), /max_new_tokens/);
+});
+
+test('the directory handler serves the manifest and the listed files only', async () => {
+  const manifest = (await (await fetch(`${base}manifest.json`)).json()) as { files: Array<{ path: string }> };
+  assert.deepEqual(manifest, await buildModelManifest(dir));
+  const cfg = await fetch(`${base}config.json`);
+  assert.equal(cfg.headers.get('etag'), `"${(await buildModelManifest(dir)).files.find((f) => f.path === 'config.json')!.sha256}"`);
+  assert.equal((await fetch(`${base}..%2Fetc%2Fpasswd`)).status, 404);
+  assert.equal((await fetch(`${base}tokenizer.json`, { method: 'POST' })).status, 405);
 });
 
 test('truncated and tampered downloads are refused with the file named', async () => {

@@ -6,3 +6,5 @@ export { readUseLiteVocab } from './assets';
 export { WORDNET_DATA_FILES, loadWordNetGlosses, readWordNetItems, wordNetDictDir } from './wordnet';
 export type { LoadWordNetOptions } from './wordnet';
 export { buildModelManifest, directoryReader, loadHfModelFromDir } from './hf';
+export { modelDirectoryHandler } from './hf-serve';
+export type { ModelDirectoryHandler } from './hf-serve';

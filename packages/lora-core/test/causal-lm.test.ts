@@ -40,8 +40,11 @@ before(async () => {
   for (const [name, dir] of dirs) models.set(name, await loadHfModelFromDir(dir));
 });
 
+const gradReport: string[] = [];
+
 after(() => {
   for (const m of models.values()) m.decoder.dispose();
+  if (gradReport.length) console.log(`directional derivative, autodiff vs Richardson-extrapolated central differences:\n  ${gradReport.join('\n  ')}`);
 });
 
 const ROWS: CausalLmRow[] = [
@@ -146,6 +149,7 @@ for (const name of ['gpt2-tied', 'llama-gqa-bf16-sharded', 'qwen2-bias-headdim']
       // strongly curved along a direction that moves every LoRA matrix at once).
       const [d1, d2] = [await central(4e-3), await central(2e-3)];
       const numeric = (4 * d2 - d1) / 3;
+      gradReport.push(`${name}: ${analytic.toFixed(6)} vs ${numeric.toFixed(6)} (relative ${(Math.abs(numeric - analytic) / Math.abs(analytic)).toExponential(1)})`);
       assert.ok(Number.isFinite(loss) && Math.abs(analytic) > 1e-2, `degenerate direction (${analytic})`);
       assert.ok(Math.abs(numeric - analytic) <= 5e-3 * Math.abs(analytic) + 1e-3, `directional derivative: autodiff ${analytic}, finite differences ${numeric} (${d1}, ${d2})`);
       // Every trained tensor has a gradient of its own shape.

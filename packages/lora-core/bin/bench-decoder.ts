@@ -6,12 +6,15 @@
  *   npm run bench:core -- --shape gpt2-small            (random weights of that shape, built here)
  *   npm run bench:core -- --shape smollm2-135m
  *   npm run bench:core -- --model DIR [--depths 1,2,4] [--batch 2] [--seq 64] [--steps 3]
+ *   npm run bench:core -- --shape gpt2-small --save DIR [--save-dtype BF16]   (writes an HF directory of that shape)
  *
  * Depths are warmed up in increasing order, so the heap high-water mark after a depth is that
  * depth's peak (memory grows with depth); timed steps then go round-robin over the depths so load
  * changes hit every depth alike. Figures on a shared machine are inflated by the other load.
  */
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -26,7 +29,10 @@ import {
   makeLmBatch,
   median,
   parseDecoderConfig,
+  writeSafetensors,
   type CausalDecoder,
+  type FloatDtype,
+  type TensorToWrite,
   type DecoderConfig,
   type LoraTarget,
 } from '../src';
@@ -112,6 +118,59 @@ export function randomDecoder(c: DecoderConfig): CausalDecoder {
   return new LlamaDecoder(c, weights);
 }
 
+/** HF tensor names and shapes of a config, filled like randomDecoder's weights. */
+export function stateDict(c: DecoderConfig): TensorToWrite[] {
+  const s = { s: 0x9e3779b9 };
+  const out: TensorToWrite[] = [];
+  const add = (name: string, shape: number[], scale = 0.02, offset = 0) => out.push({ name, shape, data: fill(shape.reduce((x, y) => x * y, 1), scale, offset, s) });
+  const d = c.hidden;
+  if (c.family === 'gpt2') {
+    add('transformer.wte.weight', [c.vocabSize, d]);
+    add('transformer.wpe.weight', [c.maxPositions, d]);
+    for (let i = 0; i < c.layers; i++) {
+      const p = `transformer.h.${i}.`;
+      add(`${p}ln_1.weight`, [d], 0.01, 1);
+      add(`${p}ln_1.bias`, [d]);
+      add(`${p}attn.c_attn.weight`, [d, 3 * d]);
+      add(`${p}attn.c_attn.bias`, [3 * d]);
+      add(`${p}attn.c_proj.weight`, [d, d]);
+      add(`${p}attn.c_proj.bias`, [d]);
+      add(`${p}ln_2.weight`, [d], 0.01, 1);
+      add(`${p}ln_2.bias`, [d]);
+      add(`${p}mlp.c_fc.weight`, [d, c.inner]);
+      add(`${p}mlp.c_fc.bias`, [c.inner]);
+      add(`${p}mlp.c_proj.weight`, [c.inner, d]);
+      add(`${p}mlp.c_proj.bias`, [d]);
+    }
+    add('transformer.ln_f.weight', [d], 0.01, 1);
+    add('transformer.ln_f.bias', [d]);
+    if (!c.tieWordEmbeddings) add('lm_head.weight', [c.vocabSize, d]);
+    return out;
+  }
+  const q = c.heads * c.headDim;
+  const kv = c.kvHeads * c.headDim;
+  const lin = (name: string, i: number, o: number, bias: boolean) => {
+    add(`${name}.weight`, [o, i]);
+    if (bias) add(`${name}.bias`, [o]);
+  };
+  add('model.embed_tokens.weight', [c.vocabSize, d]);
+  for (let i = 0; i < c.layers; i++) {
+    const p = `model.layers.${i}.`;
+    add(`${p}input_layernorm.weight`, [d], 0.01, 1);
+    lin(`${p}self_attn.q_proj`, d, q, c.qkvBias);
+    lin(`${p}self_attn.k_proj`, d, kv, c.qkvBias);
+    lin(`${p}self_attn.v_proj`, d, kv, c.qkvBias);
+    lin(`${p}self_attn.o_proj`, q, d, c.oBias);
+    add(`${p}post_attention_layernorm.weight`, [d], 0.01, 1);
+    lin(`${p}mlp.gate_proj`, d, c.intermediate, c.mlpBias);
+    lin(`${p}mlp.up_proj`, d, c.intermediate, c.mlpBias);
+    lin(`${p}mlp.down_proj`, c.intermediate, d, c.mlpBias);
+  }
+  add('model.norm.weight', [d], 0.01, 1);
+  if (!c.tieWordEmbeddings) add('lm_head.weight', [c.vocabSize, d]);
+  return out;
+}
+
 function wasmHeapBytes(): number | undefined {
   const b = tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } };
   return b.wasm?.HEAPU8?.buffer.byteLength;
@@ -133,6 +192,8 @@ export async function benchDecoder(argv: string[]): Promise<void> {
       rank: { type: 'string', default: '8' },
       targets: { type: 'string', default: 'default' },
       backend: { type: 'string', default: 'wasm' },
+      save: { type: 'string' },
+      'save-dtype': { type: 'string', default: 'F32' },
     },
     strict: true,
   });
@@ -147,6 +208,17 @@ export async function benchDecoder(argv: string[]): Promise<void> {
     const raw = SHAPES[a.shape];
     if (!raw) throw new Error(`--shape: one of ${Object.keys(SHAPES).join(', ')}, got "${a.shape}"`);
     config = parseDecoderConfig(raw, a.shape);
+    if (a.save) {
+      // An HF directory of that shape (config.json + model.safetensors), to time loading with --model.
+      const dtype = a['save-dtype'] as FloatDtype;
+      if (!['F32', 'F16', 'BF16'].includes(dtype)) throw new Error(`--save-dtype: F32, F16 or BF16, got "${dtype}"`);
+      if (existsSync(a.save) && readdirSync(a.save).length > 0) throw new Error(`${a.save} exists and is not empty`);
+      mkdirSync(a.save, { recursive: true });
+      writeFileSync(join(a.save, 'config.json'), JSON.stringify({ ...raw, _name_or_path: `tabfleet/random-${a.shape}` }, null, 2));
+      writeFileSync(join(a.save, 'model.safetensors'), writeSafetensors(stateDict(config).map((t) => ({ ...t, dtype })), { format: 'pt' }));
+      console.log(`wrote ${a.save} (${a.shape}, ${dtype}); time its loading with --model ${a.save}`);
+      return;
+    }
     decoder = randomDecoder(config);
     what = `${a.shape} shape, random weights`;
   } else {

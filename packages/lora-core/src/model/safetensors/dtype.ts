@@ -28,8 +28,11 @@ export function isDtype(s: string): s is SafetensorsDtype {
   return Object.hasOwn(DTYPE_BYTES, s);
 }
 
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
 /** Little-endian bytes of `count` values of `dtype` → float32 (a copy). */
 export function toFloat32(bytes: Uint8Array, dtype: FloatDtype, count: number): Float32Array {
+  if (dtype === 'F32' && LITTLE_ENDIAN) return new Float32Array(bytes.slice(0, 4 * count).buffer);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(count);
   switch (dtype) {

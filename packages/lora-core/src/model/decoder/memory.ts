@@ -45,11 +45,11 @@ function layerActivationFloats(c: DecoderConfig, s: StepShape): number {
 /**
  * Measured/estimated ratio of a trained layer's memory: tfjs keeps every taped forward tensor and
  * the gradients of the backward pass until the step's tidy ends, plus transient weight transposes.
- * Calibrated on a GPT-2-small-shaped model (bench:core --shape gpt2-small, 2 × 64 tokens: peak
- * tensor bytes grow ≈ 108 MiB per trained layer, vs ≈ 15.4 MiB of forward activations counted
- * here); rounded up so the planner errs towards smaller depths.
+ * Calibrated per family with bench:core (2 × 64 tokens, LoRA r 8): GPT-2-small shape ≈ 108 MiB per
+ * trained layer measured vs ≈ 15.4 counted here; SmolLM2-135M shape ≈ 48 vs ≈ 11.6; rounded up
+ * so the planner errs towards smaller depths.
  */
-export const TAPED_LAYER_FACTOR = 7;
+export const TAPED_LAYER_FACTOR: Record<DecoderConfig['family'], number> = { gpt2: 7, llama: 4.5 };
 
 /** Estimated peak bytes of a training step at `depth` trained layers. */
 export function decoderStepBytes(c: DecoderConfig, depth: number, s: StepShape): number {
@@ -59,7 +59,7 @@ export function decoderStepBytes(c: DecoderConfig, depth: number, s: StepShape):
   // lmHeadNll holds one chunk of logits (plus softmax and its product) at a time; the selection matrix is n × n.
   const head = 3 * Math.min(n, Math.max(1, Math.floor(HEAD_CHUNK_FLOATS / c.vocabSize))) * c.vocabSize + n * n;
   const adapter = 4 * depth * s.targetsPerLayer * s.rank * (2 * c.hidden); // A, B, Adam's two moments (≈ widths)
-  return 4 * (weights + depth * TAPED_LAYER_FACTOR * layer + layer + head + adapter);
+  return 4 * (weights + depth * TAPED_LAYER_FACTOR[c.family] * layer + layer + head + adapter);
 }
 
 /** memoryBytesByDepth for depths 1..layers. */

@@ -85,3 +85,12 @@ test('the writer refuses bad input', () => {
   assert.throws(() => writeSafetensors([{ name: 'a', shape: [1], data: new Float32Array(1) }, { name: 'a', shape: [1], data: new Float32Array(1) }]), /given twice/);
   assert.throws(() => writeSafetensors([{ name: '__metadata__', shape: [1], data: new Float32Array(1) }]), /invalid tensor name/);
 });
+
+test('reads from a Node Buffer inside a larger pool (views, not copies, of the input)', () => {
+  const bytes = writeSafetensors([{ name: 'x', shape: [3], data: Float32Array.of(1, 2, 3) }, { name: 'y', shape: [2], data: Float32Array.of(4, 5) }]);
+  const pool = Buffer.alloc(bytes.byteLength + 13);
+  pool.set(bytes, 5);
+  const f = new SafetensorsFile(pool.subarray(5, 5 + bytes.byteLength));
+  assert.deepEqual(f.float32('x'), Float32Array.of(1, 2, 3));
+  assert.deepEqual(f.float32('y'), Float32Array.of(4, 5));
+});

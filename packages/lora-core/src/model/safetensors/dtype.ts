@@ -32,7 +32,8 @@ const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 /** Little-endian bytes of `count` values of `dtype` → float32 (a copy). */
 export function toFloat32(bytes: Uint8Array, dtype: FloatDtype, count: number): Float32Array {
-  if (dtype === 'F32' && LITTLE_ENDIAN) return new Float32Array(bytes.slice(0, 4 * count).buffer);
+  // A plain Uint8Array view first: Node's Buffer.slice would share memory instead of copying.
+  if (dtype === 'F32' && LITTLE_ENDIAN) return new Float32Array(new Uint8Array(bytes.buffer, bytes.byteOffset, 4 * count).slice().buffer);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(count);
   switch (dtype) {

@@ -40,7 +40,8 @@ export class SafetensorsFile {
     bytes: ArrayBuffer | Uint8Array,
     readonly file = 'safetensors',
   ) {
-    const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+    // A plain view even for a Node Buffer (whose slice/subarray semantics differ).
+    const u8 = bytes instanceof Uint8Array ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
     const fail = (m: string): never => {
       throw new SafetensorsError(file, m);
     };

@@ -133,7 +133,9 @@ async function main(): Promise<void> {
       tokens = 0;
     }
   }
-  const exp = exportPeft(decoder, lora, lm.getAdapter(), { baseModelNameOrPath: nameOrPath ?? a.model });
+  // Layers of --init-adapter below --depth were applied frozen: keep them in the output too.
+  const state = new Map([...(init?.state ?? new Map()), ...lm.getAdapter()]);
+  const exp = exportPeft(decoder, lora, state, { baseModelNameOrPath: nameOrPath ?? a.model });
   mkdirSync(a.out, { recursive: true });
   writeFileSync(join(a.out, ADAPTER_CONFIG_FILE), JSON.stringify(exp.config, null, 2) + '\n');
   writeFileSync(join(a.out, ADAPTER_WEIGHTS_FILE), exp.weights);

@@ -66,6 +66,22 @@ test('finetune:lm → PEFT adapter → generate --adapter --json → export give
   await assert.rejects(tsx('export', ['--model', model, '--adapter', join(root, 'a.tfad'), '--alpha', '16', '--format', 'peft', '--out', exported]), /exists and is not empty/);
 });
 
+test('finetune:lm --init-adapter at a smaller depth keeps the adapter\'s lower layers', async () => {
+  const first = join(root, 'init-a');
+  const second = join(root, 'init-b');
+  await tsx('finetune-lm', ['--model', model, '--data', join(root, 'train.jsonl'), '--out', first, '--depth', '3', '--steps', '3', '--eval-every', '3']);
+  const r = await tsx('finetune-lm', ['--model', model, '--data', join(root, 'train.jsonl'), '--out', second, '--depth', '1', '--init-adapter', first, '--steps', '3', '--eval-every', '3']);
+  assert.match(r.stdout, /starting from .*layers 0, 1, 2/);
+  const cfg = (d: string) => JSON.parse(readFileSync(join(d, 'adapter_config.json'), 'utf8')) as { layers_to_transform: number[] };
+  assert.deepEqual(cfg(second).layers_to_transform, [0, 1, 2]);
+  const a = new SafetensorsFile(readFileSync(join(first, 'adapter_model.safetensors')));
+  const b = new SafetensorsFile(readFileSync(join(second, 'adapter_model.safetensors')));
+  const key = 'base_model.model.transformer.h.0.attn.c_attn.lora_B.weight';
+  assert.deepEqual(b.float32(key), a.float32(key), 'layer 0 (below depth 1) is carried over unchanged');
+  const top = 'base_model.model.transformer.h.2.attn.c_attn.lora_B.weight';
+  assert.notDeepEqual(b.float32(top), a.float32(top), 'layer 2 (trained) moved');
+});
+
 test('bench:core --model prints a row per depth', async () => {
   const r = await tsx('bench-core', ['--model', model, '--steps', '1', '--warmup', '0', '--seq', '16']);
   for (const d of [1, 2, 3]) assert.match(r.stdout, new RegExp(`^${d}\\s+\\d+`, 'm'));

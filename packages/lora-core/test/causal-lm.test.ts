@@ -10,7 +10,8 @@ import { createRng } from '../src/data/random';
 import type { AdapterState } from '../src/lora/adapter-state';
 import { exportPeft, importPeft, parsePeftConfig } from '../src/lora/peft';
 import { LoraStack } from '../src/lora/stack';
-import type { HfModel } from '../src/model/hf';
+import { activation } from '../src/model/gpt2';
+import type { Gpt2Activation, HfModel } from '../src/model/hf';
 import { lmHeadNll } from '../src/model/decoder/common';
 import { decoderParameterCount } from '../src/model/decoder/memory';
 import { writeSafetensors } from '../src/model/safetensors';
@@ -326,4 +327,33 @@ test('KV-cached generation = full recomputation (tokens and log-probabilities), 
       stack.dispose();
     }
   }
+});
+
+test('GPT-2 activations: values and gradients (gelu_new, exact gelu, relu, silu)', () => {
+  const xs = [-2.5, -1, -0.1, 0.3, 1, 3];
+  const erf = (z: number) => {
+    // Abramowitz–Stegun 7.1.26 is too coarse; integrate instead (Simpson, 2000 steps).
+    const n = 2000;
+    const h = z / n;
+    let s = 0;
+    for (let i = 0; i <= n; i++) s += (i === 0 || i === n ? 1 : i % 2 ? 4 : 2) * Math.exp(-((i * h) ** 2));
+    return ((2 / Math.sqrt(Math.PI)) * s * h) / 3;
+  };
+  const ref: Record<Gpt2Activation, (x: number) => number> = {
+    gelu_new: (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
+    gelu: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
+    relu: (x) => Math.max(0, x),
+    silu: (x) => x / (1 + Math.exp(-x)),
+  };
+  const x = tf.tensor2d([xs]);
+  for (const kind of Object.keys(ref) as Gpt2Activation[]) {
+    const y = activation(kind, x).dataSync();
+    const g = tf.grad((t: tf.Tensor) => tf.sum(activation(kind, t as tf.Tensor2D)))(x).dataSync();
+    xs.forEach((v, i) => {
+      assert.ok(Math.abs(y[i]! - ref[kind](v)) < 1e-5, `${kind}(${v})`);
+      const fd = (ref[kind](v + 1e-4) - ref[kind](v - 1e-4)) / 2e-4;
+      assert.ok(Math.abs(g[i]! - fd) < 1e-3, `${kind}'(${v}): ${g[i]} vs ${fd}`);
+    });
+  }
+  x.dispose();
 });

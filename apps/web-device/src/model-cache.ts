@@ -21,7 +21,7 @@ export interface ModelCacheProgress {
 }
 
 export interface ModelCacheOptions {
-  /** URL of the directory, e.g. `${origin}/model/` (a trailing slash is added if missing). */
+  /** URL of the directory, e.g. `${origin}/hf-model/` (a trailing slash is added if missing). */
   readonly baseUrl: string;
   readonly manifest: ModelManifest;
   readonly caches?: Pick<CacheStorage, 'open'>;

@@ -48,7 +48,7 @@ before(async () => {
   await useBackend('cpu');
   dir = writeTinyCheckpoints(mkdtempSync(join(tmpdir(), 'tabfleet-cache-')), ['llama-gqa-bf16-sharded']).get('llama-gqa-bf16-sharded')!;
   server = createServer((req, res) => {
-    const name = decodeURIComponent((req.url ?? '/').replace(/^\/model\//, ''));
+    const name = decodeURIComponent((req.url ?? '/').replace(/^\/hf-model\//, ''));
     requests.push(name);
     if (truncate) {
       res.writeHead(200).end(readFileSync(join(dir, name)).subarray(0, 10));
@@ -61,7 +61,7 @@ before(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const addr = server.address();
-  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/model/`;
+  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/hf-model/`;
 });
 
 after(() => server.close());

@@ -16,7 +16,7 @@ export interface ModelDirectoryHandler {
   handle(req: IncomingMessage, res: ServerResponse): boolean;
 }
 
-export async function modelDirectoryHandler(dir: string, prefix = '/model/'): Promise<ModelDirectoryHandler> {
+export async function modelDirectoryHandler(dir: string, prefix = '/hf-model/'): Promise<ModelDirectoryHandler> {
   if (!prefix.startsWith('/') || !prefix.endsWith('/')) throw new Error(`prefix must start and end with "/", got "${prefix}"`);
   const manifest = await buildModelManifest(dir);
   const files = new Map(manifest.files.map((f) => [f.path, f]));

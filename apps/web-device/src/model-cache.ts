@@ -20,13 +20,27 @@ export interface ModelCacheProgress {
   readonly fromCache: boolean;
 }
 
+/** The parts of Cache Storage used here (structural, so the module also type-checks without DOM types). */
+export interface CacheLike {
+  match(url: string): Promise<Response | undefined>;
+  put(url: string, res: Response): Promise<void>;
+  keys(): Promise<ReadonlyArray<{ readonly url: string }>>;
+  delete(req: { readonly url: string }): Promise<boolean>;
+}
+export interface CacheStorageLike {
+  open(name: string): Promise<CacheLike>;
+}
+export interface DigestLike {
+  digest(algorithm: 'SHA-256', data: Uint8Array): Promise<ArrayBuffer>;
+}
+
 export interface ModelCacheOptions {
   /** URL of the directory, e.g. `${origin}/hf-model/` (a trailing slash is added if missing). */
   readonly baseUrl: string;
   readonly manifest: ModelManifest;
-  readonly caches?: Pick<CacheStorage, 'open'>;
+  readonly caches?: CacheStorageLike;
   readonly fetch?: typeof fetch;
-  readonly subtle?: Pick<SubtleCrypto, 'digest'>;
+  readonly subtle?: DigestLike;
   readonly onProgress?: (p: ModelCacheProgress) => void;
 }
 
@@ -45,8 +59,9 @@ function hex(buf: ArrayBuffer): string {
 export async function ensureCachedModel(o: ModelCacheOptions): Promise<CachedModel> {
   const base = o.baseUrl.endsWith('/') ? o.baseUrl : `${o.baseUrl}/`;
   const doFetch = o.fetch ?? globalThis.fetch.bind(globalThis);
-  const subtle = o.subtle ?? (globalThis.crypto?.subtle as SubtleCrypto | undefined);
-  const storage = o.caches ?? globalThis.caches;
+  const g = globalThis as unknown as { crypto?: { subtle?: DigestLike }; caches?: CacheStorageLike };
+  const subtle = o.subtle ?? g.crypto?.subtle;
+  const storage = o.caches ?? g.caches;
   const cache = storage ? await storage.open(MODEL_CACHE_NAME) : undefined;
   const total = manifestBytes(o.manifest);
   const key = (path: string, sha: string) => `${base}${path}?sha256=${sha}`;

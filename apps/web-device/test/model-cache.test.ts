@@ -13,28 +13,28 @@ import { after, before, test } from 'node:test';
 import { buildModelManifest, modelDirectoryHandler, useBackend } from '../../../packages/lora-core/node';
 import { writeTinyCheckpoints } from '../../../packages/lora-core/test/hf/tiny';
 import { loadHfModel } from '../src/core';
-import { ensureCachedModel, type ModelCacheProgress } from '../src/model-cache';
+import { ensureCachedModel, type CacheLike, type ModelCacheProgress } from '../src/model-cache';
 
 /** Cache Storage in memory: one named cache of Request URL → Response bytes. */
 class MemoryCaches {
   readonly entries = new Map<string, ArrayBuffer>();
-  async open(): Promise<Cache> {
+  async open(): Promise<CacheLike> {
     const entries = this.entries;
     return {
-      async match(req: RequestInfo | URL) {
-        const b = entries.get(String(req));
+      async match(url: string) {
+        const b = entries.get(url);
         return b ? new Response(b.slice(0)) : undefined;
       },
-      async put(req: RequestInfo | URL, res: Response) {
-        entries.set(String(req), await res.arrayBuffer());
+      async put(url: string, res: Response) {
+        entries.set(url, await res.arrayBuffer());
       },
       async keys() {
         return [...entries.keys()].map((u) => new Request(u));
       },
-      async delete(req: RequestInfo | URL) {
-        return entries.delete(req instanceof Request ? req.url : String(req));
+      async delete(req: { url: string }) {
+        return entries.delete(req.url);
       },
-    } as unknown as Cache;
+    };
   }
 }
 

@@ -26,3 +26,6 @@ export {
 } from '@tabfleet/lora-core';
 export type { LabelCheck } from '@tabfleet/lora-core';
 export type { AdapterState, LabeledDataset, LoraConfig, LoraTarget, ResourceProfile, TextEncoder } from '@tabfleet/lora-core';
+// Hugging Face decoders (issue 11): checkpoint manifests and the loader the model cache feeds.
+export { loadHfModel, manifestBytes, modelManifestSchema } from '@tabfleet/lora-core';
+export type { HfModel, ModelManifest, ReadFile } from '@tabfleet/lora-core';

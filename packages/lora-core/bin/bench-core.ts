@@ -5,6 +5,8 @@
  *   npm run bench:core
  *   npm run bench:core -- --backends wasm --steps 20 --batch 32
  *
+ *   npm run bench:core -- --shape gpt2-small | --shape smollm2-135m | --model DIR   (decoders: bin/bench-decoder.ts)
+ *
  * Depths are timed round-robin (one step of depth 1, 2, 3, 4, then again), so a change in machine
  * load hits every depth alike and the ratios to depth 4 stay meaningful on a shared machine.
  */
@@ -28,6 +30,9 @@ const HELP = `usage: npm run bench:core -- [options]
   --rank N          LoRA rank (default 8, alpha 2·rank, all four targets)
   --seed N          which glosses form the batch (default 42)`;
 
+// --model / --shape select the decoder bench (bin/bench-decoder.ts), which parses its own flags.
+const DECODER = process.argv.slice(2).some((x) => /^--(model|shape)(=|$)/.test(x));
+
 const { values: a } = parseArgs({
   options: {
     backends: { type: 'string', default: 'wasm,cpu' },
@@ -40,6 +45,7 @@ const { values: a } = parseArgs({
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
+  args: DECODER ? [] : process.argv.slice(2),
 });
 
 const DEFAULT_STEPS: Record<NodeBackend, number> = { wasm: 10, cpu: 1 };
@@ -100,6 +106,7 @@ async function benchBackend(backend: NodeBackend, batch: LabeledBatch, numClasse
 }
 
 async function main(): Promise<void> {
+  if (DECODER) return (await import('./bench-decoder')).benchDecoder(process.argv.slice(2));
   if (a.help) {
     console.log(HELP);
     return;

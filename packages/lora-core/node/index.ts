@@ -7,3 +7,6 @@ export { WORDNET_DATA_FILES, loadWordNetGlosses, readWordNetItems, wordNetDictDi
 export type { LoadWordNetOptions } from './wordnet';
 export { describeTask, loadTask, loadTaskFromFiles, readTaskSpec } from './task-files';
 export type { LoadedTask, TaskOverrides } from './task-files';
+export { buildModelManifest, directoryReader, loadHfModelFromDir } from './hf';
+export { modelDirectoryHandler } from './hf-serve';
+export type { ModelDirectoryHandler } from './hf-serve';

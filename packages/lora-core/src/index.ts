@@ -11,4 +11,5 @@ export * from './federated';
 export * from './protocol';
 export * from './sim';
 export * from './task';
+export * from './objective';
 export { matMul } from './ops/matmul';

@@ -1,7 +1,7 @@
 export * from './adapter-state';
 export { DEFAULT_LORA, validateLoraConfig } from './config';
 export type { LoraConfig } from './config';
-export { adapterTensorShapes, initialAdapter } from './init';
+export { adapterTensorShapes, blockTensorShapes, initialAdapter, initialBlockAdapter } from './init';
 export { LoraClassifier } from './classifier';
 export type { ClassifierConfig, EvalResult, LabeledBatch } from './classifier';
 export { evaluationBatches, makeBatch, trainingBatches } from './batching';
@@ -16,3 +16,5 @@ export type { BatchEvent, EpochEvent, RoundEvent, StepModel, TrainingEvent, Trai
 export { median, timeRuns } from './step-timing';
 export type { TimingOptions } from './step-timing';
 export { bucketedTrainingBatches, lengthSortedBatches, lengthSortedRowBatches, tokenLengths } from './length-buckets';
+export { LoraStack } from './stack';
+export * from './peft';

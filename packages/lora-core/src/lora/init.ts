@@ -9,12 +9,8 @@ import type { BlockSpec } from '../model/family';
 import { HEAD, blockKey, type AdapterState, type BlockKey, type NamedArray } from './adapter-state';
 import type { LoraConfig } from './config';
 
-export function adapterTensorShapes(
-  blocks: readonly BlockSpec[],
-  featureDim: number,
-  numClasses: number,
-  lora: LoraConfig,
-): Map<BlockKey, Map<string, number[]>> {
+/** LoRA tensor shapes of every block (no head): `${target}.A` [in, r], `${target}.B` [r, out]. */
+export function blockTensorShapes(blocks: readonly BlockSpec[], lora: LoraConfig): Map<BlockKey, Map<string, number[]>> {
   const out = new Map<BlockKey, Map<string, number[]>>();
   for (const b of blocks) {
     const m = new Map<string, number[]>();
@@ -25,6 +21,16 @@ export function adapterTensorShapes(
     }
     out.set(blockKey(b.index), m);
   }
+  return out;
+}
+
+export function adapterTensorShapes(
+  blocks: readonly BlockSpec[],
+  featureDim: number,
+  numClasses: number,
+  lora: LoraConfig,
+): Map<BlockKey, Map<string, number[]>> {
+  const out = blockTensorShapes(blocks, lora);
   out.set(HEAD, new Map([['W', [featureDim, numClasses]], ['b', [numClasses]]]));
   return out;
 }
@@ -36,9 +42,18 @@ export function initialAdapter(
   lora: LoraConfig,
   seed: number,
 ): AdapterState {
+  return initialFrom(adapterTensorShapes(blocks, featureDim, numClasses, lora), seed);
+}
+
+/** The initial LoRA blocks of a model without a head (a causal LM); same values as initialAdapter's blocks. */
+export function initialBlockAdapter(blocks: readonly BlockSpec[], lora: LoraConfig, seed: number): AdapterState {
+  return initialFrom(blockTensorShapes(blocks, lora), seed);
+}
+
+function initialFrom(allShapes: Map<BlockKey, Map<string, number[]>>, seed: number): AdapterState {
   const rng = createRng(seed);
   const state: AdapterState = new Map();
-  for (const [key, shapes] of adapterTensorShapes(blocks, featureDim, numClasses, lora)) {
+  for (const [key, shapes] of allShapes) {
     const tensors = new Map<string, NamedArray>();
     for (const [name, shape] of shapes) {
       const data = new Float32Array(shape.reduce((a, b) => a * b, 1));

@@ -26,3 +26,16 @@ export function swapLastTwo<T extends tf.Tensor>(x: T): T {
   perm[r - 1] = r - 2;
   return tf.transpose(x, perm);
 }
+
+/**
+ * x·w where w is a constant (a frozen weight): the gradient flows to x only (dx = dy·wᵀ with an
+ * explicit transpose), so backpropagating through a frozen linear never computes the weight's
+ * gradient, which matMul's two-sided gradient would (as many FLOPs as the forward product).
+ */
+export function matMulConst<T extends tf.Tensor>(x: T, w: tf.Tensor2D): T {
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const input = args[0] as tf.Tensor;
+    return { value: tf.matMul(input, w), gradFunc: (dy: tf.Tensor) => [tf.matMul(dy, tf.transpose(w))] };
+  }) as (x: tf.Tensor) => tf.Tensor;
+  return op(x) as T;
+}

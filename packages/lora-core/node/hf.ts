@@ -1,0 +1,44 @@
+/** Loading Hugging Face checkpoint directories from disk. */
+import { createHash } from 'node:crypto';
+import { readFile, readdir } from 'node:fs/promises';
+import { join, normalize, resolve, sep } from 'node:path';
+import { isModelFile, loadHfModel, type HfModel, type LoadHfOptions, type ModelManifest, type ReadFile } from '../src/model/hf';
+
+/** A ReadFile over a directory: null for a missing file, refusing paths that escape the directory. */
+export function directoryReader(dir: string): ReadFile {
+  const root = normalize(resolve(dir) + sep);
+  return async (rel) => {
+    const p = normalize(join(root, rel));
+    if (!p.startsWith(root)) throw new Error(`path escapes ${dir}: ${rel}`);
+    try {
+      const b = await readFile(p);
+      return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return null;
+      if (code === 'EISDIR') throw new Error(`${p} is a directory, expected a file`, { cause: e });
+      throw e;
+    }
+  };
+}
+
+/** loadHfModel on a local directory; errors are prefixed with the directory. */
+export async function loadHfModelFromDir(dir: string, o: LoadHfOptions = {}): Promise<HfModel> {
+  try {
+    return await loadHfModel(directoryReader(dir), o);
+  } catch (e) {
+    throw new Error(`${dir}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** The manifest of a checkpoint directory (files the loader reads, sizes, sha256), for serving it to tabs. */
+export async function buildModelManifest(dir: string): Promise<ModelManifest> {
+  const names = (await readdir(dir)).filter(isModelFile).sort();
+  if (!names.includes('config.json')) throw new Error(`${dir} has no config.json`);
+  const files = [];
+  for (const path of names) {
+    const b = await readFile(join(dir, path));
+    files.push({ path, bytes: b.byteLength, sha256: createHash('sha256').update(b).digest('hex') });
+  }
+  return { files };
+}

@@ -1,0 +1,12 @@
+export { DEFAULT_SFT_TEMPLATE, categoryHistogram, causalLmRowSchema, encodeRow, encodeRows, parseCausalLmJsonl, validateTemplate } from './examples';
+export type { CausalLmRow, EncodedRow, LmTokenizer, ParseJsonlOptions, SftTemplate } from './examples';
+export { causalLmObjective } from './objective';
+export type { CausalLmObjective, CausalLmObjectiveOptions } from './objective';
+export { lmBatches, makeLmBatch } from './batch';
+export type { LmBatch } from './batch';
+export { selection, tokenNll } from './loss';
+export type { Selection } from './loss';
+export { LoraCausalLm } from './trainer';
+export type { CausalLmConfig, LmEvalResult } from './trainer';
+export { greedyGenerate } from './generate';
+export type { GenerateOptions, GeneratedToken } from './generate';

@@ -2,28 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadIdentity } from '../src/identity';
 import { poisonMultiplier } from '../src/poison';
+import { MemoryStorage } from './support/memory-storage';
 
-class MemoryStorage implements Storage {
-  private readonly m = new Map<string, string>();
-  get length() {
-    return this.m.size;
-  }
-  clear() {
-    this.m.clear();
-  }
-  getItem(k: string) {
-    return this.m.get(k) ?? null;
-  }
-  key(i: number) {
-    return [...this.m.keys()][i] ?? null;
-  }
-  removeItem(k: string) {
-    this.m.delete(k);
-  }
-  setItem(k: string, v: string) {
-    this.m.set(k, v);
-  }
-}
 
 describe('loadIdentity', () => {
   it('creates a deviceId once and keeps it across reloads; remembers the token', () => {

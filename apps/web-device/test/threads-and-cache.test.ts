@@ -3,28 +3,8 @@ import { describe, it } from 'node:test';
 import { environmentKey, fnv1a, MeasurementCache, profileKey } from '../src/backend/profile-cache';
 import { chooseThreadCount, MAX_WASM_THREADS, WASM_PTHREAD_POOL } from '../src/backend/threads';
 import type { TaskInfo } from '../src/core';
+import { MemoryStorage } from './support/memory-storage';
 
-class MemoryStorage implements Storage {
-  private m = new Map<string, string>();
-  get length() {
-    return this.m.size;
-  }
-  clear() {
-    this.m.clear();
-  }
-  getItem(k: string) {
-    return this.m.get(k) ?? null;
-  }
-  key(i: number) {
-    return [...this.m.keys()][i] ?? null;
-  }
-  removeItem(k: string) {
-    this.m.delete(k);
-  }
-  setItem(k: string, v: string) {
-    this.m.set(k, v);
-  }
-}
 
 describe('chooseThreadCount', () => {
   it('uses every core on 1-2 cores, leaves one for the page from 3 on, and caps', () => {

@@ -53,5 +53,5 @@ export type {
   StrategyName,
   TextEncoder,
 } from '@tabfleet/lora-core';
-export { capDeclaredSamples, DEFAULT_TRIM_FRACTION, isRobustRule, ROBUST_RULES } from '@tabfleet/lora-core';
+export { capDeclaredSamples, DEFAULT_TRIM_FRACTION, formatRobustReport, isRobustRule, ROBUST_RULES } from '@tabfleet/lora-core';
 export type { RobustOptions, RobustRule } from '@tabfleet/lora-core';

@@ -101,6 +101,8 @@ export interface DeviceView {
   readonly backendCached: boolean;
   /** The per-depth profile came from the cache (no step timing this visit). */
   readonly profileCached: boolean;
+  /** Why part of the profile is a default, not a measurement (e.g. the bandwidth probe was rate-limited). */
+  readonly profileNote: string | undefined;
   /** Why training is held now; empty while it may run. */
   readonly paused: readonly PauseReason[];
   readonly wakeLock: WakeLockState;
@@ -188,6 +190,7 @@ export class DeviceSession {
       wasmThreadsWanted: threadsPossible() ? chooseThreadCount(navigator.hardwareConcurrency, identity.threads) : 1,
       backendCached: false,
       profileCached: false,
+      profileNote: undefined,
       paused: [],
       wakeLock: 'off',
       chargingOnly: safeLocalStorage()?.getItem(CHARGING_ONLY_KEY) === '1',
@@ -465,8 +468,12 @@ export class DeviceSession {
       msPerStep = await trainer.measureStepTimes(data, (depth, ms) => this.update({ message: `depth ${depth}: ${ms.toFixed(0)} ms/step` }));
       this.cache.saveProfile(key, msPerStep);
     }
-    const uploadBytesPerSec = await measureUploadBytesPerSec();
-    this.update({ profileCached, profile: { msPerStep: msPerStep as number[], uploadBytesPerSec, memoryBytes: usableMemoryBytes() } });
+    const upload = await measureUploadBytesPerSec();
+    this.update({
+      profileCached,
+      profileNote: upload.note,
+      profile: { msPerStep: msPerStep as number[], uploadBytesPerSec: upload.bytesPerSec, memoryBytes: usableMemoryBytes() },
+    });
   }
 
   private async loadData(task: TaskInfo): Promise<LabeledDataset> {

@@ -18,6 +18,7 @@ import {
   decodeAdapter,
   encodeAdapter,
   findNonFinite,
+  formatRobustReport,
   runGlobalRound,
   shapesOf,
   validateAdapter,
@@ -401,7 +402,9 @@ export class RunLoop {
       global: this.global,
       numBlocks: this.numBlocks,
       trainMember: (a) => this.trainMember(a, traffic),
-      onGroupAggregated: (e) => {
+      onGroupAggregated: ({ robust, ...e }) => {
+        // One line per aggregation: which uploads the robust rule kept or dropped, their cosines, the clip bound.
+        if (robust) this.log(`aggregation round ${round}.${e.intraRound} group ${e.groupId}: ${formatRobustReport(robust)}`);
         this.liveTimeline.push({ ...e, at: this.now() });
         this.deps.channel.broadcastStatus(this.status());
       },

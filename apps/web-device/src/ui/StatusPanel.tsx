@@ -45,6 +45,7 @@ export function StatusPanel({ view }: { view: DeviceView }) {
             <dt>Profile</dt>
             <dd className="muted" data-testid="profile">
               {view.profile.msPerStep.map((ms) => fmtMs(ms)).join(' / ')} per step by depth
+              {view.profileNote && <span data-testid="profile-note"> · {view.profileNote}</span>}
             </dd>
           </>
         )}

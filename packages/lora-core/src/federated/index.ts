@@ -15,12 +15,14 @@ export {
   deltaNorm,
   isRobustRule,
   robustAggregateByBlock,
+  robustAggregateWithReport,
+  formatRobustReport,
   scaleDelta,
   trimCount,
   trimmedMeanByBlock,
   validateRobustOptions,
 } from './robust';
-export type { RobustOptions, RobustRule } from './robust';
+export type { RobustOptions, RobustReport, RobustRule, RobustUpdateDecision } from './robust';
 export { DEFAULT_MAX_SPEED_RATIO, groupDivergences, groupSpeedRatios, nearIidGroups, randomGroups, resolveGroupCount } from './grouping';
 export type { DeviceGroup, GroupingOptions } from './grouping';
 export { addHistograms, countsDivergence, jensenShannon, normalize } from './label-distribution';

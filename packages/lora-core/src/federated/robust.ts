@@ -157,15 +157,64 @@ export function trimmedMeanByBlock(updates: readonly Update[], trimFraction = DE
 
 /** Clips the updates (when asked), then combines them block by block with the rule. */
 export function robustAggregateByBlock(updates: readonly Update[], options: RobustOptions): AdapterState {
+  return robustAggregateWithReport(updates, options).delta;
+}
+
+/** What the robust rule did with one update (for logs and tests). */
+export interface RobustUpdateDecision {
+  /** The device id (or the update's id / position). */
+  readonly label: string;
+  /** L2 norm of the update as uploaded. */
+  readonly norm: number;
+  /** cosine-mean: the update's last cosine with the coordinate-wise median of the agreement filter; null for the other rules. */
+  readonly cosine: number | null;
+  /** False when the rule left the update out entirely (cosine-mean's agreement filter). */
+  readonly kept: boolean;
+  /** Whether clipping scaled the update down. */
+  readonly clipped: boolean;
+}
+
+export interface RobustReport {
+  readonly rule: RobustRule;
+  /** The clip bound applied (null: no clipping). */
+  readonly clipBound: number | null;
+  /** One per update, in the order given. */
+  readonly updates: readonly RobustUpdateDecision[];
+}
+
+/** robustAggregateByBlock, with a report of which updates were kept, their cosines and the clip bound. */
+export function robustAggregateWithReport(updates: readonly Update[], options: RobustOptions): { delta: AdapterState; report: RobustReport } {
   validateRobustOptions(options);
+  const labels = labelledUpdates(updates).map((u) => u.label);
+  const norms = updates.map((u) => deltaNorm(u.delta));
   // cosine-mean: the updates that disagree with the majority leave before anything is computed
   // from the norms, so they cannot move the clip bound (nor, then, the honest updates' scale).
-  let clipped = options.rule === 'cosine-mean' && updates.length > 0 ? agreeingUpdates(updates) : updates;
-  if (options.clipNorm !== undefined && clipped.length > 0) {
-    const norms = clipped.map((u) => deltaNorm(u.delta));
-    const bound = clipBound(norms, options.clipNorm);
-    clipped = clipped.map((u, i) => ({ ...u, delta: clipDelta(u.delta, bound, norms[i]) }));
+  const cosines = new Map<Update, number>();
+  const agreeing = options.rule === 'cosine-mean' && updates.length > 0 ? agreeingUpdates(updates, cosines) : [...updates];
+  const keptSet = new Set<Update>(agreeing);
+  let bound: number | null = null;
+  let clipped: Update[] = agreeing;
+  if (options.clipNorm !== undefined && agreeing.length > 0) {
+    const keptNorms = agreeing.map((u) => norms[updates.indexOf(u)]!);
+    const b = clipBound(keptNorms, options.clipNorm);
+    bound = b;
+    clipped = agreeing.map((u, i) => ({ ...u, delta: clipDelta(u.delta, b, keptNorms[i]) }));
   }
+  const report: RobustReport = {
+    rule: options.rule,
+    clipBound: bound,
+    updates: updates.map((u, i) => ({
+      label: labels[i]!,
+      norm: norms[i]!,
+      cosine: cosines.get(u) ?? null,
+      kept: keptSet.has(u),
+      clipped: keptSet.has(u) && bound !== null && norms[i]! > bound,
+    })),
+  };
+  return { delta: combine(clipped, options), report };
+}
+
+function combine(clipped: readonly Update[], options: RobustOptions): AdapterState {
   switch (options.rule) {
     case 'mean':
       return weightedMeanByBlock(clipped);
@@ -176,6 +225,18 @@ export function robustAggregateByBlock(updates: readonly Update[], options: Robu
     case 'cosine-mean':
       return cosineWeightedMeanByBlock(clipped);
   }
+}
+
+/** One line for a log: `cosine-mean clip 0.0123: kept a (cos 0.41, norm 0.0150 clipped), b (…); dropped x (cos -0.52, norm 0.0140)`. */
+export function formatRobustReport(r: RobustReport): string {
+  const one = (d: RobustUpdateDecision) =>
+    `${d.label} (${d.cosine === null ? '' : `cos ${d.cosine.toFixed(3)}, `}norm ${d.norm.toPrecision(6)}${d.clipped ? ' clipped' : ''})`;
+  const kept = r.updates.filter((d) => d.kept);
+  const dropped = r.updates.filter((d) => !d.kept);
+  return (
+    `${r.rule}${r.clipBound === null ? '' : ` clip ${r.clipBound.toPrecision(6)}`}: kept ${kept.length ? kept.map(one).join(', ') : 'none'}` +
+    `; dropped ${dropped.length ? dropped.map(one).join(', ') : 'none'}`
+  );
 }
 
 /** Cosine of the angle between two deltas over the tensors both carry; 0 when either is zero there. */
@@ -230,8 +291,9 @@ function agreementSkip(delta: AdapterState): ((key: string) => boolean) | undefi
  * The updates whose cosine with the coordinate-wise median exceeds agreementThreshold, the median
  * taken twice (over all, then over those that agreed), so that a minority pointing against or
  * across the majority leaves and the rest are judged among themselves. All of them when none agrees.
+ * `cosines`, when given, receives each update's cosine in the last pass that judged it.
  */
-export function agreeingUpdates<U extends Update>(updates: readonly U[]): U[] {
+export function agreeingUpdates<U extends Update>(updates: readonly U[], cosines?: Map<Update, number>): U[] {
   let kept: U[] = [...updates];
   for (let pass = 0; pass < 2 && kept.length > 0; pass++) {
     const reference = coordinateMedianByBlock(kept);
@@ -239,6 +301,7 @@ export function agreeingUpdates<U extends Update>(updates: readonly U[]): U[] {
       const skip = agreementSkip(u.delta);
       return { u, c: deltaCosine(u.delta, reference, skip), t: agreementThreshold(numValuesOf(u.delta, skip)) };
     });
+    for (const x of scored) cosines?.set(x.u, x.c);
     // Clear agreement first; when honest updates are nearly orthogonal (high dimension, few
     // steps, label skew) none may clear it, and then any positive agreement counts.
     let next = scored.filter((x) => x.c > x.t).map((x) => x.u);

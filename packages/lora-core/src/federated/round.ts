@@ -6,6 +6,7 @@
  */
 import { trainedBlockKeys, type AdapterState, type BlockKey } from '../lora/adapter-state';
 import { applyDelta, subtractAdapters } from './aggregate';
+import type { RobustReport } from './robust';
 import { validateRoundPlan } from './plan-validation';
 import { blendMeasuredProfiles, shouldReplan, type ReplanOptions } from './replan';
 import type { GroupResult, Strategy } from './strategy';
@@ -73,6 +74,8 @@ export interface GroupAggregation {
   readonly contributors: number;
   /** Members the plan gave the group. */
   readonly planned: number;
+  /** What the strategy's robust rule decided about each update, when it reports that. */
+  readonly robust?: RobustReport;
 }
 
 /**
@@ -120,12 +123,17 @@ async function runGroup(
       updates.push(u);
     });
     contributors.push(updates.map((u) => u.deviceId));
+    let robust: RobustReport | undefined;
     if (updates.length > 0) {
       for (const u of updates) samplesByDevice.set(u.deviceId, u.numSamples);
-      adapter = applyDelta(adapter, strategy.aggregateGroup(updates, current));
+      const aggregated = strategy.aggregateGroupWithReport
+        ? strategy.aggregateGroupWithReport(updates, current)
+        : { delta: strategy.aggregateGroup(updates, current) };
+      robust = aggregated.robust;
+      adapter = applyDelta(adapter, aggregated.delta);
       stepsTaken += plan.localSteps;
     }
-    onGroupAggregated?.({ groupId: plan.groupId, intraRound, contributors: updates.length, planned: plan.deviceIds.length });
+    onGroupAggregated?.({ groupId: plan.groupId, intraRound, contributors: updates.length, planned: plan.deviceIds.length, ...(robust ? { robust } : {}) });
   }
   if (samplesByDevice.size === 0) return { plan, contributors };
   const numSamples = [...samplesByDevice.values()].reduce((a, b) => a + b, 0);

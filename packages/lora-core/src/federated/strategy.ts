@@ -26,6 +26,7 @@
  * is one group per device, so the global step is block-by-block FedAvg over devices.
  */
 import type { AdapterState } from '../lora/adapter-state';
+import type { RobustReport } from './robust';
 import type { ClientUpdate, DeviceInfo, PlanContext, RoundPlan } from './types';
 
 export type StrategyName =
@@ -69,6 +70,8 @@ export interface Strategy {
    * adapter the members started from (needed by product-exact LoRA aggregation; optional).
    */
   aggregateGroup(updates: readonly ClientUpdate[], base?: AdapterState): AdapterState;
+  /** aggregateGroup, with what a robust rule decided about each update (engines log it); optional. */
+  aggregateGroupWithReport?(updates: readonly ClientUpdate[], base?: AdapterState): { delta: AdapterState; robust?: RobustReport };
   /** The global delta for the round, from the groups' results; blocks no group trained are absent. `base`: the global adapter. */
   aggregateGlobal(groups: readonly GroupResult[], base?: AdapterState): AdapterState;
 }

@@ -11,8 +11,8 @@
 import type { AdapterState } from '../../lora/adapter-state';
 import { weightedMeanByBlock, workNormalizedMeanByBlock, type WorkedDelta } from '../aggregate';
 import { exactLoraBlocks } from '../exact-lora';
-import { robustAggregateByBlock, validateRobustOptions } from '../robust';
-import type { RobustOptions } from '../robust';
+import { robustAggregateWithReport, validateRobustOptions } from '../robust';
+import type { RobustOptions, RobustReport } from '../robust';
 import type { GroupingOptions } from '../grouping';
 import type { PlannerOptions } from '../planner';
 import type { GroupResult, Strategy, StrategyName } from '../strategy';
@@ -57,9 +57,16 @@ export abstract class BlockwiseFedAvgStrategy implements Strategy {
   abstract plan(devices: readonly DeviceInfo[], ctx: PlanContext): RoundPlan;
 
   aggregateGroup(updates: readonly ClientUpdate[], base?: AdapterState): AdapterState {
-    if (this.options.robust) return robustAggregateByBlock(updates, this.options.robust);
+    return this.aggregateGroupWithReport(updates, base).delta;
+  }
+
+  aggregateGroupWithReport(updates: readonly ClientUpdate[], base?: AdapterState): { delta: AdapterState; robust?: RobustReport } {
+    if (this.options.robust) {
+      const { delta, report } = robustAggregateWithReport(updates, this.options.robust);
+      return { delta, robust: report };
+    }
     const mean = weightedMeanByBlock(updates);
-    return this.exact(mean, base, updates.map((u) => ({ numSamples: u.numSamples, delta: u.delta, steps: 1 })), false);
+    return { delta: this.exact(mean, base, updates.map((u) => ({ numSamples: u.numSamples, delta: u.delta, steps: 1 })), false) };
   }
 
   aggregateGlobal(groups: readonly GroupResult[], base?: AdapterState): AdapterState {

@@ -1,5 +1,6 @@
 /** Command-line settings of the coordinator, and the values derived from them. */
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { DEFAULT_TRIM_FRACTION, isRobustRule, isStrategyName, ROBUST_RULES, STRATEGY_NAMES } from './core';
 import type { RobustOptions, StrategyName } from './core';
@@ -70,6 +71,8 @@ export interface CoordinatorConfig {
   readonly slotGraceMs: number;
   /** Admit devices only with single-use invites (POST /api/admin/invites), not the shared join token. */
   readonly invitesOnly: boolean;
+  /** --trust-proxy: reverse proxies whose X-Forwarded-For names the client for per-address limits. */
+  readonly trustedProxies: readonly string[];
   /** Serve page, dashboard and Socket.IO over TLS (phones need a secure context for WebGPU, threads, wake lock). */
   readonly https: boolean;
   /** --cert/--key: the operator's PEM certificate and key; undefined = a self-signed one kept in the data folder. */
@@ -154,6 +157,8 @@ export const USAGE = `Usage: coordinator [options]
   --max-connections-per-address N  open device connections per address (default 64; total: --max-connections, 10000)
   --max-connections N
   --invites-only      admit devices only by single-use invite links (POST /api/admin/invites), not the shared token
+  --trust-proxy ADDR[,ADDR]  behind these reverse proxies (their addresses), per-address limits key on the
+                      client X-Forwarded-For names; otherwise on the socket address (the header is ignored)
   --slot-grace S      fleet slots of devices gone longer than S seconds go to new tabs (default 600)
   --https             serve over TLS (phones need it for WebGPU, threads, wake lock); without --cert/--key a
                       self-signed certificate is made once and kept next to the database (.data/tls-cert.pem)
@@ -247,6 +252,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         'max-connections': { type: 'string' },
         'slot-grace': { type: 'string' },
         'invites-only': { type: 'boolean' },
+        'trust-proxy': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -320,7 +326,17 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
     maxConnections: int('max-connections', values['max-connections'], 10_000, 1),
     slotGraceMs: nonNegative('slot-grace', values['slot-grace'], 600) * 1000,
     invitesOnly: values['invites-only'] ?? false,
+    trustedProxies: proxyList(values['trust-proxy']),
   };
+}
+
+/** --trust-proxy: comma-separated IP addresses (IPv4 or IPv6); names and ranges are refused. */
+function proxyList(raw: string | undefined): string[] {
+  if (raw === undefined) return [];
+  const list = raw.split(',').map((a) => a.trim()).filter((a) => a.length > 0);
+  if (list.length === 0) throw new ConfigError('--trust-proxy needs at least one address');
+  for (const a of list) if (isIP(a) === 0) throw new ConfigError(`--trust-proxy takes IP addresses (a proxy's socket address), got "${a}"`);
+  return list;
 }
 
 function retentionOptions(keep: string | undefined, best: string | undefined): CheckpointRetention {

@@ -29,6 +29,11 @@ export interface ConnectionLimits {
   readonly maxDevicesPerAddress: number;
   /** New device hellos (a device id on a new connection) per minute from one address, with that many at once. */
   readonly maxJoinsPerMinute: number;
+  /**
+   * Reverse proxies (their socket addresses) whose X-Forwarded-For is believed (--trust-proxy).
+   * Empty: every limit keys on the socket's address, whatever headers say.
+   */
+  readonly trustedProxies: readonly string[];
 }
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
@@ -43,6 +48,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxConnections: 10_000,
   maxDevicesPerAddress: 32,
   maxJoinsPerMinute: 120,
+  trustedProxies: [],
 };
 
 export class TokenBucket {
@@ -93,6 +99,25 @@ export class StrikeCounter {
 export function clientAddress(raw: string | undefined): string {
   const a = raw ?? 'unknown';
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice('::ffff:'.length) : a;
+}
+
+/**
+ * The address per-address limits key on. From a listed reverse proxy, the client its
+ * X-Forwarded-For names: the rightmost entry that is not itself a listed proxy (entries left of it
+ * were written by the client and prove nothing). From any other peer, X-Forwarded-For is ignored
+ * (anyone can send one), and the socket address is used.
+ */
+export function requestAddress(socketAddress: string | undefined, forwardedFor: string | readonly string[] | undefined, trustedProxies: readonly string[]): string {
+  const peer = clientAddress(socketAddress);
+  if (trustedProxies.length === 0 || forwardedFor === undefined) return peer;
+  const trusted = new Set(trustedProxies.map(clientAddress));
+  if (!trusted.has(peer)) return peer;
+  const hops = (typeof forwardedFor === 'string' ? [forwardedFor] : forwardedFor)
+    .flatMap((h) => h.split(','))
+    .map((h) => clientAddress(h.trim()))
+    .filter((h) => h.length > 0);
+  for (let i = hops.length - 1; i >= 0; i--) if (!trusted.has(hops[i]!)) return hops[i]!;
+  return hops[0] ?? peer;
 }
 
 export type AddressRefusal = { readonly ok: true } | { readonly ok: false; readonly message: string };
@@ -196,7 +221,8 @@ export class ConnectionGuard {
 export function connectionLimits(overrides: Partial<ConnectionLimits> = {}): ConnectionLimits {
   const limits = { ...DEFAULT_CONNECTION_LIMITS, ...overrides };
   for (const [name, value] of Object.entries(limits)) {
-    if (!(Number.isFinite(value) && value > 0)) throw new Error(`connection limit ${name} must be a positive number, got ${value}`);
+    if (name === 'trustedProxies') continue;
+    if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) throw new Error(`connection limit ${name} must be a positive number, got ${value}`);
   }
   return limits;
 }

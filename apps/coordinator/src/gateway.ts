@@ -10,7 +10,7 @@
  */
 import type { Server, Socket } from 'socket.io';
 import type { ConnectionLimits } from './connection-limits';
-import { AddressLimits, clientAddress, ConnectionGuard, connectionLimits } from './connection-limits';
+import { AddressLimits, ConnectionGuard, connectionLimits, requestAddress } from './connection-limits';
 import { isDeviceEvent, parseDeviceMessage, PROTOCOL_VERSION } from './core';
 import type {
   DeviceMessage,
@@ -159,7 +159,7 @@ export class DeviceGateway implements DeviceChannel {
   }
 
   private onConnection(socket: DeviceSocket): void {
-    const address = clientAddress(socket.handshake.address);
+    const address = requestAddress(socket.handshake.address, socket.handshake.headers['x-forwarded-for'], this.limits.trustedProxies);
     const admitted = this.addresses.open(address);
     if (!admitted.ok) {
       this.log(`connection from ${address} refused: ${admitted.message}`);

@@ -122,6 +122,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     ...(config.maxConnections === undefined ? {} : { maxConnections: config.maxConnections }),
     ...(config.maxDevicesPerAddress === undefined ? {} : { maxDevicesPerAddress: config.maxDevicesPerAddress }),
     ...(config.maxJoinsPerMinute === undefined ? {} : { maxJoinsPerMinute: config.maxJoinsPerMinute }),
+    ...(config.trustedProxies === undefined ? {} : { trustedProxies: config.trustedProxies }),
   };
   const addresses = new AddressLimits(connectionLimits(limits));
   let joinToken = config.token;
@@ -142,6 +143,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   };
   const handler = createRequestHandler({
       assets,
+      ...(config.trustedProxies === undefined ? {} : { trustedProxies: config.trustedProxies }),
       snapshot,
       publicDeviceUrl: () => publicDeviceUrl,
       partitionFor: (deviceId, key) => session.fleet.partitionFor(deviceId, key),

@@ -51,8 +51,15 @@ describe('strategies', () => {
     const { groups } = plans['fedlora']!;
     assert.equal(groups.length, 1);
     assert.deepEqual([groups[0]!.depth, groups[0]!.intraRounds, groups[0]!.deviceIds.length], [numBlocks, 1, devices.length]);
+    // Every 7th device holds only depth 6 (420 MB holds 100 + 50·6 MB): the others keep full
+    // depth, and the weak ones train at depth 6 in a group of their own.
     const bound = createStrategy('fedlora').plan(fleets.memoryBound.devices, fleets.memoryBound.ctx);
-    assert.equal(bound.groups[0]!.depth, 6); // 420 MB holds 100 + 50·6 MB
+    const weak = fleets.memoryBound.devices.filter((_, i) => i % 7 === 0).map((d) => d.id).sort();
+    assert.deepEqual(
+      bound.groups.map((g) => [g.groupId, g.depth, g.intraRounds, g.deviceIds.length]),
+      [['all', numBlocks, 1, 30 - weak.length], ['depth-6', 6, 1, weak.length]],
+    );
+    assert.deepEqual(bound.groups[1]!.deviceIds, weak);
   });
 
   it('grouping-only: the same near-IID groups as hierfedlora, uniform full depth and uniform τ', () => {

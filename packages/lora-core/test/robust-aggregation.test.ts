@@ -14,7 +14,7 @@ import {
   trimmedMeanByBlock,
 } from '../src/federated/robust';
 import type { RobustOptions } from '../src/federated/robust';
-import { cosineWeightedMeanByBlock, deltaCosine } from '../src/federated/robust';
+import { agreementThreshold, cosineWeightedMeanByBlock, deltaCosine, formatRobustReport, leaveOneOutCosines, robustAggregateWithReport } from '../src/federated/robust';
 import { createStrategy } from '../src/federated/strategies';
 import { STRATEGY_NAMES } from '../src/federated/strategy';
 import type { ClientUpdate } from '../src/federated/types';
@@ -220,5 +220,55 @@ describe('cosine-mean', () => {
       toPlain(robustAggregateByBlock([...honest, flip], { rule: 'cosine-mean', clipNorm: 'auto' }))['1']!.A!.map((x) => x > 0),
       [true, true, true, true],
     );
+  });
+});
+
+describe('cosine-mean against near-orthogonal honest updates (as real LoRA uploads are)', () => {
+  const DIM = 20_000;
+  const random = seededRandom(5);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+  // Honest updates share a direction (what every device learns) under a larger device-specific part.
+  const common = Array.from({ length: DIM }, gauss);
+  const honestValues = (k: number) => Array.from({ length: DIM }, (_, i) => 0.35 * common[i]! + gauss() * (1 + 0.1 * k));
+  const up = (id: string, values: number[]) => update(id, 100, { '1': { A: values } });
+  const honest = [0, 1, 2].map((k) => up(`h${k}`, honestValues(k)));
+  const fourth = honestValues(3);
+  const flip = up('flip', fourth.map((v) => -v));
+  const noise = up('noise', Array.from({ length: DIM }, () => (random() < 0.5 ? -1.3 : 1.3)));
+
+  it('against the median of all of them, a sign flip and random signs look like agreement; against the others they do not', () => {
+    for (const attacker of [flip, noise]) {
+      const all = [...honest, attacker];
+      const withSelf = deltaCosine(attacker.delta, coordinateMedianByBlock(all));
+      const loo = leaveOneOutCosines(all);
+      assert.ok(withSelf > 0.3, `${attacker.deviceId}: cosine with the median of all ${withSelf}`);
+      assert.ok(loo[3]! < agreementThreshold(DIM), `${attacker.deviceId}: cosine with the others' median ${loo[3]}`);
+      for (let i = 0; i < 3; i++) assert.ok(loo[i]! > agreementThreshold(DIM), `honest ${i}: ${loo[i]}`);
+      const { report } = robustAggregateWithReport(all, { rule: 'cosine-mean', clipNorm: 'auto' });
+      assert.deepEqual(report.updates.filter((u) => !u.kept).map((u) => u.label), [attacker.deviceId]);
+      assert.match(formatRobustReport(report), new RegExp(`dropped ${attacker.deviceId} \\(cos -?\\d`));
+    }
+  });
+
+  it('drops nothing from an honest set, and the attacked aggregate equals the clean one exactly once the attacker is dropped', () => {
+    const clean = robustAggregateWithReport(honest, { rule: 'cosine-mean', clipNorm: 'auto' });
+    assert.deepEqual(clean.report.updates.map((u) => u.kept), [true, true, true]);
+    for (const attacker of [flip, noise]) {
+      assert.deepEqual(toPlain(robustAggregateByBlock([...honest, attacker], { rule: 'cosine-mean', clipNorm: 'auto' })), toPlain(clean.delta));
+    }
+    // Both attackers at once (2 of 5, near a median's breakdown point): both dropped, and an honest one may go with them.
+    const both = robustAggregateWithReport([...honest, flip, noise], { rule: 'cosine-mean', clipNorm: 'auto' });
+    const dropped = both.report.updates.filter((u) => !u.kept).map((u) => u.label);
+    assert.ok(dropped.includes('flip') && dropped.includes('noise') && dropped.length <= 3, dropped.join(', '));
+  });
+
+  it('the median of the others per coordinate is what a brute-force median without the update gives', () => {
+    const small = [3, 5, 4, 6, 2].map((n, k) => up(`s${k}`, Array.from({ length: 40 }, () => Math.round(gauss() * 10) / n)));
+    const got = leaveOneOutCosines(small);
+    small.forEach((u, k) => {
+      const others = small.filter((_, j) => j !== k);
+      assert.ok(Math.abs(got[k]! - deltaCosine(u.delta, coordinateMedianByBlock(others))) < 1e-6, `update ${k}`); // that median is float32
+    });
+    assert.ok(Number.isNaN(leaveOneOutCosines([honest[0]!])[0]!));
   });
 });

@@ -12,7 +12,7 @@ import { isModelFile, isWasmFile, THREADED_MODULE_SCRIPT } from './asset-dirs';
 import { runParamsSchema } from '../dashboard/contract';
 import type { RunParams } from '../dashboard/contract';
 import { resolveInside, sendFile } from './static-files';
-import { clientAddress } from '../connection-limits';
+import { requestAddress } from '../connection-limits';
 import { ConcurrencyGate, DOWNLOAD_CONCURRENCY, DOWNLOAD_QUEUE, PerAddressRate, PROBE_BURST, PROBE_PER_MINUTE } from './request-limits';
 
 /** Largest body the bandwidth probe reads; bigger requests are cut off with 413. */
@@ -42,6 +42,8 @@ export interface RouteDeps {
   /** The partition of the fleet slot held by `deviceId` with secret `key`; undefined if they do not match. */
   readonly partitionFor: (deviceId: string, key: string) => PartitionData | undefined;
   readonly admin?: AdminActions;
+  /** Reverse proxies whose X-Forwarded-For names the client (--trust-proxy); default none. */
+  readonly trustedProxies?: readonly string[];
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -182,7 +184,7 @@ async function handle(deps: RouteDeps, limits: Limits, req: IncomingMessage, res
   const method = req.method ?? 'GET';
 
   if (method === 'POST' && path === '/api/probe/upload') {
-    if (!limits.probes.take(clientAddress(req.socket.remoteAddress), Date.now())) {
+    if (!limits.probes.take(requestAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], deps.trustedProxies ?? []), Date.now())) {
       res.writeHead(429, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '60', 'Cache-Control': 'no-store', Connection: 'close' });
       res.end(`over ${PROBE_PER_MINUTE} bandwidth probes a minute from this address`);
       req.resume();

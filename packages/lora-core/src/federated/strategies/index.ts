@@ -3,7 +3,7 @@ export type { AggregationOptions, StrategyOptions } from './blockwise-fedavg';
 export { FedLoraDeadlineStrategy, FedLoraDepth1Strategy } from './fedlora-variants';
 export type { DeadlineOptions } from './fedlora-variants';
 export { DepthOnlyStrategy } from './depth-only';
-export { FedLoraStrategy } from './fedlora';
+export { FedLoraStrategy, majorityDepth } from './fedlora';
 export { GroupingOnlyStrategy } from './grouping-only';
 export { HierFedLoraStrategy } from './hierfedlora';
 export { RandomGroupsStrategy } from './random-groups';

@@ -155,6 +155,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
         startRun: (params) => control.startRun(params),
         revokeDevice: (id) => control.revokeDevice(id),
         issueInvites: (count) => invites.issue(count).map((invite) => ({ invite, url: `${publicDeviceUrl}?token=${encodeURIComponent(invite)}` })),
+        inviteCounts: () => invites.counts(),
       },
     });
   const http = opts.tls ? createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler) : createServer(handler);

@@ -14,7 +14,7 @@ import {
   trimmedMeanByBlock,
 } from '../src/federated/robust';
 import type { RobustOptions } from '../src/federated/robust';
-import { agreementThreshold, cosineWeightedMeanByBlock, deltaCosine, formatRobustReport, leaveOneOutCosines, robustAggregateWithReport } from '../src/federated/robust';
+import { AGREEMENT_Z, agreeingUpdates, cosineWeightedMeanByBlock, leaveOneOutAgreement, pairwiseAgreement, deltaCosine, formatRobustReport, leaveOneOutCosines, robustAggregateWithReport } from '../src/federated/robust';
 import { createStrategy } from '../src/federated/strategies';
 import { STRATEGY_NAMES } from '../src/federated/strategy';
 import type { ClientUpdate } from '../src/federated/types';
@@ -240,10 +240,10 @@ describe('cosine-mean against near-orthogonal honest updates (as real LoRA uploa
     for (const attacker of [flip, noise]) {
       const all = [...honest, attacker];
       const withSelf = deltaCosine(attacker.delta, coordinateMedianByBlock(all));
-      const loo = leaveOneOutCosines(all);
+      const loo = leaveOneOutAgreement(all);
       assert.ok(withSelf > 0.3, `${attacker.deviceId}: cosine with the median of all ${withSelf}`);
-      assert.ok(loo[3]! < agreementThreshold(DIM), `${attacker.deviceId}: cosine with the others' median ${loo[3]}`);
-      for (let i = 0; i < 3; i++) assert.ok(loo[i]! > agreementThreshold(DIM), `honest ${i}: ${loo[i]}`);
+      assert.ok(loo[3]!.cosine < AGREEMENT_Z * loo[3]!.sigma, `${attacker.deviceId}: cosine with the others' median ${JSON.stringify(loo[3])}`);
+      for (let i = 0; i < 3; i++) assert.ok(loo[i]!.cosine > AGREEMENT_Z * loo[i]!.sigma, `honest ${i}: ${JSON.stringify(loo[i])}`);
       const { report } = robustAggregateWithReport(all, { rule: 'cosine-mean', clipNorm: 'auto' });
       assert.deepEqual(report.updates.filter((u) => !u.kept).map((u) => u.label), [attacker.deviceId]);
       assert.match(formatRobustReport(report), new RegExp(`dropped ${attacker.deviceId} \\(cos -?\\d`));
@@ -260,6 +260,19 @@ describe('cosine-mean against near-orthogonal honest updates (as real LoRA uploa
     const both = robustAggregateWithReport([...honest, flip, noise], { rule: 'cosine-mean', clipNorm: 'auto' });
     const dropped = both.report.updates.filter((u) => !u.kept).map((u) => u.label);
     assert.ok(dropped.includes('flip') && dropped.includes('noise') && dropped.length <= 3, dropped.join(', '));
+  });
+
+  it('when honest updates barely agree, pairs find the majority where the median of the others fails', () => {
+    const r = seededRandom(11);
+    const g = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+    const shared = Array.from({ length: DIM }, g);
+    const weak = (k: number) => up(`w${k}`, shared.map((c) => 0.2 * c + g()));
+    const all = [weak(0), weak(1), weak(2), up('flip', weak(3).delta.get('1')!.get('A')!.data.map((v) => -v) as unknown as number[])];
+    const loo = leaveOneOutAgreement(all);
+    assert.ok(loo.slice(0, 3).some((a) => a.cosine < AGREEMENT_Z * a.sigma), 'the flip bends the others\' median below chance for some honest update');
+    const pairs = pairwiseAgreement(all);
+    assert.ok(pairs[0]![1]!.cosine > AGREEMENT_Z * pairs[0]![1]!.sigma && pairs[0]![3]!.cosine < 0);
+    assert.deepEqual(agreeingUpdates(all).map((u) => (u as ClientUpdate).deviceId), ['w0', 'w1', 'w2']);
   });
 
   it('the median of the others per coordinate is what a brute-force median without the update gives', () => {

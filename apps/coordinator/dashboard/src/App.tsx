@@ -4,6 +4,7 @@ import { storeAdminToken } from './admin-token';
 import { AdminAccess } from './components/AdminAccess';
 import { DeviceTable } from './components/DeviceTable';
 import { GroupsPanel } from './components/GroupsPanel';
+import { InvitePanel } from './components/InvitePanel';
 import { JoinHelp } from './components/JoinHelp';
 import { PastRuns } from './components/PastRuns';
 import { RunCharts } from './components/RunCharts';
@@ -61,6 +62,7 @@ export function App({ initialToken }: { initialToken: string | null }) {
           <div className="row">
             <RunInfo run={state.run} status={state.status} serverTime={state.serverTime} />
             <JoinHelp deviceUrl={state.deviceUrl} hasToken={state.deviceUrlHasToken} fingerprint={state.tlsFingerprint} />
+            {admin && adminToken ? <InvitePanel adminToken={adminToken} /> : null}
           </div>
           {state.task ? <TaskInfo task={state.task} /> : null}
           <RunCharts run={state.run} rounds={state.rounds} overlay={overlay} />

@@ -19,6 +19,7 @@ import {
   encodeAdapter,
   findNonFinite,
   formatRobustReport,
+  maxFeasibleDepth,
   runGlobalRound,
   shapesOf,
   validateAdapter,
@@ -366,11 +367,6 @@ export class RunLoop {
     // unless every device is paused: then they are planned anyway and the deadline bounds the wait.
     const joined = this.deps.registry.joinedConnected();
     const active = joined.filter((d) => d.paused === undefined);
-    const planDevices = active.length > 0 ? active : joined;
-    this.ownDataWeightCap = sampleWeightCap(planDevices.map((d) => toDeviceInfo(d).numSamples), this.deps.settings.sampleWeightCap);
-    // An own-data device's count and histogram are its claim: the planner (grouping, the fleet's
-    // label distribution) sees them capped like its weight. Fleet devices' were checked at join.
-    const devices = planDevices.map((d) => (d.dataMode === 'fleet' ? toDeviceInfo(d) : capDeclaredSamples(toDeviceInfo(d), this.ownDataWeightCap)));
     const ctx: PlanContext = {
       round,
       numBlocks: this.numBlocks,
@@ -378,6 +374,22 @@ export class RunLoop {
       seed: this.deps.settings.seed,
       ...(this.deps.task.memoryBytesByDepth ? { memoryBytesByDepth: this.deps.task.memoryBytesByDepth } : {}),
     };
+    // A device whose declared memory holds no depth at all cannot train; planned, it would make
+    // every strategy's planning throw (one claim would stop the run). It sits the round out.
+    const trainable = (active.length > 0 ? active : joined).filter((d) => {
+      const ok = maxFeasibleDepth(toDeviceInfo(d).profile, ctx) >= 1;
+      if (!ok) this.log(`round ${round}: device ${d.deviceId} left out: its declared memory holds no depth of this model`);
+      return ok;
+    });
+    if (trainable.length === 0) {
+      this.setState(this.runState, `round ${round}: no joined device can train at depth 1 of this model (declared memory)`);
+      return false;
+    }
+    const planDevices = trainable;
+    this.ownDataWeightCap = sampleWeightCap(planDevices.map((d) => toDeviceInfo(d).numSamples), this.deps.settings.sampleWeightCap);
+    // An own-data device's count and histogram are its claim: the planner (grouping, the fleet's
+    // label distribution) sees them capped like its weight. Fleet devices' were checked at join.
+    const devices = planDevices.map((d) => (d.dataMode === 'fleet' ? toDeviceInfo(d) : capDeclaredSamples(toDeviceInfo(d), this.ownDataWeightCap)));
     const choice = chooseRoundPlan(this.deps.strategy, devices, ctx, this.previousPlan, this.measuredMs);
     const plan = choice.plan;
     this.previousPlan = plan;

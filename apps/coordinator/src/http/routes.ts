@@ -31,6 +31,8 @@ export interface AdminActions {
   revokeDevice(deviceId: string): void;
   /** N new single-use invites with their device URLs (throws on a bad count). */
   issueInvites(count: number): Array<{ invite: string; url: string }>;
+  /** Invites issued so far and how many of them a device has used (only hashes are kept: the links cannot be listed again). */
+  inviteCounts?(): { issued: number; used: number };
 }
 
 export interface RouteDeps {
@@ -84,6 +86,9 @@ async function handleAdmin(admin: AdminActions, req: IncomingMessage, res: Serve
     return sendJson(res, 401, { error: 'admin token required (Authorization: Bearer <token>)' });
   }
   const path = url.pathname;
+  if (method === 'GET' && path === '/api/admin/invites') {
+    return sendJson(res, 200, admin.inviteCounts?.() ?? { issued: 0, used: 0 });
+  }
   if ((method === 'GET' || method === 'HEAD') && path === '/api/admin/adapter') {
     const runId = url.searchParams.get('runId') ?? admin.currentRunId();
     const roundRaw = url.searchParams.get('round');

@@ -15,7 +15,6 @@
  * (many --groups for few devices) therefore weaken the defence.
  */
 import type { AdapterState, BlockKey, NamedArray } from '../lora/adapter-state';
-import { HEAD } from '../lora/adapter-state';
 import { AggregationError, checkSameTensors, labelledUpdates, sortedBlockKeys, weightedMeanByBlock } from './aggregate';
 import type { WeightedDelta } from './aggregate';
 import type { ClientUpdate } from './types';
@@ -30,8 +29,8 @@ export interface RobustOptions {
   readonly trimFraction?: number;
   /**
    * Scale every update whose L2 norm (over all its tensors) exceeds this bound down to the bound.
-   * 'auto': the bound is AUTO_CLIP_FACTOR × the median of the norms of the updates being aggregated.
-   * Default: no clipping.
+   * 'auto': block by block, each block's bound is AUTO_CLIP_FACTOR × the median of that block's
+   * norms over the updates being aggregated (blockClipBounds). Default: no clipping.
    */
   readonly clipNorm?: number | 'auto';
 }
@@ -82,6 +81,32 @@ export function scaleDelta(delta: AdapterState, factor: number): AdapterState {
     out.set(key, block);
   }
   return out;
+}
+
+/**
+ * 'auto' clipping bounds: per block, AUTO_CLIP_FACTOR × the median of that block's norm over the
+ * updates carrying it. Per block rather than over the whole update: the head holds most of an
+ * update's norm (≈ 8 of 8.4 on USE-lite), so one bound over everything would let an update with
+ * an ordinary head carry encoder blocks several times the honest size.
+ */
+export function blockClipBounds(updates: readonly Update[]): Map<BlockKey, number> {
+  const norms = new Map<BlockKey, number[]>();
+  for (const u of updates) for (const [key, tensors] of u.delta) (norms.get(key) ?? norms.set(key, []).get(key)!).push(deltaNorm(new Map([[key, tensors]])));
+  return new Map([...norms].map(([key, n]) => [key, clipBound(n, 'auto')]));
+}
+
+/** The delta with each block over its bound scaled down to it; the delta itself when none is. */
+export function clipBlocks(delta: AdapterState, bounds: ReadonlyMap<BlockKey, number>): AdapterState {
+  let out: AdapterState | undefined;
+  for (const [key, tensors] of delta) {
+    const bound = bounds.get(key);
+    const block: AdapterState = new Map([[key, tensors]]);
+    const norm = deltaNorm(block);
+    if (bound === undefined || norm <= bound) continue;
+    out ??= new Map(delta);
+    out.set(key, scaleDelta(block, bound / norm).get(key)!);
+  }
+  return out ?? delta;
 }
 
 /** The delta itself when its norm is within `bound`, else a copy scaled down to norm `bound`. */
@@ -170,13 +195,13 @@ export interface RobustUpdateDecision {
   readonly cosine: number | null;
   /** False when the rule left the update out entirely (cosine-mean's agreement filter). */
   readonly kept: boolean;
-  /** Whether clipping scaled the update down. */
+  /** Whether clipping scaled the update (or, for 'auto', one of its blocks) down. */
   readonly clipped: boolean;
 }
 
 export interface RobustReport {
   readonly rule: RobustRule;
-  /** The clip bound applied (null: no clipping). */
+  /** The clip bound applied (null: no clipping); for 'auto', √Σ of the per-block bounds² (the largest norm left). */
   readonly clipBound: number | null;
   /** One per update, in the order given. */
   readonly updates: readonly RobustUpdateDecision[];
@@ -194,11 +219,23 @@ export function robustAggregateWithReport(updates: readonly Update[], options: R
   const keptSet = new Set<Update>(agreeing);
   let bound: number | null = null;
   let clipped: Update[] = agreeing;
-  if (options.clipNorm !== undefined && agreeing.length > 0) {
-    const keptNorms = agreeing.map((u) => norms[updates.indexOf(u)]!);
-    const b = clipBound(keptNorms, options.clipNorm);
+  const wasClipped = new Set<Update>();
+  if (options.clipNorm === 'auto' && agreeing.length > 0) {
+    const bounds = blockClipBounds(agreeing);
+    bound = Math.sqrt([...bounds.values()].reduce((a, b) => a + b * b, 0));
+    clipped = agreeing.map((u) => {
+      const delta = clipBlocks(u.delta, bounds);
+      if (delta !== u.delta) wasClipped.add(u);
+      return { ...u, delta };
+    });
+  } else if (typeof options.clipNorm === 'number' && agreeing.length > 0) {
+    const b = options.clipNorm;
     bound = b;
-    clipped = agreeing.map((u, i) => ({ ...u, delta: clipDelta(u.delta, b, keptNorms[i]) }));
+    clipped = agreeing.map((u) => {
+      const norm = norms[updates.indexOf(u)]!;
+      if (norm > b) wasClipped.add(u);
+      return { ...u, delta: clipDelta(u.delta, b, norm) };
+    });
   }
   const report: RobustReport = {
     rule: options.rule,
@@ -208,7 +245,7 @@ export function robustAggregateWithReport(updates: readonly Update[], options: R
       norm: norms[i]!,
       cosine: cosines.get(u) ?? null,
       kept: keptSet.has(u),
-      clipped: keptSet.has(u) && bound !== null && norms[i]! > bound,
+      clipped: wasClipped.has(u),
     })),
   };
   return { delta: combine(clipped, options), report };
@@ -263,28 +300,19 @@ export function deltaCosine(a: AdapterState, b: AdapterState, skip?: (key: strin
 }
 
 /**
- * The least cosine with the median that counts as agreeing, for deltas of `numValues` values: a
- * random-sign delta's cosine with any fixed direction is about ±1/√n, so 5/√n keeps noise out
- * (capped at 0.1 for tiny adapters), while honest updates sit far above it.
+ * How many chance-level standard deviations a cosine must clear to count as agreement. An update
+ * whose values had random signs (with its own magnitudes) would have, against a fixed reference r,
+ * a cosine of mean 0 and standard deviation σ = √(Σ x_i² r_i²) / (‖x‖ ‖r‖): about 1/√n for n
+ * values of one size, but ≈ 1/√(head size) when the head holds most of the norm, as it does here.
+ * 3σ lets a random-sign update through once in ~700 aggregations; the honest uploads measured sat
+ * at 5–25σ.
  */
-export function agreementThreshold(numValues: number): number {
-  return Math.min(0.1, 5 / Math.sqrt(Math.max(1, numValues)));
-}
+export const AGREEMENT_Z = 3;
 
-function numValuesOf(delta: AdapterState, skip?: (key: string) => boolean): number {
-  let n = 0;
-  for (const [key, tensors] of delta) if (!skip?.(key)) for (const t of tensors.values()) n += t.data.length;
-  return n;
-}
-
-/**
- * Agreement is judged on the encoder's LoRA blocks when the updates carry any: under label skew
- * the classification head's class columns of honest devices are anti-correlated by construction
- * (softmax lowers every class a device does not see while others raise theirs), so there a
- * sign-flipped head looks like agreement.
- */
-function agreementSkip(updates: readonly Update[]): ((key: string) => boolean) | undefined {
-  return updates.some((u) => [...u.delta.keys()].some((k) => k !== HEAD)) ? (k) => k === HEAD : undefined;
+/** A cosine with a reference, and its chance level σ (see AGREEMENT_Z); cosine NaN when there is nothing to compare with. */
+export interface Agreement {
+  readonly cosine: number;
+  readonly sigma: number;
 }
 
 /** Median of `sorted` (ascending, length n) with the value at rank `skip` left out. */
@@ -294,26 +322,47 @@ function medianWithout(sorted: Float64Array, n: number, skip: number): number {
   return m % 2 === 1 ? at((m - 1) >> 1) : (at(m / 2 - 1) + at(m / 2)) / 2;
 }
 
+class AgreementSums {
+  dot = 0;
+  self = 0;
+  ref = 0;
+  cross = 0;
+  add(x: number, r: number): void {
+    this.dot += x * r;
+    this.self += x * x;
+    this.ref += r * r;
+    this.cross += x * x * r * r;
+  }
+  result(): Agreement {
+    if (!(this.self > 0 && this.ref > 0)) return { cosine: 0, sigma: 0 };
+    const scale = Math.sqrt(this.self * this.ref);
+    return { cosine: this.dot / scale, sigma: Math.sqrt(this.cross) / scale };
+  }
+}
+
 /**
- * Each update's cosine with the coordinate-wise median of the OTHER updates, over the blocks it
- * shares with them (the head left out as in agreementSkip); NaN for an update with no other to
- * compare with. Leaving the update out matters: with few updates an update is one of the middle
- * values, hence part of the median, in a large share of the coordinates, so against the median of
- * all of them every update — a sign-flipped or a random-sign one too — has a cosine near 1/2
- * (measured: 0.42 and 0.50 among four uploads, while honest updates sat at 0.48–0.52). The median
- * of the others per coordinate comes from one sort: removing the value at rank r shifts the ranks
+ * Each update's agreement with the coordinate-wise median of the OTHER updates, over every block
+ * it shares with them (the classification head included); cosine NaN for an update with no other
+ * to compare with. Leaving the update out matters: with few updates an update is one of the
+ * middle values, hence part of the median, in a large share of the coordinates, so against the
+ * median of all of them every update — a sign-flipped or a random-sign one too — has a cosine
+ * near 1/2 (measured: 0.42 and 0.50 among four uploads, honest updates 0.48–0.52). The median of
+ * the others per coordinate comes from one sort: removing the value at rank r shifts the ranks
  * above it by one.
+ *
+ * Why the head counts (measured on real uploads, USE-lite, 4 Adam steps, Dirichlet 0.5 over 20
+ * classes): the honest encoder-LoRA blocks are nearly orthogonal to each other (leave-one-out
+ * cosines 0.001–0.02 in round 1, −0.08 for one honest device in round 3), while the honest heads
+ * agree clearly (0.06–0.30: every device lowers the classes it does not see) and hold most of
+ * the update's norm (≈ 8 of 8.4), and with it most of what an attacker can do.
  */
-export function leaveOneOutCosines(updates: readonly Update[]): number[] {
+export function leaveOneOutAgreement(updates: readonly Update[]): Agreement[] {
   const n = updates.length;
-  const dot = new Float64Array(n);
-  const selfSq = new Float64Array(n);
-  const refSq = new Float64Array(n);
-  const skip = agreementSkip(updates);
-  const keys = new Set<string>();
-  for (const u of updates) for (const k of u.delta.keys()) if (!skip?.(k)) keys.add(k);
+  const sums = updates.map(() => new AgreementSums());
+  const keys = new Set<BlockKey>();
+  for (const u of updates) for (const k of u.delta.keys()) keys.add(k);
   for (const key of keys) {
-    const carriers = updates.map((u, i) => [i, u.delta.get(key as BlockKey)] as const).filter((x): x is readonly [number, Map<string, NamedArray>] => x[1] !== undefined);
+    const carriers = updates.map((u, i) => [i, u.delta.get(key)] as const).filter((x): x is readonly [number, Map<string, NamedArray>] => x[1] !== undefined);
     const m = carriers.length;
     if (m < 2) continue;
     const sorted = new Float64Array(m);
@@ -338,42 +387,94 @@ export function leaveOneOutCosines(updates: readonly Update[]): number[] {
           sorted[k] = columns[order[k]!]![i]!;
           rank[order[k]!] = k;
         }
-        for (let j = 0; j < m; j++) {
-          const x = columns[j]![i]!;
-          const ref = medianWithout(sorted, m, rank[j]!);
-          const u = carriers[j]![0];
-          dot[u] = dot[u]! + x * ref;
-          selfSq[u] = selfSq[u]! + x * x;
-          refSq[u] = refSq[u]! + ref * ref;
-        }
+        for (let j = 0; j < m; j++) sums[carriers[j]![0]]!.add(columns[j]![i]!, medianWithout(sorted, m, rank[j]!));
       }
     }
   }
-  return Array.from({ length: n }, (_, u) => (n < 2 ? Number.NaN : selfSq[u]! > 0 && refSq[u]! > 0 ? dot[u]! / Math.sqrt(selfSq[u]! * refSq[u]!) : 0));
+  return sums.map((x) => (n < 2 ? { cosine: Number.NaN, sigma: 0 } : x.result()));
 }
 
+/** leaveOneOutAgreement's cosines alone. */
+export function leaveOneOutCosines(updates: readonly Update[]): number[] {
+  return leaveOneOutAgreement(updates).map((a) => a.cosine);
+}
+
+/** The agreement of `delta` with `reference` over the tensors both carry. */
+export function agreementWith(delta: AdapterState, reference: AdapterState): Agreement {
+  const sums = new AgreementSums();
+  for (const [key, tensors] of delta) {
+    const other = reference.get(key);
+    if (!other) continue;
+    for (const [name, t] of tensors) {
+      const r = other.get(name);
+      if (!r || r.data.length !== t.data.length) continue;
+      for (let i = 0; i < t.data.length; i++) sums.add(t.data[i]!, r.data[i]!);
+    }
+  }
+  return sums.result();
+}
+
+/** Clear agreement (cosine > AGREEMENT_Z σ); else, when nobody clears it, any positive cosine; undefined when none has one. */
+function agreeing<U>(scored: readonly { u: U; a: Agreement }[]): U[] | undefined {
+  let next = scored.filter(({ a }) => clears(a));
+  if (next.length === 0) next = scored.filter(({ a }) => a.cosine > 0);
+  return next.length === 0 ? undefined : next.map(({ u }) => u);
+}
+
+/** Agreement of every pair of updates (symmetric; the diagonal is left empty). */
+export function pairwiseAgreement(updates: readonly Update[]): Agreement[][] {
+  const out = updates.map(() => new Array<Agreement>(updates.length));
+  for (let i = 0; i < updates.length; i++) {
+    for (let j = i + 1; j < updates.length; j++) {
+      const a = agreementWith(updates[i]!.delta, updates[j]!.delta);
+      out[i]![j] = a;
+      out[j]![i] = a;
+    }
+  }
+  return out;
+}
+
+const clears = (a: Agreement) => a.cosine > 0 && a.cosine > AGREEMENT_Z * a.sigma;
+
 /**
- * The updates whose cosine with the coordinate-wise median of the others (leaveOneOutCosines)
- * exceeds agreementThreshold, judged twice (over all, then among those that agreed), so that a
- * minority pointing against or across the majority leaves and the rest are judged among
- * themselves. When none clears the threshold, those with a positive cosine; when none has one,
- * all of them. A single update is kept. `cosines`, when given, receives each update's cosine in
- * the last pass that judged it.
+ * The updates that agree with the majority. Pass 1 finds a core: the updates that clearly agree
+ * (cosine above AGREEMENT_Z × its chance level) with at least half of the others, pair by pair.
+ * Pairs rather than each update against the median of the others, because when honest updates
+ * barely agree among themselves, one sign-flipped update among three others bends that median
+ * enough that every honest update points away from it (measured: round 3 of a real run, every
+ * leave-one-out cosine negative, while the honest pairs stayed positive). When no update has that
+ * many partners, the core is those with a clearly positive (else any positive) cosine with the
+ * median of the others. Pass 2: every update — also one pass 1 left out — against the
+ * coordinate-wise median of the core (without itself when it is a member); kept when it clears,
+ * or, when none does, when it is positive. All updates are kept only when nothing agrees with
+ * anything; a single update is kept. `cosines`, when given, receives each update's cosine in the
+ * pass that decided it.
  */
 export function agreeingUpdates<U extends Update>(updates: readonly U[], cosines?: Map<Update, number>): U[] {
-  let kept: U[] = [...updates];
-  for (let pass = 0; pass < 2 && kept.length > 1; pass++) {
-    const skip = agreementSkip(kept);
-    const c = leaveOneOutCosines(kept);
-    const scored = kept.map((u, i) => ({ u, c: c[i]!, t: agreementThreshold(numValuesOf(u.delta, skip)) }));
-    for (const x of scored) cosines?.set(x.u, x.c);
-    let next = scored.filter((x) => x.c > x.t).map((x) => x.u);
-    if (next.length === 0) next = scored.filter((x) => x.c > 0).map((x) => x.u);
-    if (next.length === 0) return [...updates];
-    if (next.length === kept.length) break;
-    kept = next;
+  const n = updates.length;
+  if (n < 2) return [...updates];
+  const pairs = pairwiseAgreement(updates);
+  const partnersNeeded = Math.ceil((n - 1) / 2);
+  let core: U[] | undefined = updates.filter((_, i) => pairs[i]!.filter((a) => a !== undefined && clears(a)).length >= partnersNeeded);
+  let first: Agreement[] | undefined;
+  if (core.length === 0) {
+    first = leaveOneOutAgreement(updates);
+    core = agreeing(updates.map((u, i) => ({ u, a: first![i]! })));
   }
-  return kept;
+  if (core === undefined) {
+    updates.forEach((u, i) => cosines?.set(u, first![i]!.cosine));
+    return [...updates];
+  }
+  const inCore = core.length > 1 ? leaveOneOutAgreement(core) : undefined;
+  const median = core.length === n ? undefined : coordinateMedianByBlock(core);
+  const second = updates.map((u) => {
+    const k = core.indexOf(u);
+    // A lone core member has no other to be judged against: it stays.
+    const a = k >= 0 ? (inCore?.[k] ?? { cosine: 1, sigma: 0 }) : agreementWith(u.delta, median!);
+    return { u, a };
+  });
+  second.forEach(({ u, a }) => cosines?.set(u, a.cosine));
+  return agreeing(second) ?? core;
 }
 
 /**

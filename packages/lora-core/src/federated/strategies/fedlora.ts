@@ -6,7 +6,9 @@
  * anyone declaring memoryBytes 1) pull the whole fleet down to depth 1. The devices that cannot
  * hold the common depth train in a group of their own per depth they can hold ("depth-d"), also
  * τ = 1, so a lie about memory moves only the liar's own plan. Across groups the blocks combine as
- * always (each block over the groups that trained it).
+ * always (each block over the groups that trained it). Caveat: a device alone in such a group is
+ * outside the within-group robust rule (across groups the weighted mean stays); its upload is
+ * still held by the coordinator's per-value and per-block Adam bounds and the sample-weight cap.
  */
 import { maxFeasibleDepth, planGroups, PlanningError } from '../planner';
 import type { DeviceInfo, PlanContext, RoundPlan } from '../types';

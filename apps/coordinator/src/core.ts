@@ -31,6 +31,7 @@ export {
   subsetDataset,
   subtractAdapters,
   trainedBlockKeys,
+  adapterTrainedKeys,
   validateAdapter,
   validateRoundPlan,
   withMaxTokens,

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Snapshot } from '../snapshot';
 import type { PartitionData } from '../task';
+import { handlePeftExport, type ExportPeft } from './peft-route';
 import type { AssetDirs } from './asset-dirs';
 import { isModelFile, isWasmFile, THREADED_MODULE_SCRIPT } from './asset-dirs';
 import { runParamsSchema } from '../dashboard/contract';
@@ -31,6 +32,8 @@ export interface AdminActions {
   revokeDevice(deviceId: string): void;
   /** N new single-use invites with their device URLs (throws on a bad count). */
   issueInvites(count: number): Array<{ invite: string; url: string }>;
+  /** Causal-LM tasks: a stored round as a PEFT adapter (see peft-route.ts). */
+  exportPeft?: ExportPeft;
 }
 
 export interface RouteDeps {
@@ -42,6 +45,8 @@ export interface RouteDeps {
   /** The partition of the fleet slot held by `deviceId` with secret `key`; undefined if they do not match. */
   readonly partitionFor: (deviceId: string, key: string) => PartitionData | undefined;
   readonly admin?: AdminActions;
+  /** Files the task serves to tabs besides the page (causal-LM: the checkpoint); true when it answered. */
+  readonly serveFiles?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -82,6 +87,7 @@ async function handleAdmin(admin: AdminActions, req: IncomingMessage, res: Serve
     return sendJson(res, 401, { error: 'admin token required (Authorization: Bearer <token>)' });
   }
   const path = url.pathname;
+  if (await handlePeftExport(admin.exportPeft, req, res, url)) return;
   if ((method === 'GET' || method === 'HEAD') && path === '/api/admin/adapter') {
     const runId = url.searchParams.get('runId') ?? admin.currentRunId();
     const roundRaw = url.searchParams.get('round');
@@ -218,6 +224,8 @@ async function handle(deps: RouteDeps, limits: Limits, req: IncomingMessage, res
     const key = url.searchParams.get('key') ?? '';
     const data = deps.partitionFor(deviceId, key);
     if (!data) return sendJson(res, 403, { error: 'no partition for this device and key' });
+    // Causal-LM partitions carry rows (lmPartitionSchema), classification ones texts and labels.
+    if (data.rows) return sendJson(res, 200, { index: data.index, categories: data.classNames, rows: data.rows });
     return sendJson(res, 200, data);
   }
   if (path.startsWith('/model/')) {
@@ -226,6 +234,7 @@ async function handle(deps: RouteDeps, limits: Limits, req: IncomingMessage, res
     if (await sendLarge(limits, req, res, join(deps.assets.model, name))) return;
     return sendText(res, 404, 'not found');
   }
+  if (deps.serveFiles?.(req, res)) return;
   if (path.startsWith('/tfjs-wasm/')) {
     const name = path.slice('/tfjs-wasm/'.length);
     if (name === THREADED_MODULE_SCRIPT) {

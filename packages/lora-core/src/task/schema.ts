@@ -14,7 +14,7 @@
  *   discriminated by the presence of `path` / `builtin`.
  */
 import { z } from 'zod';
-import { ALL_LORA_TARGETS } from '../model/family';
+import { ALL_LORA_TARGETS, KNOWN_LORA_TARGETS } from '../model/family';
 import type { LoraTarget } from '../model/family';
 
 export const TASK_FILE_VERSION = 1;
@@ -129,8 +129,8 @@ export const loraSchema = z.strictObject({
   rank: z.number().int().min(1).max(1024).default(8),
   /** Scale numerator: the update is (alpha / rank) · B·A. Default 2 · rank. */
   alpha: z.number().positive().optional(),
-  /** Default: every target of the model family. */
-  targets: z.array(z.enum(ALL_LORA_TARGETS as unknown as [LoraTarget, ...LoraTarget[]])).min(1, 'must name at least one target').optional(),
+  /** Default: every target of use-lite; for an hf decoder, PEFT's default targets of its family. */
+  targets: z.array(z.enum(KNOWN_LORA_TARGETS as unknown as [LoraTarget, ...LoraTarget[]])).min(1, 'must name at least one target').optional(),
 });
 
 export const defaultsSchema = z.strictObject({
@@ -225,6 +225,8 @@ function crossFieldProblems(t: TaskFile): string[] {
   if (lm && !hf) problems.push('model: the causal-lm objective needs a Hugging Face decoder: {"family": "hf", "dir": "path/to/checkpoint"}');
   if (hf && !lm) problems.push('objective: an "hf" decoder model is fine-tuned with "causal-lm" (classification runs on use-lite)');
   if (lm && Array.isArray(t.labels)) problems.push('labels: a causal-lm task has no labels (name a "categoryField" in the objective for near-IID grouping)');
+  const encoderOnly = t.lora.targets?.filter((x) => !(ALL_LORA_TARGETS as readonly string[]).includes(x)) ?? [];
+  if (!hf && encoderOnly.length > 0) problems.push(`lora.targets: ${encoderOnly.join(', ')} are decoder modules; use-lite's targets are ${ALL_LORA_TARGETS.join(', ')}`);
   if (lm && t.maxTokens < 2) problems.push('maxTokens: a causal-lm task needs at least 2 tokens per row');
   for (const field of ['train', 'eval'] as const) {
     const src = t[field];

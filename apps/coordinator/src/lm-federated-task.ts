@@ -84,6 +84,7 @@ export async function createLmFederatedTask(loaded: LoadedTask, o: LmFederatedTa
     evalScoredRows: lm.evalSample?.length ?? 0,
     lm: {
       modelType: lm.modelType,
+      modelDir: lm.modelDir,
       layers: worker.numBlocks,
       modelBytes: lm.modelBytes,
       modelHash: lm.modelHash,

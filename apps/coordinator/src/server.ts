@@ -340,5 +340,7 @@ function taskSettingsOf(config: RunConfig, task: FederatedTask): Record<string, 
     topK: config.topK ?? null,
     maxPerClass: config.maxPerClass ?? null,
     dataSeed: config.seed,
+    // Causal-LM runs: what `npm run export|generate -- --run ID` needs to turn a checkpoint into a PEFT adapter.
+    ...(task.summary?.lm ? { model: { dir: task.summary.lm.modelDir, lora: task.info.lora } } : {}),
   };
 }

@@ -53,6 +53,8 @@ export interface TaskSummary {
   /** Causal-LM tasks: the checkpoint the tabs download and what grouping sees. */
   readonly lm?: {
     readonly modelType: string;
+    /** Absolute path of the checkpoint directory on the coordinator's machine. */
+    readonly modelDir: string;
     readonly layers: number;
     readonly modelBytes: number;
     readonly modelHash: string;

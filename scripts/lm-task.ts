@@ -1,7 +1,7 @@
 /**
  * A small causal-LM task on a tiny random GPT-2 checkpoint, written to files: instruction rows
- * `{prompt, response, category}` (capitals, colours, opposites) under a short custom template, a
- * held-out eval file with other phrasings of the same facts, and the task file. For the decoder
+ * `{prompt, response, category}` (capitals, colours, opposites, four phrasings each) under a short
+ * custom template, of which the coordinator holds out a seeded quarter, and the task file. For the decoder
  * fleet spec and for trying `--task` with a decoder by hand:
  *
  *   npx tsx scripts/lm-task.ts OUT_DIR
@@ -22,6 +22,8 @@ const TRAIN_PHRASES: Record<string, readonly string[]> = {
   colour: ['colour of {x}', 'the colour of {x}', 'name the colour of {x}'],
   opposite: ['opposite of {x}', 'the opposite of {x}', 'name the opposite of {x}'],
 };
+/** Share of the rows the coordinator holds out (seeded) and scores every round. */
+const HOLDOUT = 0.25;
 const EVAL_PHRASES: Record<string, string> = { capital: 'what is the capital of {x}', colour: 'what is the colour of {x}', opposite: 'what is the opposite of {x}' };
 
 export interface LmTaskFiles {
@@ -36,16 +38,14 @@ export interface LmTaskFiles {
 export function writeLmTask(dir: string, extra: Record<string, unknown> = {}): LmTaskFiles {
   mkdirSync(dir, { recursive: true });
   const modelDir = writeTinyCheckpoints(join(dir, 'models'), ['gpt2-tied']).get('gpt2-tied')!;
-  const train: string[] = [];
-  const evalRows: string[] = [];
+  const rows: string[] = [];
   for (const [category, facts] of Object.entries(FACTS)) {
     for (const [x, answer] of facts) {
-      for (const p of TRAIN_PHRASES[category]!) train.push(JSON.stringify({ prompt: p.replace('{x}', x), response: answer, category }));
-      evalRows.push(JSON.stringify({ prompt: EVAL_PHRASES[category]!.replace('{x}', x), response: answer, category }));
+      for (const p of [...TRAIN_PHRASES[category]!, EVAL_PHRASES[category]!]) rows.push(JSON.stringify({ prompt: p.replace('{x}', x), response: answer, category }));
     }
   }
-  writeFileSync(join(dir, 'train.jsonl'), train.join('\n') + '\n');
-  writeFileSync(join(dir, 'eval.jsonl'), evalRows.join('\n') + '\n');
+  writeFileSync(join(dir, 'train.jsonl'), rows.join('\n') + '\n');
+  const heldOut = Math.round(rows.length * HOLDOUT);
   const template = 'Q: {prompt}\nA: ';
   const task = {
     version: 1,
@@ -54,15 +54,15 @@ export function writeLmTask(dir: string, extra: Record<string, unknown> = {}): L
     model: { family: 'hf', dir: 'models/gpt2-tied' },
     objective: { type: 'causal-lm', template: { prompt: template, appendEos: true }, categoryField: 'category' },
     train: 'train.jsonl',
-    eval: 'eval.jsonl',
+    evaluation: { holdoutFraction: HOLDOUT },
     maxTokens: 40,
     lora: { rank: 4, alpha: 8, targets: ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'] },
-    defaults: { batchSize: 8, learningRate: 0.02, localSteps: 8 },
+    defaults: { batchSize: 8, learningRate: 0.01, localSteps: 8 },
     ...extra,
   };
   const taskFile = join(dir, 'task.json');
   writeFileSync(taskFile, JSON.stringify(task, null, 2) + '\n');
-  return { dir, modelDir, taskFile, template, trainRows: train.length, evalRows: evalRows.length };
+  return { dir, modelDir, taskFile, template, trainRows: rows.length - heldOut, evalRows: heldOut };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
@@ -72,5 +72,5 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     process.exit(2);
   }
   const f = writeLmTask(resolve(out));
-  console.log(`wrote ${f.taskFile} (${f.trainRows} training rows, ${f.evalRows} eval rows; model ${f.modelDir})`);
+  console.log(`wrote ${f.taskFile} (${f.trainRows} training rows, ${f.evalRows} held out; model ${f.modelDir})`);
 }

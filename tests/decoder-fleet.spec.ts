@@ -4,11 +4,12 @@
  * three HierFedLoRA rounds against a real coordinator. Each tab downloads the checkpoint the
  * coordinator serves through Cache Storage and reports its category histogram; the coordinator
  * scores held-out loss and perplexity every round (loss falls) and the dashboard shows them; the
- * round's adapter exported as PEFT (admin API) loads back through PEFT import, both in `generate`
- * (same tokens and log-probs as `generate --run ID --round K` on the run's own checkpoint) and as
- * `--init-adapter` of a new run (its round-0 held-out loss equals the exported round's).
+ * round's adapter exported as PEFT (admin API) loads back through PEFT import in `generate`: the
+ * same tokens and log-probs as `generate --run ID --round K` on the run's own checkpoint.
+ * (`--init-adapter` from such an export is checked in apps/coordinator/test/lm-task.test.ts.)
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,9 +33,9 @@ interface Generated {
   tokens: Array<{ id: number; logProb: number }>;
 }
 
-function generate(args: string[]): Generated {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', 'scripts/adapter-cli.ts', 'generate', ...args, '--max-new-tokens', '6', '--json'], { encoding: 'utf8' });
-  return JSON.parse(out.slice(out.indexOf('{'))) as Generated;
+async function generate(args: string[]): Promise<Generated> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/adapter-cli.ts', 'generate', ...args, '--max-new-tokens', '6', '--json'], { encoding: 'utf8' });
+  return JSON.parse(stdout.slice(stdout.indexOf('{'))) as Generated;
 }
 
 test('3 tabs fine-tune a tiny GPT-2 with HierFedLoRA: held-out loss falls, dashboard shows it, the PEFT export loads back', async ({ browser, request }) => {
@@ -43,7 +44,6 @@ test('3 tabs fine-tune a tiny GPT-2 with HierFedLoRA: held-out loss falls, dashb
   const files = writeLmTask(dir);
   const db = join(dir, 'coordinator.sqlite');
   let coordinator: CoordinatorProcess | undefined;
-  let second: CoordinatorProcess | undefined;
   const tabs: DeviceTab[] = [];
   try {
     coordinator = await startCoordinatorProcess(
@@ -54,12 +54,8 @@ test('3 tabs fine-tune a tiny GPT-2 with HierFedLoRA: held-out loss falls, dashb
     const before = await coordinatorStatus<StatusJson>(url);
     expect(before.task).toMatchObject({ objective: 'causal-lm', classNames: ['capital', 'colour', 'opposite'], lm: { modelType: 'gpt2', layers: 3, categoryField: 'category' } });
 
-    const views = [];
-    for (const slowdown of SLOWDOWNS) {
-      const tab = await openDevice(browser, { url, token, mode: 'fleet', backend: 'wasm', slowdown });
-      tabs.push(tab);
-      views.push(await waitForJoins(tab.page, 1));
-    }
+    tabs.push(...(await Promise.all(SLOWDOWNS.map((slowdown) => openDevice(browser, { url, token, mode: 'fleet', backend: 'wasm', slowdown })))));
+    const views = await Promise.all(tabs.map((t) => waitForJoins(t.page, 1)));
     for (const v of views) {
       expect(v.task?.numBlocks).toBe(3);
       // A histogram over the task's categories, of the tab's own partition.
@@ -89,6 +85,7 @@ test('3 tabs fine-tune a tiny GPT-2 with HierFedLoRA: held-out loss falls, dashb
     for (let r = 1; r <= ROUNDS; r++) {
       const row = s.rounds.find((x) => x.round === r)!;
       expect(row.participants).toBe(SLOWDOWNS.length);
+      expect(row.groups).toBe(2);
       expect(row.perplexity).toBeCloseTo(Math.exp(row.loss as number), 6);
     }
     // Falls clearly, and keeps falling after the first round.
@@ -131,26 +128,18 @@ test('3 tabs fine-tune a tiny GPT-2 with HierFedLoRA: held-out loss falls, dashb
 
     // Imported back: generate with the exported folder = generate with the run's own checkpoint.
     const template = ['--template', files.template];
-    const fromRun = generate(['--run', runId, '--round', String(ROUNDS), '--db', db, '--prompt', PROMPT, ...template]);
-    const fromPeft = generate(['--model', files.modelDir, '--adapter', peftDir, '--prompt', PROMPT, ...template]);
-    const base = generate(['--model', files.modelDir, '--prompt', PROMPT, ...template]);
+    const [fromRun, fromPeft, base] = await Promise.all([
+      generate(['--run', runId, '--round', String(ROUNDS), '--db', db, '--prompt', PROMPT, ...template]),
+      generate(['--model', files.modelDir, '--adapter', peftDir, '--prompt', PROMPT, ...template]),
+      generate(['--model', files.modelDir, '--prompt', PROMPT, ...template]),
+    ]);
     expect(fromPeft.tokens.map((t) => t.id)).toEqual(fromRun.tokens.map((t) => t.id));
     expect(fromPeft.text).toBe(fromRun.text);
     fromPeft.tokens.forEach((t, i) => expect(Math.abs(t.logProb - fromRun.tokens[i]!.logProb)).toBeLessThan(1e-4));
     expect(base.tokens.map((t) => t.logProb)).not.toEqual(fromPeft.tokens.map((t) => t.logProb));
-
-    // And as the starting point of a new run: its round-0 evaluation scores the exported round.
-    await coordinator.stop();
-    coordinator = undefined;
-    second = await startCoordinatorProcess(['--task', files.taskFile, '--init-adapter', peftDir, '--devices', '1', '--rounds', '1']);
-    const url2 = second.url;
-    await expect.poll(async () => (await coordinatorStatus<StatusJson>(url2)).rounds.some((r) => r.round === 0 && r.loss !== null), { timeout: 60_000 }).toBe(true);
-    const round0 = (await coordinatorStatus<StatusJson>(url2)).rounds.find((r) => r.round === 0)!;
-    expect(Math.abs((round0.loss as number) - (last.loss as number))).toBeLessThan(1e-4);
   } finally {
     for (const t of tabs) await t.context.close();
     await coordinator?.stop();
-    await second?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });

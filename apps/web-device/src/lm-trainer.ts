@@ -12,7 +12,8 @@ import type { LocalResult } from './trainer';
 import { waitAfterStep } from './slowdown';
 import { yieldToEventLoop } from './yield';
 
-const OOM = /out of memory|failed to allocate|allocation failed|array buffer allocation|memory access out of bounds|aborted\(oom\)|cannot enlarge memory|maximum call stack/i;
+/** What wasm, WebGL/WebGPU and V8 say when memory runs out. */
+const OOM = /out of memory|failed to allocate|allocation failed|array buffer allocation|invalid array length|memory access out of bounds|aborted\(oom\)|cannot enlarge memory/i;
 
 export class OutOfMemoryError extends Error {
   constructor(what: string, cause: unknown) {
@@ -21,13 +22,16 @@ export class OutOfMemoryError extends Error {
   }
 }
 
-/** Rethrows memory exhaustion as OutOfMemoryError, other errors as they are. */
+/** Memory exhaustion as OutOfMemoryError, other errors as they are. */
+export function asMemoryError(what: string, err: unknown): unknown {
+  return OOM.test((err as Error)?.message ?? '') ? new OutOfMemoryError(what, err) : err;
+}
+
 async function guarded<T>(what: string, f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (err) {
-    if (err instanceof RangeError || OOM.test((err as Error)?.message ?? '')) throw new OutOfMemoryError(what, err);
-    throw err;
+    throw asMemoryError(what, err);
   }
 }
 

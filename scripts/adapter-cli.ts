@@ -5,7 +5,7 @@
  * directory unless --model is given). Without --run, lora-core's commands run unchanged.
  *
  *   npm run export -- --run ID [--round K] --format peft --out DIR [--db PATH] [--model DIR]
- *   npm run generate -- --run ID [--round K] --prompt "…" [--template "Q: {prompt}\nA: "] [--json]
+ *   npm run generate -- --run ID [--round K] --prompt "…" [--json]   (the run's SFT template unless --template)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -72,7 +72,9 @@ async function main(): Promise<void> {
   try {
     const r = await exportRunAdapter({ db, runId, ...(round === undefined ? {} : { round }), ...(model === undefined ? {} : { model }), out: join(tmp, 'adapter') });
     if (!args.includes('--json')) console.log(`run ${runId} round ${r.round} (layers ${r.layers.join(', ')})`);
-    await runCommand('generate', ['--model', r.modelDir, '--adapter', r.out, ...args]);
+    // The run's own SFT template unless --template says otherwise.
+    const template = r.template !== undefined && !args.some((a) => a === '--template' || a.startsWith('--template=')) ? ['--template', r.template] : [];
+    await runCommand('generate', ['--model', r.modelDir, '--adapter', r.out, ...template, ...args]);
   } finally {
     process.once('exit', () => rmSync(tmp, { recursive: true, force: true }));
   }

@@ -129,7 +129,8 @@ test('3 tabs fine-tune a tiny GPT-2 with HierFedLoRA: held-out loss falls, dashb
     // Imported back: generate with the exported folder = generate with the run's own checkpoint.
     const template = ['--template', files.template];
     const [fromRun, fromPeft, base] = await Promise.all([
-      generate(['--run', runId, '--round', String(ROUNDS), '--db', db, '--prompt', PROMPT, ...template]),
+      // No --template: the run's own, from its record.
+      generate(['--run', runId, '--round', String(ROUNDS), '--db', db, '--prompt', PROMPT]),
       generate(['--model', files.modelDir, '--adapter', peftDir, '--prompt', PROMPT, ...template]),
       generate(['--model', files.modelDir, '--prompt', PROMPT, ...template]),
     ]);

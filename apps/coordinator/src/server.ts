@@ -341,6 +341,6 @@ function taskSettingsOf(config: RunConfig, task: FederatedTask): Record<string, 
     maxPerClass: config.maxPerClass ?? null,
     dataSeed: config.seed,
     // Causal-LM runs: what `npm run export|generate -- --run ID` needs to turn a checkpoint into a PEFT adapter.
-    ...(task.summary?.lm ? { model: { dir: task.summary.lm.modelDir, lora: task.info.lora } } : {}),
+    ...(task.summary?.lm ? { model: { dir: task.summary.lm.modelDir, lora: task.info.lora, template: task.info.causalLm?.template.prompt ?? null } } : {}),
   };
 }

@@ -110,7 +110,7 @@ describe('causal-LM federated task', () => {
     // The same round stored by a run, exported by the CLI's code path from the database.
     const db = join(dir, 'state.sqlite');
     const state = new SqliteState(db);
-    state.createRun({ id: 'run-lm', strategy: 'fedlora', createdAt: 1, status: 'finished', finishedAt: 2, config: { task: { model: { dir: files.modelDir, lora: task.info.lora } } } });
+    state.createRun({ id: 'run-lm', strategy: 'fedlora', createdAt: 1, status: 'finished', finishedAt: 2, config: { task: { model: { dir: files.modelDir, lora: task.info.lora, template: files.template } } } });
     state.completeRound(
       { runId: 'run-lm', round: 1, startedAt: 1, finishedAt: 2, plan: null, participants: [], bytesUp: 0, bytesDown: 0, timeline: [] },
       null,
@@ -121,6 +121,7 @@ describe('causal-LM federated task', () => {
     const r = await exportRunAdapter({ db, runId: 'run-lm', out });
     assert.equal(r.round, 1);
     assert.deepEqual(r.layers, [2]);
+    assert.equal(r.template, files.template);
     assert.deepEqual(new Uint8Array(readFileSync(join(out, 'adapter_model.safetensors'))), peft.weights);
     await assert.rejects(exportRunAdapter({ db, runId: 'nope', out: join(dir, 'x') }), /run nope is not in/);
     await assert.rejects(exportRunAdapter({ db, runId: 'run-lm', round: 7, out: join(dir, 'y') }), /no checkpoint of round 7/);

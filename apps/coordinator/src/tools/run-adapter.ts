@@ -26,11 +26,14 @@ export interface RunAdapterExport {
   readonly modelDir: string;
   readonly layers: readonly number[];
   readonly bytes: number;
+  /** The SFT template the run trained with (generate it the same way). */
+  readonly template: string | undefined;
 }
 
 interface RecordedModel {
   readonly dir: string;
   readonly lora: { readonly rank: number; readonly alpha: number; readonly targets: readonly string[] };
+  readonly template?: string | null;
 }
 
 export async function exportRunAdapter(o: RunAdapterOptions): Promise<RunAdapterExport> {
@@ -61,5 +64,5 @@ export async function exportRunAdapter(o: RunAdapterOptions): Promise<RunAdapter
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, ADAPTER_CONFIG_FILE), JSON.stringify(exp.config, null, 2) + '\n');
   writeFileSync(join(o.out, ADAPTER_WEIGHTS_FILE), exp.weights);
-  return { out: o.out, round, modelDir, layers: exp.layers, bytes: exp.weights.byteLength };
+  return { out: o.out, round, modelDir, layers: exp.layers, bytes: exp.weights.byteLength, template: recorded.template ?? undefined };
 }

@@ -85,6 +85,8 @@ export interface CoordinatorConfig {
   readonly evalFile: string | undefined;
   /** Rows scored per evaluation ("all" = the whole set); undefined = the task's (default 2000). */
   readonly evalRows: number | 'all' | undefined;
+  /** Causal-LM tasks: a PEFT LoRA adapter directory the run starts from. */
+  readonly initAdapter?: string | undefined;
   /** The run flags given on the command line (a task's defaults fill in the others). */
   readonly explicit: readonly string[];
   /** Checkpoints kept per run: the last N (Infinity: all) and the best-scoring one. */
@@ -121,6 +123,7 @@ export const USAGE = `Usage: coordinator [options]
   --train FILE        shorthand for a task: JSONL/CSV training rows (text, label); labels from this file
   --eval FILE         with --train: held-out rows scored after every round (default: a seeded 10% holdout)
   --eval-rows N|all   rows scored per evaluation: a seeded stratified sample of at most N (default 2000)
+  --init-adapter DIR  causal-LM tasks: start from a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors)
   --port N            listen port (default 8080; 0 = any free port)
   --host H            listen address (default 0.0.0.0, reachable from phones on the LAN)
   --token T           join token (default: generated and printed once)
@@ -237,6 +240,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         train: { type: 'string' },
         eval: { type: 'string' },
         'eval-rows': { type: 'string' },
+        'init-adapter': { type: 'string' },
         https: { type: 'boolean' },
         cert: { type: 'string' },
         key: { type: 'string' },
@@ -311,6 +315,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
     trainFile: values.train,
     evalFile: values.eval,
     evalRows: evalRows as number | 'all' | undefined,
+    initAdapter: values['init-adapter'],
     explicit,
     https: values.https ?? false,
     tlsCert: values.cert,

@@ -31,6 +31,7 @@ export {
   subsetDataset,
   subtractAdapters,
   trainedBlockKeys,
+  adapterTrainedKeys,
   validateAdapter,
   validateRoundPlan,
   withMaxTokens,
@@ -55,3 +56,6 @@ export type {
 } from '@tabfleet/lora-core';
 export { capDeclaredSamples, DEFAULT_TRIM_FRACTION, formatRobustReport, isRobustRule, ROBUST_RULES } from '@tabfleet/lora-core';
 export type { RobustOptions, RobustRule } from '@tabfleet/lora-core';
+// Causal-LM tasks on Hugging Face decoders (issue 11).
+export { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, categoryHistogram, decoderMemoryBytesByDepth, encodeRows, exportPeft, lmBatches, loadPeftAdapter, LoraCausalLm } from '@tabfleet/lora-core';
+export type { CausalDecoder, CausalLmRow, DecoderConfig, SftTemplate } from '@tabfleet/lora-core';

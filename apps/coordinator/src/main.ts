@@ -7,6 +7,7 @@ import type { CoordinatorConfig } from './config';
 import { describeTask, loadTask, loadTaskFromFiles } from './core-node';
 import type { LoadedTask, TaskOverrides } from './core-node';
 import { createFederatedTask } from './federated-task';
+import { createLmFederatedTask } from './lm-federated-task';
 import { dirname } from 'node:path';
 import { loadOperatorTls, selfSignedTls, TlsError } from './http/tls';
 import type { TlsMaterial } from './http/tls';
@@ -60,12 +61,22 @@ async function main(): Promise<number> {
   for (const line of describeTask(loaded)) log(line);
   config = withTaskDefaults(config, loaded.spec.defaults);
   log('starting the evaluation worker and loading the model…');
-  const task = await createFederatedTask(loaded, {
-    partitions: config.partitions,
-    dirichletAlpha: config.alpha,
-    seed: config.seed,
-    batchSize: config.batchSize,
-  });
+  if (config.initAdapter !== undefined && !loaded.lm) {
+    console.error('--init-adapter applies to causal-lm tasks (a PEFT adapter of a Hugging Face decoder)');
+    return 2;
+  }
+  const taskOptions = { partitions: config.partitions, dirichletAlpha: config.alpha, seed: config.seed, batchSize: config.batchSize };
+  let task;
+  try {
+    task = loaded.lm
+      ? await createLmFederatedTask(loaded, { ...taskOptions, ...(config.initAdapter === undefined ? {} : { initAdapter: config.initAdapter }) })
+      : await createFederatedTask(loaded, taskOptions);
+  } catch (err) {
+    // A checkpoint that does not load or an adapter that does not fit: said once, clearly, before any device joins.
+    if (!loaded.lm) throw err;
+    console.error(`could not load the task's model: ${(err as Error).message}`);
+    return 2;
+  }
   if (config.robust) log(`robust aggregation: ${JSON.stringify(config.robust)}`);
   const state = openState(config.db, { retention: config.checkpointRetention });
   let coordinator;

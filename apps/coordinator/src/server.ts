@@ -15,6 +15,7 @@ import { computeMaxHttpBufferSize } from './config';
 import { AddressLimits, connectionLimits } from './connection-limits';
 import { InviteBook } from './invites';
 import type { ConnectionLimits } from './connection-limits';
+import { decodeAdapter } from './core';
 import type { Strategy } from './core';
 import { attachDashboardNamespace } from './dashboard/namespace';
 import type { DashboardSource } from './dashboard/namespace';
@@ -32,6 +33,7 @@ import { findResumableRun, openRun, refuseResumeOnOtherTask, runParamsFromConfig
 export { TaskMismatchError } from './run-session';
 import type { RunSession } from './run-session';
 import { takeSnapshot } from './snapshot';
+import { withPerplexity } from './lm-status';
 import type { Snapshot } from './snapshot';
 import type { CoordinatorState, RunStatusName } from './state';
 import type { FederatedTask } from './task';
@@ -136,20 +138,30 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   let session: RunSession;
   let closing = false;
 
-  const snapshot = (admin = true): Snapshot => ({ task: task.summary ?? null, ...takeSnapshot(session.runId, session.loop.status(), session.registry, state, admin) });
+  const snapshot = (admin = true): Snapshot => withPerplexity({ task: task.summary ?? null, ...takeSnapshot(session.runId, session.loop.status(), session.registry, state, admin) });
   const exportAdapter = (runId: string, round: number | undefined): Uint8Array | undefined => {
     const cp = round === undefined ? state.latestCheckpoint(runId) : state.getCheckpoint(runId, round);
     return cp?.bytes;
   };
+  const exportPeft = task.exportPeft;
   const handler = createRequestHandler({
       assets,
       ...(config.trustedProxies === undefined ? {} : { trustedProxies: config.trustedProxies }),
+      ...(task.serveFiles ? { serveFiles: task.serveFiles } : {}),
       snapshot,
       publicDeviceUrl: () => publicDeviceUrl,
       partitionFor: (deviceId, key) => session.fleet.partitionFor(deviceId, key),
       admin: {
         isAdminToken: (t) => adminToken.length > 0 && sameSecret(adminToken, t),
         exportAdapter,
+        ...(exportPeft
+          ? {
+              exportPeft: async (runId: string, round: number | undefined) => {
+                const cp = round === undefined ? state.latestCheckpoint(runId) : state.getCheckpoint(runId, round);
+                return cp ? { ...(await exportPeft(decodeAdapter(cp.bytes, { copy: true }))), round: cp.round } : undefined;
+              },
+            }
+          : {}),
         currentRunId: () => session.runId,
         stopRun: () => control.stopRun(),
         startRun: (params) => control.startRun(params),
@@ -331,5 +343,7 @@ function taskSettingsOf(config: RunConfig, task: FederatedTask): Record<string, 
     topK: config.topK ?? null,
     maxPerClass: config.maxPerClass ?? null,
     dataSeed: config.seed,
+    // Causal-LM runs: what `npm run export|generate -- --run ID` needs to turn a checkpoint into a PEFT adapter.
+    ...(task.summary?.lm ? { model: { dir: task.summary.lm.modelDir, lora: task.info.lora, template: task.info.causalLm?.template.prompt ?? null } } : {}),
   };
 }

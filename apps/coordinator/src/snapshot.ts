@@ -45,6 +45,8 @@ export interface RoundRow {
   readonly durationMs: number;
   readonly accuracy: number | null;
   readonly loss: number | null;
+  /** Causal-LM tasks: exp(loss), the held-out perplexity. */
+  readonly perplexity?: number | null;
 }
 
 export interface Snapshot {

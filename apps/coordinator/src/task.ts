@@ -4,11 +4,16 @@
  * adapter on the held-out set. The real implementation (a loaded task file, USE-lite, evaluation in
  * a worker thread) lives in federated-task.ts; unit tests pass small fakes.
  */
-import type { AdapterState, TaskInfo } from './core';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AdapterState, CausalLmRow, TaskInfo } from './core';
 
 export interface EvaluationResult {
+  /** Classification: accuracy; causal-LM: top-1 next-token accuracy on the loss tokens. */
   readonly accuracy: number;
+  /** Mean cross-entropy (causal-LM: per loss token, nats). */
   readonly loss: number;
+  /** Causal-LM: exp(loss). */
+  readonly perplexity?: number;
 }
 
 export type EvaluateAdapter = (adapter: AdapterState) => Promise<EvaluationResult>;
@@ -19,6 +24,8 @@ export interface PartitionData {
   readonly classNames: readonly string[];
   readonly texts: readonly string[];
   readonly labels: readonly number[];
+  /** Causal-LM tasks: the rows themselves (texts is then empty, labels are category indices). */
+  readonly rows?: readonly CausalLmRow[];
 }
 
 export interface FleetData {
@@ -43,6 +50,25 @@ export interface TaskSummary {
   readonly evalRows: number;
   /** Rows scored per round (a seeded stratified sample of evalRows, or all of them). */
   readonly evalScoredRows: number;
+  /** Causal-LM tasks: the checkpoint the tabs download and what grouping sees. */
+  readonly lm?: {
+    readonly modelType: string;
+    /** Absolute path of the checkpoint directory on the coordinator's machine. */
+    readonly modelDir: string;
+    readonly layers: number;
+    readonly modelBytes: number;
+    readonly modelHash: string;
+    /** Absent: no categorical field, devices are grouped by resources only. */
+    readonly categoryField?: string;
+    readonly initAdapter?: string;
+  };
+}
+
+/** A PEFT LoRA adapter as files (adapter_config.json, adapter_model.safetensors). */
+export interface PeftAdapterFiles {
+  readonly configJson: string;
+  readonly weights: Uint8Array;
+  readonly layers: readonly number[];
 }
 
 export interface FederatedTask {
@@ -55,5 +81,9 @@ export interface FederatedTask {
   readonly evaluate?: EvaluateAdapter;
   /** Optional: memoryBytesByDepth[d - 1] for the planner (see PlanContext). */
   readonly memoryBytesByDepth?: readonly number[];
+  /** HTTP handler for files tabs download besides the page (causal-LM: the checkpoint under /hf-model/); true when it answered. */
+  readonly serveFiles?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Causal-LM tasks: a stored adapter as a PEFT adapter (layers no group trained are left out). */
+  readonly exportPeft?: (adapter: AdapterState) => Promise<PeftAdapterFiles>;
   dispose?(): void;
 }

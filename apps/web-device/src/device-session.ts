@@ -35,6 +35,10 @@ import { poisonMultiplier } from './poison';
 import type { Poison } from './poison';
 import { measureUploadBytesPerSec, usableMemoryBytes } from './profile';
 import { benchmarkCurrentBackend, cachedModelFetch, LocalTrainer } from './trainer';
+import type { LocalResult } from './trainer';
+import { LmLocalTrainer, OutOfMemoryError } from './lm-trainer';
+import { fetchLmPartition, readOwnLmFile } from './data/lm-fleet';
+import type { EncodedRow } from './core';
 
 export type Phase =
   | 'starting'
@@ -115,6 +119,22 @@ export interface DeviceView {
   readonly recentStepMs: readonly number[];
   /** Own file with some labels outside the task's set: waiting for the person to train on the known rows or pick another file. */
   readonly labelMismatch: LabelMismatch | undefined;
+  /** Causal-LM tasks: the checkpoint download (undefined for the built-in encoder). */
+  readonly modelDownload?: ModelDownloadView;
+}
+
+export interface ModelDownloadView {
+  readonly totalBytes: number;
+  readonly loadedBytes: number;
+  readonly file: string;
+  /** Files fetched over the network this visit (the rest came from Cache Storage); set once done. */
+  readonly downloaded?: readonly string[];
+}
+
+/** Work of one assignment, whatever the objective. */
+interface LocalJob {
+  readonly numSamples: number;
+  train(a: Assignment, start: AdapterState, onStep: (step: number, loss: number) => void, betweenSteps: () => Promise<void>): Promise<LocalResult>;
 }
 
 export interface LabelMismatch {
@@ -135,6 +155,8 @@ export class DeviceSession {
   private readonly fetchAsset = cachedModelFetch();
   private connection: Connection | undefined;
   private trainer: LocalTrainer | undefined;
+  /** Causal-LM tasks: the decoder trainer and this device's encoded rows (trainer/data stay unset). */
+  private lm: { trainer: LmLocalTrainer; rows: EncodedRow[] } | undefined;
   private data: LabeledDataset | undefined;
   private fleetDataUrl: string | undefined;
   private pendingAssignment: Assignment | undefined;
@@ -362,7 +384,13 @@ export class DeviceSession {
     this.recovering = (async () => {
       try {
         await this.chooseBackend(this.lostBackends);
-        if (this.v.task) {
+        if (this.v.task?.causalLm && this.lm) {
+          const rows = this.lm.rows;
+          this.lm.trainer.dispose();
+          this.lm = { trainer: await this.loadLmTrainer(this.v.task), rows };
+          await this.measureProfile(this.v.task);
+          this.sendJoin();
+        } else if (this.v.task) {
           this.trainer?.dispose();
           this.trainer = await LocalTrainer.load(this.fetchAsset, this.v.task, this.identity.slowdown);
           await this.measureProfile(this.v.task);
@@ -437,13 +465,17 @@ export class DeviceSession {
       await this.preparing;
     } catch (err) {
       this.preparing = undefined;
-      this.fail((err as Error).message);
+      const message = (err as Error).message;
+      // Said to the coordinator too: a device that cannot hold the model is not silently absent.
+      if (err instanceof OutOfMemoryError) this.connection?.send('deviceError', { code: 'training-failed', message: message.slice(0, 2000) });
+      this.fail(message);
       return;
     }
     this.sendJoin();
   }
 
   private async prepare(task: TaskInfo): Promise<void> {
+    if (task.causalLm) return this.prepareLm(task);
     this.update({ phase: 'loading-data', message: 'loading the model' });
     this.trainer = await LocalTrainer.load(this.fetchAsset, task, this.identity.slowdown);
     if (this.trainer.numBlocks !== task.numBlocks) throw new Error(`model has ${this.trainer.numBlocks} blocks; the task says ${task.numBlocks}`);
@@ -453,19 +485,73 @@ export class DeviceSession {
     await this.measureProfile(task);
   }
 
+  /** Causal-LM task: download (or read from the cache) and load the checkpoint, get the rows, measure the profile. */
+  private async prepareLm(task: TaskInfo): Promise<void> {
+    const trainer = await this.loadLmTrainer(task);
+    const data = this.v.mode === 'fleet' ? await this.lmFleetRows(task) : await this.lmOwnRows(task);
+    this.lm = { trainer, rows: trainer.encode(data.rows) };
+    this.update({ numSamples: data.rows.length, labelHistogram: data.histogram });
+    await this.measureProfile(task);
+  }
+
+  private async loadLmTrainer(task: TaskInfo): Promise<LmLocalTrainer> {
+    const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+    this.update({ phase: 'loading-data', message: `downloading the model (${mib(task.causalLm?.modelBytes ?? 0)} MiB)` });
+    const trainer = await LmLocalTrainer.load(task, {
+      memoryBytes: usableMemoryBytes(),
+      slowdown: this.identity.slowdown,
+      onProgress: (p) =>
+        this.update({
+          modelDownload: { totalBytes: p.totalBytes, loadedBytes: p.loadedBytes, file: p.file },
+          message: `${p.fromCache ? 'reading the model from the browser cache' : 'downloading the model'}: ${mib(p.loadedBytes)} / ${mib(p.totalBytes)} MiB (${p.file})`,
+        }),
+    });
+    const d = this.v.modelDownload;
+    this.update({
+      modelDownload: { totalBytes: d?.totalBytes ?? 0, loadedBytes: d?.loadedBytes ?? 0, file: d?.file ?? '', downloaded: trainer.downloaded },
+      message: `model loaded (${trainer.downloaded.length === 0 ? 'from the browser cache' : `${trainer.downloaded.length} files downloaded`})`,
+    });
+    return trainer;
+  }
+
+  private async lmFleetRows(task: TaskInfo) {
+    if (!this.fleetDataUrl) throw new Error('the coordinator gave no fleet partition');
+    this.update({ message: `downloading partition ${this.v.partitionIndex}` });
+    return fetchLmPartition(this.fleetDataUrl, task);
+  }
+
+  private async lmOwnRows(task: TaskInfo) {
+    const field = task.causalLm?.categoryField;
+    for (;;) {
+      this.update({ phase: 'choosing-data', message: `pick a JSONL file of {"prompt", "response"} or {"text"} rows${field ? ` with "${field}" (one of ${task.classNames.join(', ')})` : ''}` });
+      const file = await this.nextFile();
+      this.update({ phase: 'loading-data', message: `reading ${file.name} (it stays on this device)` });
+      try {
+        const data = await readOwnLmFile(file, task);
+        this.update({ error: undefined });
+        return data;
+      } catch (err) {
+        this.update({ error: (err as Error).message });
+      }
+    }
+  }
+
   /** Per-depth step times (cached per backend + task + data), upload bandwidth, memory. */
   private async measureProfile(task: TaskInfo): Promise<void> {
-    const trainer = this.trainer;
+    const trainer = this.lm?.trainer ?? this.trainer;
     const data = this.data;
     const backend = this.v.backend;
-    if (!trainer || !data || !backend) throw new Error('profile before the model, data and backend are ready');
-    const dataKey = this.v.mode === 'fleet' ? `fleet:${this.v.partitionIndex}` : `own:${data.texts.length}:${fnv1a(new TextEncoder().encode(data.texts.slice(0, 64).join('\n')))}`;
+    if (!trainer || (!data && !this.lm) || !backend) throw new Error('profile before the model, data and backend are ready');
+    const sample = this.lm ? this.lm.rows.slice(0, 64).map((r) => r.ids.join(',')) : (data as LabeledDataset).texts.slice(0, 64);
+    const count = this.lm ? this.lm.rows.length : (data as LabeledDataset).texts.length;
+    const dataKey = this.v.mode === 'fleet' ? `fleet:${this.v.partitionIndex}` : `own:${count}:${fnv1a(new TextEncoder().encode(sample.join('\n')))}`;
     const key = profileKey(this.envKey, backend.name, task, dataKey);
     let msPerStep = this.cache.profile(key);
     const profileCached = msPerStep !== undefined && msPerStep.length === trainer.numBlocks;
     if (!profileCached) {
       this.update({ phase: 'profiling', message: 'measuring step times per depth' });
-      msPerStep = await trainer.measureStepTimes(data, (depth, ms) => this.update({ message: `depth ${depth}: ${ms.toFixed(0)} ms/step` }));
+      const onDepth = (depth: number, ms: number) => this.update({ message: `depth ${depth}: ${ms.toFixed(0)} ms/step` });
+      msPerStep = this.lm ? await this.lm.trainer.measureStepTimes(this.lm.rows, onDepth) : await (trainer as LocalTrainer).measureStepTimes(data as LabeledDataset, onDepth);
       this.cache.saveProfile(key, msPerStep);
     }
     const upload = await measureUploadBytesPerSec();
@@ -573,16 +659,23 @@ export class DeviceSession {
       throw new Error(`adapter for round ${adapter.round}.${adapter.intraRound} came without its assignment`);
     }
     if (this.recovering) await this.recovering;
-    if (!this.trainer || !this.data) throw new Error('assignment before the device was ready');
     this.inFlight = workKey(a);
     try {
-      await this.train(a, adapter, this.trainer, this.data);
+      await this.train(a, adapter, this.job());
     } finally {
       this.inFlight = undefined;
     }
   }
 
-  private async train(a: Assignment, adapter: GlobalAdapter, trainer: LocalTrainer, data: LabeledDataset): Promise<void> {
+  /** What trains an assignment: the decoder on this device's rows, or the classifier on its dataset. */
+  private job(): LocalJob {
+    const { lm, trainer, data } = this;
+    if (lm) return { numSamples: lm.rows.length, train: (a, start, onStep, between) => lm.trainer.train(a, start, lm.rows, onStep, between) };
+    if (!trainer || !data) throw new Error('assignment before the device was ready');
+    return { numSamples: data.texts.length, train: (a, start, onStep, between) => trainer.train(a, start, data, onStep, between) };
+  }
+
+  private async train(a: Assignment, adapter: GlobalAdapter, job: LocalJob): Promise<void> {
     const start: AdapterState = decodeAdapter(adapter.payload, { copy: true });
     const view = (step: number, loss: number | null): WorkView => ({
       round: a.round,
@@ -598,10 +691,9 @@ export class DeviceSession {
     let last = performance.now();
     let result;
     try {
-      result = await trainer.train(
+      result = await job.train(
         a,
         start,
-        data,
         (step, loss) => {
           const now = performance.now();
           this.update({ work: view(step, loss), recentStepMs: [...this.v.recentStepMs, now - last].slice(-50) });
@@ -630,7 +722,7 @@ export class DeviceSession {
       round: a.round,
       intraRound: a.intraRound,
       groupId: a.groupId,
-      numSamples: data.texts.length,
+      numSamples: job.numSamples,
       payload,
       loss: result.meanLoss,
       trainMs: result.trainMs,

@@ -1,6 +1,7 @@
 /** Loading Hugging Face checkpoint directories from disk. */
 import { createHash } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFileSync, readdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join, normalize, resolve, sep } from 'node:path';
 import { isModelFile, loadHfModel, type HfModel, type LoadHfOptions, type ModelManifest, type ReadFile } from '../src/model/hf';
 
@@ -33,11 +34,16 @@ export async function loadHfModelFromDir(dir: string, o: LoadHfOptions = {}): Pr
 
 /** The manifest of a checkpoint directory (files the loader reads, sizes, sha256), for serving it to tabs. */
 export async function buildModelManifest(dir: string): Promise<ModelManifest> {
-  const names = (await readdir(dir)).filter(isModelFile).sort();
+  return buildModelManifestSync(dir);
+}
+
+/** buildModelManifest, synchronously (task loading at start-up). */
+export function buildModelManifestSync(dir: string): ModelManifest {
+  const names = readdirSync(dir).filter(isModelFile).sort();
   if (!names.includes('config.json')) throw new Error(`${dir} has no config.json`);
   const files = [];
   for (const path of names) {
-    const b = await readFile(join(dir, path));
+    const b = readFileSync(join(dir, path));
     files.push({ path, bytes: b.byteLength, sha256: createHash('sha256').update(b).digest('hex') });
   }
   return { files };

@@ -7,6 +7,8 @@ export { WORDNET_DATA_FILES, loadWordNetGlosses, readWordNetItems, wordNetDictDi
 export type { LoadWordNetOptions } from './wordnet';
 export { describeTask, loadTask, loadTaskFromFiles, readTaskSpec } from './task-files';
 export type { LoadedTask, TaskOverrides } from './task-files';
-export { buildModelManifest, directoryReader, loadHfModelFromDir } from './hf';
+export { buildModelManifest, buildModelManifestSync, directoryReader, loadHfModelFromDir } from './hf';
+export { ALL_ROWS_CATEGORY, describeLmTask, loadLmTaskData } from './lm-task';
+export type { LmTaskData } from './lm-task';
 export { modelDirectoryHandler } from './hf-serve';
 export type { ModelDirectoryHandler } from './hf-serve';

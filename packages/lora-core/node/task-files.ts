@@ -14,6 +14,7 @@ import type { LabeledText } from '../src/data';
 import { BUILTIN_TASK_NAMES, BUILTIN_TASKS, isBuiltinTaskName, isFileSource, parseTaskFile, parseTaskJson, resolveTaskData, TaskFileError } from '../src/task';
 import type { DataSource, ResolvedTaskData, TaskFile } from '../src/task';
 import { readWordNetItems } from './wordnet';
+import { describeLmTask, loadLmTaskData, type LmTaskData } from './lm-task';
 
 export interface TaskOverrides {
   /** Run seed: holdout split, evaluation sample, per-label cap. */
@@ -33,6 +34,8 @@ export interface LoadedTask {
   /** sha256 (hex) of the task and its files. */
   readonly hash: string;
   readonly data: ResolvedTaskData;
+  /** Causal-LM tasks only: the checkpoint and the rows (`data` then holds the categories as classNames and no datasets). */
+  readonly lm?: LmTaskData;
 }
 
 /** `--task` value: a built-in name or a path to a task file. */
@@ -118,6 +121,7 @@ function wordnetVersion(): string {
 
 function resolveLoaded(parsed: TaskFile, origin: string, baseDir: string, overrides: TaskOverrides): LoadedTask {
   const spec = withOverrides(parsed, overrides);
+  if (spec.objective.type === 'causal-lm') return resolveLmLoaded(spec, origin, baseDir, overrides);
   const train = spec.train ? readSource(spec.train, 'train', baseDir, origin) : null;
   const evalRows = spec.eval ? readSource(spec.eval, 'eval', baseDir, origin) : null;
   const data = resolveTaskData(spec, train?.items ?? null, evalRows?.items ?? null, { seed: overrides.seed, source: origin });
@@ -134,6 +138,15 @@ function resolveLoaded(parsed: TaskFile, origin: string, baseDir: string, overri
   return { spec, origin, hash, data };
 }
 
+function resolveLmLoaded(spec: TaskFile, origin: string, baseDir: string, overrides: TaskOverrides): LoadedTask {
+  const { data: lm, fingerprint } = loadLmTaskData(spec, { seed: overrides.seed, origin, baseDir, ...(overrides.evalRows === undefined ? {} : { evalRows: overrides.evalRows }) });
+  // The checkpoint is hashed by content (its manifest), not by where it lies.
+  const hashed = { ...spec, model: { family: 'hf', manifest: lm.modelHash }, ...fingerprint, description: undefined, evaluation: { holdoutFraction: spec.evaluation.holdoutFraction } };
+  const hash = createHash('sha256').update(canonicalJson(hashed)).digest('hex');
+  const data: ResolvedTaskData = { classNames: [...lm.categories], train: null, evalSet: null, evalSample: null, evalSource: lm.evalSource };
+  return { spec, origin, hash, data, lm };
+}
+
 /** JSON with object keys sorted, so equal documents hash equally. */
 function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
@@ -143,6 +156,7 @@ function canonicalJson(value: unknown): string {
 
 /** Lines for a console: name, origin, labels, sizes, evaluation. */
 export function describeTask(t: LoadedTask): string[] {
+  if (t.lm) return [`task "${t.spec.name}" (${t.origin}, hash ${t.hash.slice(0, 12)})`, ...describeLmTask(t.lm)];
   const d = t.data;
   const labels = d.classNames.length > 12 ? `${d.classNames.slice(0, 12).join(', ')}, … (${d.classNames.length})` : d.classNames.join(', ');
   const evalLine =

@@ -88,7 +88,10 @@ test('every field has its own error, named by its path', () => {
   assertProblem({ name: 'x', maxPerClass: 0 }, 'maxPerClass', />=\s*1|too small/i);
   assertProblem({ name: 'x', model: { family: 'gpt7' } }, 'model.family', /use-lite/);
   assertProblem({ name: 'x', model: { family: 'use-lite', dir: '/m' } }, 'model', /unknown field\(s\) "dir"/);
-  assertProblem({ name: 'x', objective: 'causal-lm' }, 'objective.type', /classification/);
+  assertProblem({ name: 'x', objective: 'regression' }, 'objective.type', /classification, causal-lm/);
+  assertProblem({ name: 'x', objective: 'causal-lm' }, 'model', /Hugging Face decoder/);
+  assertProblem({ name: 'x', model: { family: 'hf', dir: 'm' } }, 'objective', /causal-lm/);
+  assertProblem({ name: 'x', lora: { targets: ['attn.c_attn'] } }, 'lora.targets', /decoder modules/);
   assertProblem({ name: 'x', lora: { rank: 0 } }, 'lora.rank', /too small|>=/i);
   assertProblem({ name: 'x', lora: { alpha: -1 } }, 'lora.alpha', /too small|>|positive/i);
   assertProblem({ name: 'x', lora: { targets: ['wq'] } }, 'lora.targets[0]', /qkv/);

@@ -1,6 +1,7 @@
 import { useCallback, useMemo, useState } from 'react';
 import type { RunParams } from '../../src/dashboard/contract';
 import { storeAdminToken } from './admin-token';
+import { LmMetrics } from './components/LmMetrics';
 import { AdminAccess } from './components/AdminAccess';
 import { DeviceTable } from './components/DeviceTable';
 import { GroupsPanel } from './components/GroupsPanel';
@@ -65,6 +66,7 @@ export function App({ initialToken }: { initialToken: string | null }) {
             {admin && adminToken ? <InvitePanel adminToken={adminToken} /> : null}
           </div>
           {state.task ? <TaskInfo task={state.task} /> : null}
+          {state.task?.objective === 'causal-lm' ? <LmMetrics task={state.task} run={state.run} rounds={state.rounds} {...(admin && adminToken ? { adminToken } : {})} /> : null}
           <RunCharts run={state.run} rounds={state.rounds} overlay={overlay} />
           <Timeline startedAt={state.run?.createdAt ?? state.serverTime} events={state.timeline} rounds={state.rounds} />
           <GroupsPanel groups={state.groups} classNames={state.classNames} globalDistribution={state.globalDistribution} numBlocks={state.numBlocks} />

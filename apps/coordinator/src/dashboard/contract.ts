@@ -140,6 +140,8 @@ export interface TaskView {
   readonly evalSource: 'file' | 'holdout' | 'none';
   readonly evalRows: number;
   readonly evalScoredRows: number;
+  /** Causal-LM tasks: the checkpoint (see TaskSummary.lm). */
+  readonly lm?: { readonly modelType: string; readonly modelDir: string; readonly layers: number; readonly modelBytes: number; readonly modelHash: string; readonly categoryField?: string; readonly initAdapter?: string };
 }
 
 export interface DashboardState {

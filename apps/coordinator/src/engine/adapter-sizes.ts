@@ -1,5 +1,5 @@
 /** Encoded adapter sizes, the numbers behind PlanContext.adapterBytes and the socket's buffer limit. */
-import { encodeAdapter, trainedBlockKeys } from '../core';
+import { adapterTrainedKeys, encodeAdapter } from '../core';
 import type { AdapterState, BlockKey } from '../core';
 
 export function restrictToBlocks(state: AdapterState, keys: readonly BlockKey[]): AdapterState {
@@ -12,10 +12,10 @@ export function restrictToBlocks(state: AdapterState, keys: readonly BlockKey[])
   return out;
 }
 
-/** bytes[d - 1] = encoded size of the delta a device uploads at depth d (its d blocks + head). */
+/** bytes[d - 1] = encoded size of the delta a device uploads at depth d (its d blocks + the head, where the adapter has one). */
 export function uploadBytesByDepth(state: AdapterState, numBlocks: number): number[] {
   const bytes: number[] = [];
-  for (let d = 1; d <= numBlocks; d++) bytes.push(encodeAdapter(restrictToBlocks(state, trainedBlockKeys(numBlocks, d))).byteLength);
+  for (let d = 1; d <= numBlocks; d++) bytes.push(encodeAdapter(restrictToBlocks(state, adapterTrainedKeys(state, numBlocks, d))).byteLength);
   return bytes;
 }
 

@@ -532,7 +532,7 @@ export class RunLoop {
     this.completedRound = round;
     this.lastAccuracy = metric ? metric.accuracy : null;
     this.log(
-      `round ${round}: ${metric ? `accuracy ${metric.accuracy.toFixed(4)} loss ${metric.loss.toFixed(4)}` : 'no evaluation set'} ` +
+      `round ${round}: ${metric ? `accuracy ${metric.accuracy.toFixed(4)} loss ${metric.loss.toFixed(4)}${metric.perplexity === undefined ? '' : ` perplexity ${metric.perplexity.toFixed(3)}`}` : 'no evaluation set'} ` +
         `(${participants.length} devices, up ${traffic.bytesUp} B, down ${traffic.bytesDown} B, ${finishedAt - startedAt} ms)`,
     );
     this.setState(this.runState, undefined);

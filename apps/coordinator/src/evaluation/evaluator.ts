@@ -28,8 +28,9 @@ export interface EvaluationWorker {
   close(): Promise<void>;
 }
 
-function spawnWorker(): Worker {
-  const url = new URL('./worker.ts', import.meta.url);
+/** A worker thread running `file` (next to this module), under tsx when the coordinator runs from source. */
+export function spawnWorker(file = './worker.ts'): Worker {
+  const url = new URL(file, import.meta.url);
   if (!url.pathname.endsWith('.ts')) return new Worker(url);
   // Under tsx (npm start, tests) a worker does not inherit the TypeScript loader: register it first.
   // Both hooks, as `--import tsx` installs them (tfjs's ESM build needs the CommonJS one too).

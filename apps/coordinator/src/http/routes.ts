@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Snapshot } from '../snapshot';
 import type { PartitionData } from '../task';
+import { handlePeftExport, type ExportPeft } from './peft-route';
 import type { AssetDirs } from './asset-dirs';
 import { isModelFile, isWasmFile, THREADED_MODULE_SCRIPT } from './asset-dirs';
 import { runParamsSchema } from '../dashboard/contract';
@@ -33,6 +34,8 @@ export interface AdminActions {
   issueInvites(count: number): Array<{ invite: string; url: string }>;
   /** Invites issued so far and how many of them a device has used (only hashes are kept: the links cannot be listed again). */
   inviteCounts?(): { issued: number; used: number };
+  /** Causal-LM tasks: a stored round as a PEFT adapter (see peft-route.ts). */
+  exportPeft?: ExportPeft;
 }
 
 export interface RouteDeps {
@@ -46,6 +49,8 @@ export interface RouteDeps {
   readonly admin?: AdminActions;
   /** Reverse proxies whose X-Forwarded-For names the client (--trust-proxy); default none. */
   readonly trustedProxies?: readonly string[];
+  /** Files the task serves to tabs besides the page (causal-LM: the checkpoint); true when it answered. */
+  readonly serveFiles?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -89,6 +94,7 @@ async function handleAdmin(admin: AdminActions, req: IncomingMessage, res: Serve
   if (method === 'GET' && path === '/api/admin/invites') {
     return sendJson(res, 200, admin.inviteCounts?.() ?? { issued: 0, used: 0 });
   }
+  if (await handlePeftExport(admin.exportPeft, req, res, url)) return;
   if ((method === 'GET' || method === 'HEAD') && path === '/api/admin/adapter') {
     const runId = url.searchParams.get('runId') ?? admin.currentRunId();
     const roundRaw = url.searchParams.get('round');
@@ -225,6 +231,8 @@ async function handle(deps: RouteDeps, limits: Limits, req: IncomingMessage, res
     const key = url.searchParams.get('key') ?? '';
     const data = deps.partitionFor(deviceId, key);
     if (!data) return sendJson(res, 403, { error: 'no partition for this device and key' });
+    // Causal-LM partitions carry rows (lmPartitionSchema), classification ones texts and labels.
+    if (data.rows) return sendJson(res, 200, { index: data.index, categories: data.classNames, rows: data.rows });
     return sendJson(res, 200, data);
   }
   if (path.startsWith('/model/')) {
@@ -233,6 +241,7 @@ async function handle(deps: RouteDeps, limits: Limits, req: IncomingMessage, res
     if (await sendLarge(limits, req, res, join(deps.assets.model, name))) return;
     return sendText(res, 404, 'not found');
   }
+  if (deps.serveFiles?.(req, res)) return;
   if (path.startsWith('/tfjs-wasm/')) {
     const name = path.slice('/tfjs-wasm/'.length);
     if (name === THREADED_MODULE_SCRIPT) {

@@ -35,6 +35,19 @@ export function StatusPanel({ view }: { view: DeviceView }) {
             </dd>
           </>
         )}
+        {view.modelDownload && (
+          <>
+            <dt>Model</dt>
+            <dd data-testid="model-download">
+              {(view.modelDownload.loadedBytes / 2 ** 20).toFixed(1)} / {(view.modelDownload.totalBytes / 2 ** 20).toFixed(1)} MiB
+              {view.modelDownload.downloaded === undefined
+                ? ` · ${view.modelDownload.file}`
+                : view.modelDownload.downloaded.length === 0
+                  ? ' · from the browser cache'
+                  : ` · downloaded ${view.modelDownload.downloaded.length} files, cached for the next visit`}
+            </dd>
+          </>
+        )}
         <dt>Data</dt>
         <dd data-testid="data">
           {view.mode === 'fleet' && view.partitionIndex !== undefined ? `fleet partition ${view.partitionIndex}` : view.mode === 'own' ? 'own file' : '–'}

@@ -4,7 +4,7 @@
  * that sends work to a tab and awaits its upload. The engine keeps only the WHEN that is its own
  * (membership, clocks, timeouts, persistence); this file owns steps 2–4 of the contract.
  */
-import { trainedBlockKeys, type AdapterState, type BlockKey } from '../lora/adapter-state';
+import { adapterTrainedKeys, type AdapterState, type BlockKey } from '../lora/adapter-state';
 import { applyDelta, subtractAdapters } from './aggregate';
 import type { RobustReport } from './robust';
 import { validateRoundPlan } from './plan-validation';
@@ -28,7 +28,7 @@ export interface MemberAssignment {
   readonly deviceId: string;
   readonly depth: number;
   readonly localSteps: number;
-  /** Exactly the blocks the update's delta must hold: trainedBlockKeys(numBlocks, depth). */
+  /** Exactly the blocks the update's delta must hold: adapterTrainedKeys(global, numBlocks, depth) (no head for decoder adapters). */
   readonly blockKeys: readonly BlockKey[];
   /** The group's current adapter A_g, every block (those below the depth run frozen). Shared: do not mutate. */
   readonly adapter: AdapterState;
@@ -104,7 +104,7 @@ async function runGroup(
   trainMember: TrainMember,
   onGroupAggregated: GlobalRoundInput['onGroupAggregated'],
 ): Promise<GroupOutcome> {
-  const blockKeys = trainedBlockKeys(numBlocks, plan.depth);
+  const blockKeys = adapterTrainedKeys(global, numBlocks, plan.depth);
   let adapter = global;
   const contributors: string[][] = [];
   const samplesByDevice = new Map<string, number>();

@@ -35,6 +35,14 @@ export function trainedBlockKeys(numBlocks: number, depth: number): BlockKey[] {
   return keys;
 }
 
+/**
+ * The blocks of `state` trained at `depth`: trainedBlockKeys without the head when the state has
+ * none (decoder adapters keep the LM head frozen, so their states hold layer blocks only).
+ */
+export function adapterTrainedKeys(state: AdapterState, numBlocks: number, depth: number): BlockKey[] {
+  return trainedBlockKeys(numBlocks, depth).filter((k) => k !== HEAD || state.has(HEAD));
+}
+
 export function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }

@@ -120,9 +120,27 @@ export const loraSettingsSchema = z.strictObject({
   targets: z.array(shortText(32)).min(1).max(16),
 });
 
+/**
+ * A causal-LM task (issue 11): where tabs download the checkpoint (a same-origin directory with a
+ * manifest.json, see lora-core's hf manifest) and how rows become tokens. `classNames` of such a
+ * task are the categories whose histogram devices report (one "all rows" bin when it has none).
+ */
+export const causalLmTaskSchema = z.strictObject({
+  modelUrl: z.string().min(1).max(1000),
+  /** manifestKey of the checkpoint: a tab that finds another model there refuses to train. */
+  modelHash: z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 hex'),
+  modelBytes: count,
+  /** HF model_type (gpt2, llama, qwen2). */
+  modelType: shortText(64),
+  template: z.strictObject({ prompt: z.string().min(1).max(4000), appendEos: z.boolean() }),
+  /** The rows' categorical field behind classNames; absent: no such field, grouping by resources only. */
+  categoryField: shortText(100).optional(),
+});
+
 export const taskInfoSchema = z.strictObject({
   name: shortText(),
-  classNames: z.array(shortText()).min(2).max(MAX_CLASSES),
+  /** Labels (classification, at least 2) or categories (causal-LM). */
+  classNames: z.array(shortText()).min(1).max(MAX_CLASSES),
   numBlocks: z.number().int().positive().max(MAX_BLOCKS),
   lora: loraSettingsSchema,
   /** Local batch size of this run (devices measure their step times at it). */
@@ -130,6 +148,8 @@ export const taskInfoSchema = z.strictObject({
   seed: z.number().int(),
   /** Tokens kept per text (the task's maxTokens); absent = the model's own limit. */
   maxTokens: z.number().int().positive().max(65_536).optional(),
+  /** Present for causal-LM tasks only. */
+  causalLm: causalLmTaskSchema.optional(),
 });
 
 export const fleetSlotSchema = z.strictObject({
@@ -314,6 +334,28 @@ export const fleetPartitionSchema = z
 
 export type FleetPartition = z.output<typeof fleetPartitionSchema>;
 
+const lmRowSchema = z.union([
+  z.strictObject({ prompt: z.string().max(1_000_000), response: z.string().min(1).max(1_000_000), category: shortText().optional() }),
+  z.strictObject({ text: z.string().min(1).max(1_000_000), category: shortText().optional() }),
+]);
+
+/** Body of the partition endpoint for a causal-LM task: one simulated device's rows. */
+export const lmPartitionSchema = z
+  .strictObject({
+    index: count,
+    /** The task's categories (classNames); every row's category is one of them when the task names a field. */
+    categories: z.array(shortText()).min(1).max(MAX_CLASSES),
+    rows: z.array(lmRowSchema).min(1).max(MAX_SAMPLES),
+  })
+  .refine((p) => p.rows.every((r) => r.category === undefined || p.categories.includes(r.category)), { message: 'a row category is outside categories', path: ['rows'] });
+
+export type LmPartition = z.output<typeof lmPartitionSchema>;
+
+export function parseLmPartition(raw: unknown): Parsed<LmPartition> {
+  const result = lmPartitionSchema.safeParse(raw);
+  return result.success ? { ok: true, value: result.data } : { ok: false, error: describeIssues('fleet partition', result.error) };
+}
+
 export function parseFleetPartition(raw: unknown): Parsed<FleetPartition> {
   const result = fleetPartitionSchema.safeParse(raw);
   return result.success ? { ok: true, value: result.data } : { ok: false, error: describeIssues('fleet partition', result.error) };
@@ -355,6 +397,7 @@ export type UploadAccepted = ServerToDevice['uploadAccepted'];
 export type RunStatus = ServerToDevice['runStatus'];
 export type ServerError = ServerToDevice['serverError'];
 export type TaskInfo = z.output<typeof taskInfoSchema>;
+export type CausalLmTaskInfo = z.output<typeof causalLmTaskSchema>;
 export type FleetSlot = z.output<typeof fleetSlotSchema>;
 export type BackendReport = z.output<typeof backendReportSchema>;
 export type GpuAdapterInfo = z.output<typeof gpuAdapterInfoSchema>;

@@ -5,13 +5,14 @@ export {
   DEFAULT_HOLDOUT_FRACTION,
   DEFAULT_MAX_TOKENS,
   isFileSource,
+  sftTemplateSchema,
   parseTaskFile,
   parseTaskJson,
   TASK_FILE_VERSION,
   TaskFileError,
   taskFileSchema,
 } from './schema';
-export type { BuiltinSource, DataSource, FileSource, ModelSpec, ObjectiveSpec, TaskFile, TaskFileInput } from './schema';
+export type { BuiltinSource, CausalLmObjectiveSpec, DataSource, HfModelSpec, FileSource, ModelSpec, ObjectiveSpec, TaskFile, TaskFileInput } from './schema';
 export { checkLabels, describeUnknownLabels, inferLabels } from './labels';
 export type { LabelCheck } from './labels';
 export { stratifiedSample } from './split';

@@ -14,7 +14,7 @@
  *   discriminated by the presence of `path` / `builtin`.
  */
 import { z } from 'zod';
-import { ALL_LORA_TARGETS } from '../model/family';
+import { ALL_LORA_TARGETS, KNOWN_LORA_TARGETS } from '../model/family';
 import type { LoraTarget } from '../model/family';
 
 export const TASK_FILE_VERSION = 1;
@@ -85,21 +85,52 @@ export const modelSchema = z.discriminatedUnion(
       /** The built-in Universal Sentence Encoder lite (shipped with the package). */
       family: z.literal('use-lite'),
     }),
+    z.strictObject({
+      /**
+       * A Hugging Face decoder checkpoint directory (config.json, *.safetensors, tokenizer.json);
+       * its config's model_type picks the family (gpt2, llama, qwen2). Relative to the task file.
+       */
+      family: z.literal('hf'),
+      dir: z.string().min(1, 'must not be empty'),
+    }),
   ],
-  { error: 'must be one of: use-lite' },
+  { error: 'must be one of: use-lite, hf' },
 );
+
+/** `{prompt, response}` rows become `template.prompt` (with `{prompt}` replaced) + response (+ EOS). */
+export const sftTemplateSchema = z.strictObject({
+  prompt: z.string().min(1).max(4000).refine((t) => t.includes('{prompt}'), 'must contain "{prompt}"'),
+  appendEos: z.boolean().default(true),
+});
 
 export const objectiveSchema = z.preprocess(
   (v) => (typeof v === 'string' ? { type: v } : v),
-  z.discriminatedUnion('type', [z.strictObject({ type: z.literal('classification') })], { error: 'must be one of: classification' }),
+  z.discriminatedUnion(
+    'type',
+    [
+      z.strictObject({ type: z.literal('classification') }),
+      z.strictObject({
+        /** Next-token fine-tuning of an `hf` model on JSONL rows `{prompt, response}` (loss on the response) or `{text}`. */
+        type: z.literal('causal-lm'),
+        /** Default: Alpaca-style "### Instruction:\n{prompt}\n\n### Response:\n", EOS appended. */
+        template: sftTemplateSchema.optional(),
+        /**
+         * A categorical field of every row (e.g. "category") whose histogram devices report for
+         * near-IID grouping. Without one, devices are grouped by their resources only.
+         */
+        categoryField: fieldName.optional(),
+      }),
+    ],
+    { error: 'must be one of: classification, causal-lm' },
+  ),
 );
 
 export const loraSchema = z.strictObject({
   rank: z.number().int().min(1).max(1024).default(8),
   /** Scale numerator: the update is (alpha / rank) · B·A. Default 2 · rank. */
   alpha: z.number().positive().optional(),
-  /** Default: every target of the model family. */
-  targets: z.array(z.enum(ALL_LORA_TARGETS as unknown as [LoraTarget, ...LoraTarget[]])).min(1, 'must name at least one target').optional(),
+  /** Default: every target of use-lite; for an hf decoder, PEFT's default targets of its family. */
+  targets: z.array(z.enum(KNOWN_LORA_TARGETS as unknown as [LoraTarget, ...LoraTarget[]])).min(1, 'must name at least one target').optional(),
 });
 
 export const defaultsSchema = z.strictObject({
@@ -142,6 +173,8 @@ export type FileSource = z.output<typeof fileSourceSchema>;
 export type BuiltinSource = z.output<typeof builtinSourceSchema>;
 export type ModelSpec = z.output<typeof modelSchema>;
 export type ObjectiveSpec = z.output<typeof objectiveSchema>;
+export type CausalLmObjectiveSpec = Extract<ObjectiveSpec, { type: 'causal-lm' }>;
+export type HfModelSpec = Extract<ModelSpec, { family: 'hf' }>;
 
 export function isFileSource(s: DataSource): s is FileSource {
   return 'path' in s;
@@ -184,9 +217,34 @@ function editDistance(a: string, b: string): number {
   return prev[b.length] as number;
 }
 
+/** Rules across fields: the objective fits the model. */
+function crossFieldProblems(t: TaskFile): string[] {
+  const lm = t.objective.type === 'causal-lm';
+  const hf = t.model.family === 'hf';
+  const problems: string[] = [];
+  if (lm && !hf) problems.push('model: the causal-lm objective needs a Hugging Face decoder: {"family": "hf", "dir": "path/to/checkpoint"}');
+  if (hf && !lm) problems.push('objective: an "hf" decoder model is fine-tuned with "causal-lm" (classification runs on use-lite)');
+  if (lm && Array.isArray(t.labels)) problems.push('labels: a causal-lm task has no labels (name a "categoryField" in the objective for near-IID grouping)');
+  const encoderOnly = t.lora.targets?.filter((x) => !(ALL_LORA_TARGETS as readonly string[]).includes(x)) ?? [];
+  if (!hf && encoderOnly.length > 0) problems.push(`lora.targets: ${encoderOnly.join(', ')} are decoder modules; use-lite's targets are ${ALL_LORA_TARGETS.join(', ')}`);
+  if (lm && t.maxTokens < 2) problems.push('maxTokens: a causal-lm task needs at least 2 tokens per row');
+  for (const field of ['train', 'eval'] as const) {
+    const src = t[field];
+    if (lm && src && !isFileSource(src)) problems.push(`${field}: a causal-lm task reads JSONL files of {"prompt", "response"} or {"text"} rows, not built-in sources`);
+    if (lm && src && isFileSource(src) && (src.format ?? (/\.(jsonl|ndjson)$/i.test(src.path) ? 'jsonl' : undefined)) !== 'jsonl') {
+      problems.push(`${field}.format: a causal-lm task reads JSONL files (.jsonl / .ndjson, or "format": "jsonl")`);
+    }
+  }
+  return problems;
+}
+
 /** Validates a parsed task document; throws TaskFileError naming every bad field. */
 export function parseTaskFile(raw: unknown, source = 'task file'): TaskFile {
   const result = taskFileSchema.safeParse(raw);
+  if (result.success) {
+    const problems = crossFieldProblems(result.data);
+    if (problems.length > 0) throw new TaskFileError(source, problems);
+  }
   if (!result.success) {
     throw new TaskFileError(
       source,

@@ -11,6 +11,7 @@ import type { LoraConfig } from '../../lora/config';
 import { LoraStack } from '../../lora/stack';
 import type { LmBatch } from './batch';
 import { selection, tokenNll } from './loss';
+import { matMul } from '../../ops/matmul';
 
 export interface CausalLmConfig {
   /** Decoder layers trained, counted from the output (1..layers). */
@@ -24,8 +25,13 @@ export interface LmEvalResult {
   /** Mean NLL per loss token (nats). */
   readonly loss: number;
   readonly perplexity: number;
+  /** Share of loss tokens whose argmax next-token prediction is the target (greedy top-1). */
+  readonly accuracy: number;
   readonly tokens: number;
 }
+
+/** Rows of the LM head computed at once when scoring top-1 accuracy ([chunk, vocab] logits). */
+const ACCURACY_CHUNK_ROWS = 64;
 
 export class LoraCausalLm {
   readonly stack: LoraStack;
@@ -96,15 +102,32 @@ export class LoraCausalLm {
   async evaluate(batches: Iterable<LmBatch>): Promise<LmEvalResult> {
     let sum = 0;
     let tokens = 0;
+    let correct = 0;
     for (const batch of batches) {
       if (batch.lossTokens === 0) continue;
-      const t = tf.tidy(() => tf.sum(this.nll(batch)));
-      sum += (await t.data())[0] as number;
-      t.dispose();
+      const sel = selection(batch.targets);
+      const rows = tf.tidy(() => {
+        const ctx = this.decoder.prepare(batch.tokens);
+        const x = this.stack.runTrained(this.stack.runFrozen(batch.tokens, ctx), ctx);
+        const [b, t, d] = x.shape;
+        return this.decoder.finalNorm(matMul(sel.select, tf.reshape(x, [b * t, d]) as tf.Tensor2D));
+      });
+      const nll = tf.tidy(() => tf.sum(this.decoder.lmHeadNll(rows, sel.ids)));
+      sum += (await nll.data())[0] as number;
+      nll.dispose();
+      for (let r = 0; r < sel.ids.length; r += ACCURACY_CHUNK_ROWS) {
+        const n = Math.min(ACCURACY_CHUNK_ROWS, sel.ids.length - r);
+        const best = tf.tidy(() => tf.argMax(this.decoder.lmHead(tf.slice(rows, [r, 0], [n, -1])), 1));
+        const ids = await best.data();
+        best.dispose();
+        for (let i = 0; i < n; i++) if (ids[i] === sel.ids[r + i]) correct++;
+      }
+      rows.dispose();
+      sel.select.dispose();
       tokens += batch.lossTokens;
     }
     const loss = tokens ? sum / tokens : 0;
-    return { loss, perplexity: Math.exp(loss), tokens };
+    return { loss, perplexity: Math.exp(loss), accuracy: tokens ? correct / tokens : 0, tokens };
   }
 
   /** Logits [b·t, vocab] of every position with the current adapter (for tests and tools; large). */

@@ -154,6 +154,8 @@ export class DeviceSession {
   /** Set while the backend is being replaced after a lost WebGL context / WebGPU device. */
   private recovering: Promise<void> | undefined;
   private readonly lostBackends: BackendName[] = [];
+  /** Aborted when the active backend is lost: work under way on it is given up (its reads may never settle). */
+  private backendAlive = new AbortController();
 
   constructor(private readonly identity: Identity) {
     this.v = {
@@ -319,6 +321,8 @@ export class DeviceSession {
 
   /** Backend choice: the cached one for this browser, model and thread count, else measure each. */
   private async chooseBackend(exclude: readonly BackendName[] = []): Promise<void> {
+    // A forced backend (?backend=) decides the first choice only: once it is lost, the page falls back like any other.
+    const forced = exclude.length === 0 ? this.identity.forcedBackend : undefined;
     const manifest = new Uint8Array(await this.fetchAsset('model.json'));
     this.envKey = environmentKey({
       userAgent: navigator.userAgent,
@@ -326,10 +330,10 @@ export class DeviceSession {
       wasmThreads: this.v.wasmThreadsWanted,
       crossOriginIsolated: this.v.isolated,
     });
-    const cached = this.identity.forcedBackend ? undefined : this.cache.backend(this.envKey);
+    const cached = forced ? undefined : this.cache.backend(this.envKey);
     this.update({ phase: 'choosing-backend', trials: [], message: cached ? `using ${cached.name} (measured on an earlier visit)` : 'measuring a training step on each tfjs backend' });
     const { report, trials } = await selectBackend(() => benchmarkCurrentBackend(this.fetchAsset), {
-      forced: this.identity.forcedBackend,
+      forced,
       wasmThreads: this.v.wasmThreadsWanted,
       cached,
       exclude,
@@ -343,6 +347,7 @@ export class DeviceSession {
       wasmThreads: report.wasmThreads,
       message: `using ${report.name}${report.wasmThreads ? ` with ${report.wasmThreads} thread${report.wasmThreads === 1 ? '' : 's'}` : ''}${report.cached ? ' (cached choice)' : ''}`,
     });
+    this.backendAlive = new AbortController();
     watchBackendLoss(report.name, (why) => this.onBackendLost(report.name, why));
   }
 
@@ -353,6 +358,7 @@ export class DeviceSession {
   private onBackendLost(name: BackendName, why: string): void {
     if (this.recovering) return;
     this.lostBackends.push(name);
+    this.backendAlive.abort(new BackendLostError(`${name} was lost (${why}); the work under way on it is given up`));
     this.cache.dropBackend();
     this.connection?.send('deviceError', { code: 'backend-failed', message: `${name} lost: ${why}; switching backend`.slice(0, 2000) });
     this.update({ error: `${name} was lost (${why}); switching to the next backend` });
@@ -363,6 +369,9 @@ export class DeviceSession {
           this.trainer?.dispose();
           this.trainer = await LocalTrainer.load(this.fetchAsset, this.v.task, this.identity.slowdown);
           await this.measureProfile(this.v.task);
+          // A preparation that hung on the lost backend must not hold later (re)joins.
+          this.preparing = Promise.resolve();
+          // Rejoining makes the coordinator send the open work again, which is then trained here.
           this.sendJoin();
         }
       } catch (err) {
@@ -556,6 +565,11 @@ export class DeviceSession {
     }
     this.queue = this.queue.then(() => this.work(assignment, adapter)).catch((err: unknown) => {
       const message = (err as Error).message;
+      if (err instanceof BackendLostError) {
+        // Already reported as backend-failed; the rejoin after recovery brings this work back.
+        this.update({ phase: 'ready', message });
+        return;
+      }
       this.update({ error: `training failed: ${message}`, phase: 'ready' });
       this.connection?.send('deviceError', { code: 'training-failed', message: message.slice(0, 2000), ...(assignment ? { runId: assignment.runId, round: assignment.round } : {}) });
     });
@@ -569,7 +583,7 @@ export class DeviceSession {
     if (!this.trainer || !this.data) throw new Error('assignment before the device was ready');
     this.inFlight = workKey(a);
     try {
-      await this.train(a, adapter, this.trainer, this.data);
+      await untilAborted(this.train(a, adapter, this.trainer, this.data), this.backendAlive.signal);
     } finally {
       this.inFlight = undefined;
     }
@@ -658,4 +672,25 @@ function safeLocalStorage(): Storage | undefined {
 /** Identifies one piece of work: a member's intra-group round of a global round of a run. */
 function workKey(a: Pick<Assignment, 'runId' | 'round' | 'intraRound' | 'groupId'>): string {
   return `${a.runId}/${a.round}/${a.intraRound}/${a.groupId}`;
+}
+
+class BackendLostError extends Error {}
+
+/** `work`, or the abort reason as soon as `signal` aborts (the work is left to settle unobserved). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
+    );
+  });
 }

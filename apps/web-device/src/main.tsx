@@ -4,6 +4,7 @@ import { App } from './App';
 import { DeviceSession } from './device-session';
 import type { DeviceView } from './device-session';
 import { loadIdentity } from './identity';
+import type * as Microbench from './backend/microbench';
 import './styles.css';
 
 declare global {
@@ -16,7 +17,7 @@ declare global {
       /** The tfjs backend actually active and, for wasm, its thread count (specs check the page's report against it). */
       tfState: () => Promise<{ backend: string | undefined; wasmThreads: number | undefined }>;
       /** Raw-kernel figures on the active backend (npm run bench:device): matMul GFLOP/s and a training step's kernel profile. */
-      microbench: () => Promise<typeof import('./backend/microbench')>;
+      microbench: () => Promise<typeof Microbench>;
     };
   }
 }

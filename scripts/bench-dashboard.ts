@@ -3,7 +3,8 @@
  * Chromium against a real `/dashboard` namespace fed by a synthetic fleet whose every device makes
  * progress every tick, for 50 and for 500 devices. For each, 10 s watching and 10 s scrolling the
  * device table: requestAnimationFrame intervals (p50 / p95 / max, frames over 50 ms), long tasks,
- * state pushes received and device rows in the DOM. Prints numbers; asserts nothing.
+ * state pushes received, dashboard bytes received per second (state pushes and device patches) and
+ * device rows in the DOM. Prints numbers; asserts nothing.
  *
  *   npm run bench:dashboard [-- --seconds 10 --devices 50,500 --screenshot .cache/dashboard.png]
  */
@@ -22,6 +23,7 @@ const DIST = fileURLToPath(new URL('../apps/coordinator/dashboard/dist/', import
 const TICK_MS = 100;
 
 interface FrameStats {
+  kibPerSec: number;
   frames: number;
   p50: number;
   p95: number;
@@ -41,6 +43,7 @@ interface PageElement {
 }
 interface PageGlobals {
   __benchPushes?: number;
+  __benchBytes?: number;
   requestAnimationFrame(callback: (t: number) => void): number;
   performance: { now(): number };
   PerformanceObserver: new (callback: (list: { getEntries(): Array<{ duration: number }> }) => void) => { observe(o: { type: string }): void; disconnect(): void };
@@ -49,6 +52,7 @@ interface PageGlobals {
 }
 
 interface PageMeasurement {
+  bytes: number;
   intervals: number[];
   longTasks: number;
   longTaskMs: number;
@@ -71,6 +75,7 @@ function measureInPage(args: { ms: number; scroll: boolean }): Promise<PageMeasu
     });
     observer.observe({ type: 'longtask' });
     const pushesBefore = g.__benchPushes ?? 0;
+    const bytesBefore = g.__benchBytes ?? 0;
     const scroller = g.document.querySelector('.device-scroll');
     let direction = 1;
     const start = g.performance.now();
@@ -91,6 +96,7 @@ function measureInPage(args: { ms: number; scroll: boolean }): Promise<PageMeasu
           longTasks,
           longTaskMs,
           pushes: (g.__benchPushes ?? 0) - pushesBefore,
+          bytes: (g.__benchBytes ?? 0) - bytesBefore,
           rowsInDom: g.document.querySelectorAll('[data-testid="device-row"]').length,
         });
       }
@@ -99,16 +105,19 @@ function measureInPage(args: { ms: number; scroll: boolean }): Promise<PageMeasu
   });
 }
 
-/** Runs in the page before its scripts: counts the `state` pushes arriving on any websocket. */
+/** Runs in the page before its scripts: counts the `state` pushes and the dashboard's bytes arriving on any websocket. */
 function countStatePushes(): void {
   const g = globalThis as unknown as PageGlobals;
   g.__benchPushes = 0;
+  g.__benchBytes = 0;
   const Original = g.WebSocket;
   g.WebSocket = class extends Original {
     constructor(...args: never[]) {
       super(...args);
       this.addEventListener('message', (e) => {
-        if (typeof e.data === 'string' && e.data.startsWith('42/dashboard,["state"')) g.__benchPushes = (g.__benchPushes ?? 0) + 1;
+        if (typeof e.data !== 'string' || !e.data.startsWith('42/dashboard,')) return;
+        g.__benchBytes = (g.__benchBytes ?? 0) + e.data.length;
+        if (e.data.startsWith('42/dashboard,["state"')) g.__benchPushes = (g.__benchPushes ?? 0) + 1;
       });
     }
   };
@@ -148,6 +157,7 @@ async function benchOne(devices: number, seconds: number, screenshot: string | u
       const raw = await page.evaluate(measureInPage, { ms: seconds * 1000, scroll: phase === 'scrolling' });
       const sorted = [...raw.intervals].sort((a, b) => a - b);
       result[phase] = {
+        kibPerSec: raw.bytes / 1024 / seconds,
         frames: sorted.length,
         p50: quantile(sorted, 0.5),
         p95: quantile(sorted, 0.95),
@@ -192,11 +202,12 @@ async function main(): Promise<void> {
           `${s.longTasks} / ${s.longTaskMs.toFixed(0)} ms`.padStart(16),
           String(s.pushes).padStart(6),
           String(s.rowsInDom).padStart(9),
+          s.kibPerSec.toFixed(0).padStart(8),
         ].join(' '),
       );
     }
   }
-  console.log('devices phase     frames  p50 ms  p95 ms  max ms  >50 ms  long tasks (sum)  pushes  DOM rows');
+  console.log('devices phase     frames  p50 ms  p95 ms  max ms  >50 ms  long tasks (sum)  pushes  DOM rows   KiB/s');
   for (const row of rows) console.log(row);
 }
 

@@ -6,7 +6,10 @@
  * state pushes received, dashboard bytes received per second (state pushes and device patches) and
  * device rows in the DOM. Prints numbers; asserts nothing.
  *
- *   npm run bench:dashboard [-- --seconds 10 --devices 50,500 --screenshot .cache/dashboard.png]
+ *   npm run bench:dashboard [-- --seconds 10 --devices 50,500 --active 1 --screenshot .cache/dashboard.png]
+ *
+ * --active F: the fraction of groups training (default 1: every device changes every tick, the
+ * worst case for device deltas); the other groups wait, as in a HierFedLoRA global round.
  */
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -128,8 +131,8 @@ function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
 }
 
-async function benchOne(devices: number, seconds: number, screenshot: string | undefined): Promise<Record<'watching' | 'scrolling', FrameStats>> {
-  const source = new SyntheticDashboardSource(devices);
+async function benchOne(devices: number, seconds: number, screenshot: string | undefined, active: number): Promise<Record<'watching' | 'scrolling', FrameStats>> {
+  const source = new SyntheticDashboardSource(devices, active);
   const http = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const rel = path === '/dashboard' || path === '/dashboard/' ? 'index.html' : path.startsWith('/dashboard/') ? path.slice('/dashboard/'.length) : undefined;
@@ -180,14 +183,16 @@ async function benchOne(devices: number, seconds: number, screenshot: string | u
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, devices: { type: 'string', default: '50,500' }, screenshot: { type: 'string' } } });
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, devices: { type: 'string', default: '50,500' }, active: { type: 'string', default: '1' }, screenshot: { type: 'string' } } });
+  const active = Number(values.active);
+  if (!(active > 0 && active <= 1)) throw new Error('--active must be a fraction in (0, 1]');
   const seconds = Number(values.seconds);
   const sizes = (values.devices ?? '').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
   if (!existsSync(`${DIST}index.html`)) throw new Error(`no built dashboard in ${DIST}: run npm run build first`);
-  console.log(`dashboard frame times: ${seconds} s per phase, fleet tick every ${TICK_MS} ms, state pushed ≤ 2/s`);
+  console.log(`dashboard frame times: ${seconds} s per phase, fleet tick every ${TICK_MS} ms, state pushed ≤ 2/s, ${active * 100}% of groups training`);
   const rows: string[] = [];
   for (const n of sizes) {
-    const r = await benchOne(n, seconds, values.screenshot);
+    const r = await benchOne(n, seconds, values.screenshot, active);
     for (const phase of ['watching', 'scrolling'] as const) {
       const s = r[phase];
       rows.push(

@@ -367,8 +367,14 @@ export class DeviceSession {
         await this.chooseBackend(this.lostBackends);
         if (this.v.task) {
           this.trainer?.dispose();
-          this.trainer = await LocalTrainer.load(this.fetchAsset, this.v.task, this.identity.slowdown);
-          await this.measureProfile(this.v.task);
+          this.trainer = undefined;
+          if (this.data) {
+            this.trainer = await LocalTrainer.load(this.fetchAsset, this.v.task, this.identity.slowdown);
+            await this.measureProfile(this.v.task);
+          } else {
+            // Lost before the data was read: the whole preparation, on the new backend.
+            await this.prepare(this.v.task);
+          }
           // A preparation that hung on the lost backend must not hold later (re)joins.
           this.preparing = Promise.resolve();
           // Rejoining makes the coordinator send the open work again, which is then trained here.
@@ -440,8 +446,10 @@ export class DeviceSession {
     this.fleetDataUrl = dataUrl;
     this.preparing ??= this.prepare(task);
     try {
-      await this.preparing;
+      await untilAborted(this.preparing, this.backendAlive.signal);
     } catch (err) {
+      // The backend went away while preparing: the recovery prepares on the next one and joins.
+      if (err instanceof BackendLostError) return;
       this.preparing = undefined;
       this.fail((err as Error).message);
       return;
@@ -450,10 +458,18 @@ export class DeviceSession {
   }
 
   private async prepare(task: TaskInfo): Promise<void> {
+    // A backend lost part-way: this preparation stops at its next step, the recovery loads and measures again.
+    const alive = this.backendAlive.signal;
     this.update({ phase: 'loading-data', message: 'loading the model' });
-    this.trainer = await LocalTrainer.load(this.fetchAsset, task, this.identity.slowdown);
+    const trainer = await LocalTrainer.load(this.fetchAsset, task, this.identity.slowdown);
+    if (alive.aborted) {
+      trainer.dispose();
+      throw alive.reason as Error;
+    }
+    this.trainer = trainer;
     if (this.trainer.numBlocks !== task.numBlocks) throw new Error(`model has ${this.trainer.numBlocks} blocks; the task says ${task.numBlocks}`);
     this.data = await this.loadData(task);
+    if (alive.aborted) throw alive.reason as Error;
     const labelHistogram = classCounts(this.data.labels, task.classNames.length);
     this.update({ numSamples: this.data.texts.length, labelHistogram });
     await this.measureProfile(task);
@@ -461,6 +477,7 @@ export class DeviceSession {
 
   /** Per-depth step times (cached per backend + task + data), upload bandwidth, memory. */
   private async measureProfile(task: TaskInfo): Promise<void> {
+    const alive = this.backendAlive.signal;
     const trainer = this.trainer;
     const data = this.data;
     const backend = this.v.backend;
@@ -475,6 +492,8 @@ export class DeviceSession {
       this.cache.saveProfile(key, msPerStep);
     }
     const uploadBytesPerSec = await measureUploadBytesPerSec();
+    // Timings taken while the backend went away are not this device's: the recovery measures again.
+    if (alive.aborted) throw alive.reason as Error;
     this.update({ profileCached, profile: { msPerStep: msPerStep as number[], uploadBytesPerSec, memoryBytes: usableMemoryBytes() } });
   }
 

@@ -3,9 +3,13 @@
  * Chromium against a real `/dashboard` namespace fed by a synthetic fleet whose every device makes
  * progress every tick, for 50 and for 500 devices. For each, 10 s watching and 10 s scrolling the
  * device table: requestAnimationFrame intervals (p50 / p95 / max, frames over 50 ms), long tasks,
- * state pushes received and device rows in the DOM. Prints numbers; asserts nothing.
+ * state pushes received, dashboard bytes received per second (state pushes and device patches) and
+ * device rows in the DOM. Prints numbers; asserts nothing.
  *
- *   npm run bench:dashboard [-- --seconds 10 --devices 50,500 --screenshot .cache/dashboard.png]
+ *   npm run bench:dashboard [-- --seconds 10 --devices 50,500 --active 1 --screenshot .cache/dashboard.png]
+ *
+ * --active F: the fraction of groups training (default 1: every device changes every tick, the
+ * worst case for device deltas); the other groups wait, as in a HierFedLoRA global round.
  */
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -22,6 +26,7 @@ const DIST = fileURLToPath(new URL('../apps/coordinator/dashboard/dist/', import
 const TICK_MS = 100;
 
 interface FrameStats {
+  kibPerSec: number;
   frames: number;
   p50: number;
   p95: number;
@@ -41,6 +46,7 @@ interface PageElement {
 }
 interface PageGlobals {
   __benchPushes?: number;
+  __benchBytes?: number;
   requestAnimationFrame(callback: (t: number) => void): number;
   performance: { now(): number };
   PerformanceObserver: new (callback: (list: { getEntries(): Array<{ duration: number }> }) => void) => { observe(o: { type: string }): void; disconnect(): void };
@@ -49,6 +55,7 @@ interface PageGlobals {
 }
 
 interface PageMeasurement {
+  bytes: number;
   intervals: number[];
   longTasks: number;
   longTaskMs: number;
@@ -71,6 +78,7 @@ function measureInPage(args: { ms: number; scroll: boolean }): Promise<PageMeasu
     });
     observer.observe({ type: 'longtask' });
     const pushesBefore = g.__benchPushes ?? 0;
+    const bytesBefore = g.__benchBytes ?? 0;
     const scroller = g.document.querySelector('.device-scroll');
     let direction = 1;
     const start = g.performance.now();
@@ -91,6 +99,7 @@ function measureInPage(args: { ms: number; scroll: boolean }): Promise<PageMeasu
           longTasks,
           longTaskMs,
           pushes: (g.__benchPushes ?? 0) - pushesBefore,
+          bytes: (g.__benchBytes ?? 0) - bytesBefore,
           rowsInDom: g.document.querySelectorAll('[data-testid="device-row"]').length,
         });
       }
@@ -99,16 +108,19 @@ function measureInPage(args: { ms: number; scroll: boolean }): Promise<PageMeasu
   });
 }
 
-/** Runs in the page before its scripts: counts the `state` pushes arriving on any websocket. */
+/** Runs in the page before its scripts: counts the `state` pushes and the dashboard's bytes arriving on any websocket. */
 function countStatePushes(): void {
   const g = globalThis as unknown as PageGlobals;
   g.__benchPushes = 0;
+  g.__benchBytes = 0;
   const Original = g.WebSocket;
   g.WebSocket = class extends Original {
     constructor(...args: never[]) {
       super(...args);
       this.addEventListener('message', (e) => {
-        if (typeof e.data === 'string' && e.data.startsWith('42/dashboard,["state"')) g.__benchPushes = (g.__benchPushes ?? 0) + 1;
+        if (typeof e.data !== 'string' || !e.data.startsWith('42/dashboard,')) return;
+        g.__benchBytes = (g.__benchBytes ?? 0) + e.data.length;
+        if (e.data.startsWith('42/dashboard,["state"')) g.__benchPushes = (g.__benchPushes ?? 0) + 1;
       });
     }
   };
@@ -119,8 +131,8 @@ function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
 }
 
-async function benchOne(devices: number, seconds: number, screenshot: string | undefined): Promise<Record<'watching' | 'scrolling', FrameStats>> {
-  const source = new SyntheticDashboardSource(devices);
+async function benchOne(devices: number, seconds: number, screenshot: string | undefined, active: number): Promise<Record<'watching' | 'scrolling', FrameStats>> {
+  const source = new SyntheticDashboardSource(devices, active);
   const http = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const rel = path === '/dashboard' || path === '/dashboard/' ? 'index.html' : path.startsWith('/dashboard/') ? path.slice('/dashboard/'.length) : undefined;
@@ -148,6 +160,7 @@ async function benchOne(devices: number, seconds: number, screenshot: string | u
       const raw = await page.evaluate(measureInPage, { ms: seconds * 1000, scroll: phase === 'scrolling' });
       const sorted = [...raw.intervals].sort((a, b) => a - b);
       result[phase] = {
+        kibPerSec: raw.bytes / 1024 / seconds,
         frames: sorted.length,
         p50: quantile(sorted, 0.5),
         p95: quantile(sorted, 0.95),
@@ -170,14 +183,16 @@ async function benchOne(devices: number, seconds: number, screenshot: string | u
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, devices: { type: 'string', default: '50,500' }, screenshot: { type: 'string' } } });
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, devices: { type: 'string', default: '50,500' }, active: { type: 'string', default: '1' }, screenshot: { type: 'string' } } });
+  const active = Number(values.active);
+  if (!(active > 0 && active <= 1)) throw new Error('--active must be a fraction in (0, 1]');
   const seconds = Number(values.seconds);
   const sizes = (values.devices ?? '').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
   if (!existsSync(`${DIST}index.html`)) throw new Error(`no built dashboard in ${DIST}: run npm run build first`);
-  console.log(`dashboard frame times: ${seconds} s per phase, fleet tick every ${TICK_MS} ms, state pushed ≤ 2/s`);
+  console.log(`dashboard frame times: ${seconds} s per phase, fleet tick every ${TICK_MS} ms, state pushed ≤ 2/s, ${active * 100}% of groups training`);
   const rows: string[] = [];
   for (const n of sizes) {
-    const r = await benchOne(n, seconds, values.screenshot);
+    const r = await benchOne(n, seconds, values.screenshot, active);
     for (const phase of ['watching', 'scrolling'] as const) {
       const s = r[phase];
       rows.push(
@@ -192,11 +207,12 @@ async function main(): Promise<void> {
           `${s.longTasks} / ${s.longTaskMs.toFixed(0)} ms`.padStart(16),
           String(s.pushes).padStart(6),
           String(s.rowsInDom).padStart(9),
+          s.kibPerSec.toFixed(0).padStart(8),
         ].join(' '),
       );
     }
   }
-  console.log('devices phase     frames  p50 ms  p95 ms  max ms  >50 ms  long tasks (sum)  pushes  DOM rows');
+  console.log('devices phase     frames  p50 ms  p95 ms  max ms  >50 ms  long tasks (sum)  pushes  DOM rows   KiB/s');
   for (const row of rows) console.log(row);
 }
 

@@ -5,21 +5,39 @@
  * Each thread count gets fresh tabs (tfjs fixes the count when wasm initialises); the counts are
  * interleaved and repeated, and each cell is the median over repeats.
  *
- * Options: --threads 1,2  --repeats N (default 2)  --batch-size N (default 16)
+ * Besides the page's own quick profile (printed per run), each tab times `--steps` training steps
+ * per depth itself (median; the table), and measures raw kernels: GFLOP/s of a 1024² matMul and of
+ * the same product as a 1×1 conv2d (both XNNPACK), so "do the threads work at all?" can be told
+ * apart from "is the training step parallel?". `--profile D` prints where one step at depth D
+ * spends its time, per tfjs kernel, for each thread count.
+ *
+ * Options: --threads 1,2  --repeats N (default 2)  --batch-size N (default 16)  --steps N (default 5)
+ *          --matmul N (default 1024)  --profile D
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startCoordinatorProcess } from './coordinator-process';
 import { deviceUrl, launchBrowser } from './fleet-lib';
 
 interface PageReport {
   msPerStep: number[];
+  benchMs: number[];
+  rates: { op: string; gflops: number }[];
+  profile?: { totalMs: number; kernels: { kernel: string; calls: number; ms: number }[] } | undefined;
   wasmThreads: number | undefined;
   wasmThreadsWanted: number;
   isolated: boolean;
   secureContext: boolean;
   backend: string | undefined;
 }
+
+interface Microbench {
+  matMulRates(n: number, runs: number): Promise<{ op: string; gflops: number }[]>;
+  trainingStepMs(maxDepth: number, runs: number, batchSize: number): Promise<number[]>;
+  trainingStepProfile(depth: number, batchSize: number): Promise<{ totalMs: number; kernels: { kernel: string; calls: number; ms: number }[] }>;
+}
+
+const loadText = () => loadavg().map((l) => l.toFixed(2)).join(' / ');
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -28,7 +46,16 @@ const median = (xs: number[]) => {
 };
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { threads: { type: 'string' }, repeats: { type: 'string' }, 'batch-size': { type: 'string' } } });
+  const { values } = parseArgs({
+    options: {
+      threads: { type: 'string' },
+      repeats: { type: 'string' },
+      'batch-size': { type: 'string' },
+      steps: { type: 'string' },
+      matmul: { type: 'string' },
+      profile: { type: 'string' },
+    },
+  });
   const cores = availableParallelism();
   const counts = values.threads
     ? values.threads.split(',').map((t) => Number(t))
@@ -36,15 +63,23 @@ async function main(): Promise<void> {
   if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) throw new Error(`--threads must list integers from 1 to 8, got ${values.threads}`);
   const repeats = Number(values.repeats ?? 2);
   if (!Number.isInteger(repeats) || repeats < 1) throw new Error('--repeats must be an integer >= 1');
+  const steps = Number(values.steps ?? 5);
+  if (!Number.isInteger(steps) || steps < 1) throw new Error('--steps must be an integer >= 1');
+  const matmulN = Number(values.matmul ?? 1024);
+  if (!Number.isInteger(matmulN) || matmulN < 16 || matmulN > 4096) throw new Error('--matmul must be an integer from 16 to 4096');
+  const profileDepth = values.profile === undefined ? undefined : Number(values.profile);
+  if (profileDepth !== undefined && (!Number.isInteger(profileDepth) || profileDepth < 1)) throw new Error('--profile must be a depth >= 1');
+  const batchSize = Number(values['batch-size'] ?? 16);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error('--batch-size must be an integer >= 1');
   const runs = Array.from({ length: repeats }, () => counts).flat();
   const coordinator = await startCoordinatorProcess([
     '--https', '--fresh', '--devices', String(runs.length), '--rounds', '1',
-    '--max-per-class', '40', '--local-steps', '1', '--batch-size', values['batch-size'] ?? '16',
+    '--max-per-class', '40', '--local-steps', '1', '--batch-size', String(batchSize),
   ]);
   const browser = await launchBrowser(false);
   const results = new Map<number, PageReport[]>();
   try {
-    console.log(`coordinator ${coordinator.url}; ${cores} cores here; thread counts ${counts.join(', ')}, ${repeats} repeat(s)`);
+    console.log(`coordinator ${coordinator.url}; ${cores} cores here; thread counts ${counts.join(', ')}, ${repeats} repeat(s); load average ${loadText()}`);
     for (const threads of runs) {
       const context = await browser.newContext({ ignoreHTTPSErrors: true });
       const page = await context.newPage();
@@ -60,8 +95,9 @@ async function main(): Promise<void> {
         undefined,
         { timeout: 180_000, polling: 500 },
       );
-      const report = await page.evaluate(() => {
-        const v = (globalThis as unknown as { __tabfleet: { view(): Record<string, unknown> } }).__tabfleet.view() as {
+      const report = await page.evaluate(async ({ steps, matmulN, profileDepth, batchSize }) => {
+        const hook = (globalThis as unknown as { __tabfleet: { view(): Record<string, unknown>; microbench(): Promise<Microbench> } }).__tabfleet;
+        const v = hook.view() as {
           profile?: { msPerStep: number[] };
           wasmThreads?: number;
           wasmThreadsWanted: number;
@@ -69,17 +105,36 @@ async function main(): Promise<void> {
           secureContext: boolean;
           backend?: { name: string };
         };
+        const mb = await hook.microbench();
+        const depths = v.profile?.msPerStep.length ?? 0;
+        const rates = await mb.matMulRates(matmulN, 5);
+        const benchMs = await mb.trainingStepMs(depths, steps, batchSize);
+        const profile = profileDepth === undefined ? undefined : await mb.trainingStepProfile(Math.min(profileDepth, depths), batchSize);
         return {
           msPerStep: v.profile?.msPerStep ?? [],
+          benchMs,
+          rates,
+          profile,
           wasmThreads: v.wasmThreads,
           wasmThreadsWanted: v.wasmThreadsWanted,
           isolated: v.isolated,
           secureContext: v.secureContext,
           backend: v.backend?.name,
         };
-      });
+      }, { steps, matmulN, profileDepth, batchSize });
       await context.close();
-      console.log(`  asked ${threads} thread(s): got ${report.wasmThreads} (${report.backend}, isolated ${report.isolated}); ms/step by depth ${report.msPerStep.map((m) => m.toFixed(0)).join(' / ')}`);
+      const fmt = (xs: number[]) => xs.map((m) => m.toFixed(0)).join(' / ');
+      console.log(
+        `  asked ${threads} thread(s): got ${report.wasmThreads} (${report.backend}, isolated ${report.isolated}); ` +
+          `page profile ms/step ${fmt(report.msPerStep)}; bench ms/step ${fmt(report.benchMs)}; ` +
+          report.rates.map((r) => `${r.op} ${matmulN}² ${r.gflops.toFixed(2)} GFLOP/s`).join(', '),
+      );
+      if (report.profile) {
+        const top = report.profile.kernels.slice(0, 12);
+        const covered = report.profile.kernels.reduce((a, k) => a + k.ms, 0);
+        console.log(`    one step at depth ${profileDepth}: ${report.profile.totalMs.toFixed(0)} ms wall, ${covered.toFixed(0)} ms in ${report.profile.kernels.reduce((a, k) => a + k.calls, 0)} kernel calls`);
+        for (const k of top) console.log(`      ${k.kernel.padEnd(22)} ${String(k.calls).padStart(5)} calls ${k.ms.toFixed(1).padStart(8)} ms`);
+      }
       if (report.wasmThreads !== threads) throw new Error(`asked for ${threads} wasm threads, the page runs ${report.wasmThreads}`);
       results.set(threads, [...(results.get(threads) ?? []), report]);
     }
@@ -87,10 +142,19 @@ async function main(): Promise<void> {
     await browser.close();
     await coordinator.stop();
   }
-  const depths = results.get(counts[0] as number)?.[0]?.msPerStep.length ?? 0;
-  const cell = (threads: number, d: number) => median((results.get(threads) ?? []).map((r) => r.msPerStep[d] as number));
+  const depths = results.get(counts[0] as number)?.[0]?.benchMs.length ?? 0;
+  const cell = (threads: number, d: number) => median((results.get(threads) ?? []).map((r) => r.benchMs[d] as number));
+  const rate = (threads: number, op: string) => median((results.get(threads) ?? []).map((r) => r.rates.find((x) => x.op === op)?.gflops ?? Number.NaN));
   console.log('');
-  console.log(`wasm ms per training step (median of ${repeats}), USE-lite, batch ${values['batch-size'] ?? 16}, headless Chromium`);
+  console.log(`load average at the end ${loadText()} (1 / 5 / 15 min) on ${cores} cores`);
+  console.log(`raw kernels, ${matmulN}² float32 product, GFLOP/s (median of ${repeats} tabs × 5 runs)`);
+  console.log(['op', ...counts.map((t) => `${t} thr`), ...counts.slice(1).map((t) => `×${t} vs 1`)].map((h) => h.padStart(9)).join(''));
+  for (const op of ['matMul', 'conv1x1']) {
+    const base = rate(counts[0] as number, op);
+    console.log([op, ...counts.map((t) => rate(t, op).toFixed(2)), ...counts.slice(1).map((t) => (rate(t, op) / base).toFixed(2))].map((c) => c.padStart(9)).join(''));
+  }
+  console.log('');
+  console.log(`wasm ms per training step (median of ${repeats} tabs × ${steps} steps), USE-lite, batch ${batchSize}, headless Chromium`);
   console.log(['depth', ...counts.map((t) => `${t} thr`), ...counts.slice(1).map((t) => `×${t} vs 1`)].map((h) => h.padStart(9)).join(''));
   for (let d = 0; d < depths; d++) {
     const base = cell(counts[0] as number, d);

@@ -1,7 +1,8 @@
 /**
  * A DashboardSource over an invented fleet, for the dashboard benchmark: `devices` devices in groups
  * of about 25 with skewed label distributions; every tick each training device takes a step, and a
- * group aggregates when all its members finished their local steps.
+ * group aggregates when all its members finished their local steps. `activeFraction` < 1 keeps the
+ * other groups waiting (their rows do not change), as groups do while others finish a global round.
  */
 import type { DashboardState, DeviceRowView, GroupView, RoundView, RunParams, RunSummary, TimelineEvent } from '../apps/coordinator/src/dashboard/contract';
 import type { DashboardSource } from '../apps/coordinator/src/dashboard/namespace';
@@ -50,8 +51,11 @@ export class SyntheticDashboardSource implements DashboardSource {
   private readonly rng = createRng(7);
   private readonly rand = () => this.rng.next();
 
-  constructor(deviceCount: number) {
+  private readonly activeGroups: number;
+
+  constructor(deviceCount: number, activeFraction = 1) {
     const groupCount = Math.max(1, Math.min(20, Math.round(deviceCount / 25)));
+    this.activeGroups = Math.max(1, Math.ceil(groupCount * Math.min(Math.max(activeFraction, 0), 1)));
     for (let g = 0; g < groupCount; g++) this.groups.push({ groupId: `g${g}`, depth: 1 + (g % NUM_BLOCKS), members: [] });
     for (let i = 0; i < deviceCount; i++) {
       const g = i % groupCount;
@@ -92,6 +96,7 @@ export class SyntheticDashboardSource implements DashboardSource {
   tick(): void {
     const now = Date.now();
     for (const d of this.devices) {
+      if (this.groupIndex(d.row.groupId) >= this.activeGroups) continue;
       d.step = Math.min(PARAMS.localSteps, d.step + (this.rand() < 0.6 ? 1 : 0));
       const row = d.row;
       d.row = {
@@ -103,12 +108,13 @@ export class SyntheticDashboardSource implements DashboardSource {
       };
     }
     this.groups.forEach((g, gi) => {
+      if (gi >= this.activeGroups) return;
       if (!g.members.every((i) => (this.devices[i] as SyntheticDevice).step >= PARAMS.localSteps)) return;
       this.timeline.push({ round: this.round, groupId: g.groupId, intraRound: this.intraRound[gi] as number, at: now, contributors: g.members.length, planned: g.members.length });
       this.intraRound[gi] = (this.intraRound[gi] as number) + 1;
       for (const i of g.members) (this.devices[i] as SyntheticDevice).step = 0;
     });
-    if (this.intraRound.every((n) => n > 2)) {
+    if (this.intraRound.slice(0, this.activeGroups).every((n) => n > 2)) {
       const previous = this.rounds[this.rounds.length - 1] as RoundView;
       this.rounds.push({
         round: this.round,

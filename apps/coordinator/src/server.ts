@@ -20,7 +20,7 @@ import type { Strategy } from './core';
 import { attachDashboardNamespace } from './dashboard/namespace';
 import type { DashboardSource } from './dashboard/namespace';
 import type { RunParams, RunSummary } from './dashboard/contract';
-import { buildDashboardState, runSummary } from './dashboard/view';
+import { buildDashboardState, RoundsCache, runSummary } from './dashboard/view';
 import { fullAdapterBytes } from './engine/adapter-sizes';
 import type { DeviceRegistry } from './registry';
 import type { CoordinatorServer } from './gateway';
@@ -248,9 +248,11 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     },
   };
 
+  const roundsCache = new RoundsCache();
   const source: DashboardSource = {
     view: (admin) =>
       buildDashboardState({
+        roundsCache,
         admin,
         session,
         state,

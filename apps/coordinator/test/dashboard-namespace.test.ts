@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Server } from 'socket.io';
 import { io as connect } from 'socket.io-client';
 import type { Socket as ClientSocket } from 'socket.io-client';
-import type { DashboardState, RunParams, RunSummary } from '../src/dashboard/contract';
+import type { DashboardState, DeviceRowView, RunParams, RunSummary } from '../src/dashboard/contract';
+import type { DevicesPatch } from '../src/dashboard/devices-patch';
 import { DASHBOARD_NAMESPACE } from '../src/dashboard/contract';
 import type { DashboardNamespace, DashboardSource } from '../src/dashboard/namespace';
 import { ADMIN_TOKEN_REQUIRED, attachDashboardNamespace, INVALID_ADMIN_TOKEN } from '../src/dashboard/namespace';
@@ -38,6 +39,7 @@ class FakeSource implements DashboardSource {
   stops = 0;
   revoked: string[] = [];
   startError: string | undefined;
+  devices: DeviceRowView[] = [];
 
   view(admin: boolean): DashboardState {
     return {
@@ -53,7 +55,7 @@ class FakeSource implements DashboardSource {
       run: null,
       status: null,
       globalDistribution: [0.5, 0.5],
-      devices: [],
+      devices: this.devices.map((d) => (admin ? d : { ...d, numSamples: null })),
       groups: [],
       rounds: [],
       timeline: [],
@@ -91,6 +93,16 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 interface Client {
   socket: ClientSocket;
   states: DashboardState[];
+  patches: DevicesPatch[];
+}
+
+function deviceRow(id: string, step: number): DeviceRowView {
+  return {
+    deviceId: id, activity: 'training', connected: true, revoked: false, joins: 1, dataMode: 'fleet', backend: 'wasm',
+    gpuAdapter: null, fallbackAdapter: null, msPerStep: [5], uploadBytesPerSec: 1, memoryBytes: 1, numSamples: 10,
+    groupId: 'g0', depth: 1, localSteps: 4, progress: { round: 1, intraRound: 0, step, localSteps: 4, loss: 1 },
+    lastSeen: 0, bytesUp: 0, bytesDown: 0, lastError: null, paused: null,
+  };
 }
 
 describe('dashboard namespace', () => {
@@ -121,12 +133,14 @@ describe('dashboard namespace', () => {
     const socket = connect(url, { transports: ['websocket'], forceNew: true, reconnection: false, auth: adminToken === undefined ? {} : { adminToken } });
     clients.push(socket);
     const states: DashboardState[] = [];
+    const patches: DevicesPatch[] = [];
     socket.on('state', (s: DashboardState) => states.push(s));
+    socket.on('devicesPatch', (p: DevicesPatch) => patches.push(p));
     await new Promise<void>((resolve, reject) => {
       socket.once('state', () => resolve());
       socket.once('connect_error', reject);
     });
-    return { socket, states };
+    return { socket, states, patches };
   }
 
   function call<T>(socket: ClientSocket, event: string, ...args: unknown[]): Promise<T> {
@@ -145,6 +159,44 @@ describe('dashboard namespace', () => {
     assert.equal(viewer.states.at(-1)?.admin, false, 'later pushes keep the viewer view');
     assert.equal(admin.states.at(-1)?.admin, true);
     assert.equal(viewer.states.at(-1)?.serverTime, 1);
+  });
+
+  it('sends the device list as a snapshot at connect, then only the rows that changed, per audience; a snapshot on resync', async () => {
+    source.devices = [deviceRow('dev-a', 0), deviceRow('dev-b', 0), deviceRow('dev-c', 0)];
+    const admin = await open(ADMIN_TOKEN);
+    const viewer = await open();
+    assert.equal(admin.states[0] && 'devices' in admin.states[0], false, 'state pushes carry no device list');
+    const [snap] = admin.patches;
+    assert.equal(snap?.base, null);
+    assert.deepEqual(snap?.upserts.map((r) => r.deviceId), ['dev-a', 'dev-b', 'dev-c']);
+    assert.equal(viewer.patches[0]?.upserts[0]?.numSamples, null, "the viewer's rows are the viewer view");
+
+    // One device makes progress, one leaves: the next patch names just those.
+    source.devices = [deviceRow('dev-a', 0), deviceRow('dev-b', 1)];
+    source.change();
+    await sleep(PUSH_INTERVAL_MS * 2);
+    const delta = admin.patches.at(-1);
+    assert.deepEqual(delta && { base: delta.base, seq: delta.seq, upserts: delta.upserts.map((r) => r.deviceId), removed: delta.removed }, {
+      base: snap?.seq,
+      seq: (snap?.seq ?? 0) + 1,
+      upserts: ['dev-b'],
+      removed: ['dev-c'],
+    });
+    assert.deepEqual(viewer.patches.at(-1)?.upserts.map((r) => r.deviceId), ['dev-b']);
+    // Nothing changed in the devices: the next push sends no patch.
+    const before = admin.patches.length;
+    source.change();
+    await sleep(PUSH_INTERVAL_MS * 2);
+    assert.equal(admin.patches.length, before);
+    assert.ok(admin.states.length >= 2);
+
+    // A page that lost track asks; it gets the whole list at the current seq.
+    admin.socket.emit('resyncDevices');
+    await sleep(200);
+    const resync = admin.patches.at(-1);
+    assert.equal(resync?.base, null);
+    assert.equal(resync?.seq, delta?.seq);
+    assert.deepEqual(resync?.upserts.map((r) => [r.deviceId, r.progress?.step]), [['dev-a', 0], ['dev-b', 1]]);
   });
 
   it('refuses a connection with a wrong or malformed admin token', async () => {

@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { io as connect } from 'socket.io-client';
 import { createStrategy } from '../src/core';
-import type { DashboardState } from '../src/dashboard/contract';
+import type { DashboardPush, DashboardState } from '../src/dashboard/contract';
+import { applyDevicesPatch, parseDevicesPatch, sortedRows } from '../src/dashboard/devices-patch';
+import type { DeviceList } from '../src/dashboard/devices-patch';
 import type { RunningCoordinator } from '../src/server';
 import { startCoordinator } from '../src/server';
 import { MemoryState } from '../src/state';
@@ -17,14 +19,22 @@ import { fakeTask, startFakeDevice } from './support/fakes';
 const TOKEN = 'join-token-1';
 const ADMIN = 'admin-token-1';
 
+/** The first push, with the device list from the snapshot that precedes it (as the page assembles them). */
 function firstState(url: string, adminToken?: string): Promise<DashboardState> {
   const socket = connect(`${url}/dashboard`, { transports: ['websocket'], forceNew: true, reconnection: false, ...(adminToken ? { auth: { adminToken } } : {}) });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no state within 5 s')), 5000);
-    socket.once('state', (s: DashboardState) => {
+    let list: DeviceList | null = null;
+    socket.on('devicesPatch', (raw: unknown) => {
+      const patch = parseDevicesPatch(raw);
+      const applied = patch ? applyDevicesPatch(list, patch) : undefined;
+      if (applied?.ok) list = applied.list;
+    });
+    socket.once('state', (s: DashboardPush) => {
       clearTimeout(timer);
       socket.close();
-      resolve(s);
+      if (!list) reject(new Error('a state push before any device snapshot'));
+      else resolve({ ...s, devices: sortedRows(list) });
     });
   });
 }

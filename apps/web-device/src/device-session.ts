@@ -178,6 +178,8 @@ export class DeviceSession {
   /** Set while the backend is being replaced after a lost WebGL context / WebGPU device. */
   private recovering: Promise<void> | undefined;
   private readonly lostBackends: BackendName[] = [];
+  /** Aborted when the active backend is lost: work under way on it is given up (its reads may never settle). */
+  private backendAlive = new AbortController();
 
   constructor(private readonly identity: Identity) {
     this.v = {
@@ -344,6 +346,8 @@ export class DeviceSession {
 
   /** Backend choice: the cached one for this browser, model and thread count, else measure each. */
   private async chooseBackend(exclude: readonly BackendName[] = []): Promise<void> {
+    // A forced backend (?backend=) decides the first choice only: once it is lost, the page falls back like any other.
+    const forced = exclude.length === 0 ? this.identity.forcedBackend : undefined;
     const manifest = new Uint8Array(await this.fetchAsset('model.json'));
     this.envKey = environmentKey({
       userAgent: navigator.userAgent,
@@ -351,10 +355,10 @@ export class DeviceSession {
       wasmThreads: this.v.wasmThreadsWanted,
       crossOriginIsolated: this.v.isolated,
     });
-    const cached = this.identity.forcedBackend ? undefined : this.cache.backend(this.envKey);
+    const cached = forced ? undefined : this.cache.backend(this.envKey);
     this.update({ phase: 'choosing-backend', trials: [], message: cached ? `using ${cached.name} (measured on an earlier visit)` : 'measuring a training step on each tfjs backend' });
     const { report, trials } = await selectBackend(() => benchmarkCurrentBackend(this.fetchAsset), {
-      forced: this.identity.forcedBackend,
+      forced,
       wasmThreads: this.v.wasmThreadsWanted,
       cached,
       exclude,
@@ -368,6 +372,7 @@ export class DeviceSession {
       wasmThreads: report.wasmThreads,
       message: `using ${report.name}${report.wasmThreads ? ` with ${report.wasmThreads} thread${report.wasmThreads === 1 ? '' : 's'}` : ''}${report.cached ? ' (cached choice)' : ''}`,
     });
+    this.backendAlive = new AbortController();
     watchBackendLoss(report.name, (why) => this.onBackendLost(report.name, why));
   }
 
@@ -378,6 +383,7 @@ export class DeviceSession {
   private onBackendLost(name: BackendName, why: string): void {
     if (this.recovering) return;
     this.lostBackends.push(name);
+    this.backendAlive.abort(new BackendLostError(`${name} was lost (${why}); the work under way on it is given up`));
     this.cache.dropBackend();
     this.connection?.send('deviceError', { code: 'backend-failed', message: `${name} lost: ${why}; switching backend`.slice(0, 2000) });
     this.update({ error: `${name} was lost (${why}); switching to the next backend` });
@@ -392,8 +398,17 @@ export class DeviceSession {
           this.sendJoin();
         } else if (this.v.task) {
           this.trainer?.dispose();
-          this.trainer = await LocalTrainer.load(this.fetchAsset, this.v.task, this.identity.slowdown);
-          await this.measureProfile(this.v.task);
+          this.trainer = undefined;
+          if (this.data) {
+            this.trainer = await LocalTrainer.load(this.fetchAsset, this.v.task, this.identity.slowdown);
+            await this.measureProfile(this.v.task);
+          } else {
+            // Lost before the data was read: the whole preparation, on the new backend.
+            await this.prepare(this.v.task);
+          }
+          // A preparation that hung on the lost backend must not hold later (re)joins.
+          this.preparing = Promise.resolve();
+          // Rejoining makes the coordinator send the open work again, which is then trained here.
           this.sendJoin();
         }
       } catch (err) {
@@ -462,8 +477,10 @@ export class DeviceSession {
     this.fleetDataUrl = dataUrl;
     this.preparing ??= this.prepare(task);
     try {
-      await this.preparing;
+      await untilAborted(this.preparing, this.backendAlive.signal);
     } catch (err) {
+      // The backend went away while preparing: the recovery prepares on the next one and joins.
+      if (err instanceof BackendLostError) return;
       this.preparing = undefined;
       const message = (err as Error).message;
       // Said to the coordinator too: a device that cannot hold the model is not silently absent.
@@ -476,10 +493,18 @@ export class DeviceSession {
 
   private async prepare(task: TaskInfo): Promise<void> {
     if (task.causalLm) return this.prepareLm(task);
+    // A backend lost part-way: this preparation stops at its next step, the recovery loads and measures again.
+    const alive = this.backendAlive.signal;
     this.update({ phase: 'loading-data', message: 'loading the model' });
-    this.trainer = await LocalTrainer.load(this.fetchAsset, task, this.identity.slowdown);
+    const trainer = await LocalTrainer.load(this.fetchAsset, task, this.identity.slowdown);
+    if (alive.aborted) {
+      trainer.dispose();
+      throw alive.reason as Error;
+    }
+    this.trainer = trainer;
     if (this.trainer.numBlocks !== task.numBlocks) throw new Error(`model has ${this.trainer.numBlocks} blocks; the task says ${task.numBlocks}`);
     this.data = await this.loadData(task);
+    if (alive.aborted) throw alive.reason as Error;
     const labelHistogram = classCounts(this.data.labels, task.classNames.length);
     this.update({ numSamples: this.data.texts.length, labelHistogram });
     await this.measureProfile(task);
@@ -538,6 +563,7 @@ export class DeviceSession {
 
   /** Per-depth step times (cached per backend + task + data), upload bandwidth, memory. */
   private async measureProfile(task: TaskInfo): Promise<void> {
+    const alive = this.backendAlive.signal;
     const trainer = this.lm?.trainer ?? this.trainer;
     const data = this.data;
     const backend = this.v.backend;
@@ -555,6 +581,8 @@ export class DeviceSession {
       this.cache.saveProfile(key, msPerStep);
     }
     const upload = await measureUploadBytesPerSec();
+    // Timings taken while the backend went away are not this device's: the recovery measures again.
+    if (alive.aborted) throw alive.reason as Error;
     this.update({
       profileCached,
       profileNote: upload.note,
@@ -649,6 +677,11 @@ export class DeviceSession {
     }
     this.queue = this.queue.then(() => this.work(assignment, adapter)).catch((err: unknown) => {
       const message = (err as Error).message;
+      if (err instanceof BackendLostError) {
+        // Already reported as backend-failed; the rejoin after recovery brings this work back.
+        this.update({ phase: 'ready', message });
+        return;
+      }
       this.update({ error: `training failed: ${message}`, phase: 'ready' });
       this.connection?.send('deviceError', { code: 'training-failed', message: message.slice(0, 2000), ...(assignment ? { runId: assignment.runId, round: assignment.round } : {}) });
     });
@@ -661,7 +694,7 @@ export class DeviceSession {
     if (this.recovering) await this.recovering;
     this.inFlight = workKey(a);
     try {
-      await this.train(a, adapter, this.job());
+      await untilAborted(this.train(a, adapter, this.job()), this.backendAlive.signal);
     } finally {
       this.inFlight = undefined;
     }
@@ -757,4 +790,25 @@ function safeLocalStorage(): Storage | undefined {
 /** Identifies one piece of work: a member's intra-group round of a global round of a run. */
 function workKey(a: Pick<Assignment, 'runId' | 'round' | 'intraRound' | 'groupId'>): string {
   return `${a.runId}/${a.round}/${a.intraRound}/${a.groupId}`;
+}
+
+class BackendLostError extends Error {}
+
+/** `work`, or the abort reason as soon as `signal` aborts (the work is left to settle unobserved). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
+    );
+  });
 }

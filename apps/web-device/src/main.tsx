@@ -4,6 +4,7 @@ import { App } from './App';
 import { DeviceSession } from './device-session';
 import type { DeviceView } from './device-session';
 import { loadIdentity } from './identity';
+import type * as Microbench from './backend/microbench';
 import './styles.css';
 
 declare global {
@@ -15,6 +16,8 @@ declare global {
       probeStepLoss: (texts: string[], labels: number[], depth: number, steps?: number) => Promise<number>;
       /** The tfjs backend actually active and, for wasm, its thread count (specs check the page's report against it). */
       tfState: () => Promise<{ backend: string | undefined; wasmThreads: number | undefined }>;
+      /** Raw-kernel figures on the active backend (npm run bench:device): matMul GFLOP/s and a training step's kernel profile. */
+      microbench: () => Promise<typeof Microbench>;
     };
   }
 }
@@ -29,6 +32,7 @@ try {
       const [tf, threads] = await Promise.all([import('@tensorflow/tfjs-core'), import('./backend/threads')]);
       return { backend: tf.getBackend(), wasmThreads: tf.getBackend() === 'wasm' ? threads.wasmThreadsInUse() : undefined };
     },
+    microbench: () => import('./backend/microbench'),
   };
   root.render(
     <StrictMode>

@@ -40,7 +40,7 @@ const BENCH_TEXTS = [
   'the process of changing from one form to another',
 ];
 
-function benchDataset(batchSize: number, numClasses: number): LabeledDataset {
+export function benchDataset(batchSize: number, numClasses: number): LabeledDataset {
   const items = Array.from({ length: batchSize }, (_, i) => ({ text: BENCH_TEXTS[i % BENCH_TEXTS.length] as string, label: `c${i % numClasses}` }));
   return toDataset(items, Array.from({ length: numClasses }, (_, c) => `c${c}`));
 }

@@ -1,12 +1,15 @@
 /**
  * The page's link to the coordinator: one Socket.IO client on the `/dashboard` namespace holding the
- * latest pushed state, and the admin actions as promises.
+ * latest pushed state (the device list kept from `devicesPatch` deltas), and the admin actions as
+ * promises.
  */
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { io } from 'socket.io-client';
 import type { Socket } from 'socket.io-client';
-import type { AdminAck, DashboardClientEvents, DashboardServerEvents, DashboardState, RunParams, RunSummary } from '../../src/dashboard/contract';
+import type { AdminAck, DashboardClientEvents, DashboardPush, DashboardServerEvents, DashboardState, DeviceRowView, RunParams, RunSummary } from '../../src/dashboard/contract';
 import { DASHBOARD_NAMESPACE } from '../../src/dashboard/contract';
+import { applyDevicesPatch, parseDevicesPatch, sortedRows } from '../../src/dashboard/devices-patch';
+import type { DeviceList } from '../../src/dashboard/devices-patch';
 import { shareUnchanged } from './structural-sharing';
 
 export type DashboardSocket = Socket<DashboardServerEvents, DashboardClientEvents>;
@@ -27,7 +30,8 @@ export interface DashboardConnection {
 
 export function useDashboardConnection(adminToken: string | null, onTokenRefused: () => void): DashboardConnection {
   const [socket, setSocket] = useState<DashboardSocket | null>(null);
-  const [state, setState] = useState<DashboardState | null>(null);
+  const [push, setPush] = useState<DashboardPush | null>(null);
+  const [devices, setDevices] = useState<readonly DeviceRowView[]>([]);
   const [connection, setConnection] = useState<ConnectionState>('connecting');
   const [tokenRefused, setTokenRefused] = useState(false);
   const onTokenRefusedRef = useRef(onTokenRefused);
@@ -48,13 +52,29 @@ export function useDashboardConnection(adminToken: string | null, onTokenRefused
         onTokenRefusedRef.current();
       }
     });
-    s.on('state', (next) => setState((prev) => (prev ? shareUnchanged(prev, next) : next)));
+    s.on('state', (next) => setPush((prev) => (prev ? shareUnchanged(prev, next) : next)));
+    // The device list: a snapshot at connect, then deltas; one that does not apply asks for a snapshot.
+    let list: DeviceList | null = null;
+    let resyncAsked = false;
+    s.on('devicesPatch', (raw: unknown) => {
+      const patch = parseDevicesPatch(raw);
+      const result = patch ? applyDevicesPatch(list, patch) : { ok: false as const, reason: 'malformed patch' };
+      if (!result.ok) {
+        if (!resyncAsked) s.emit('resyncDevices');
+        resyncAsked = true;
+        return;
+      }
+      resyncAsked = false;
+      list = result.list;
+      setDevices(sortedRows(result.list));
+    });
     return () => {
       s.removeAllListeners();
       s.disconnect();
     };
   }, [adminToken]);
 
+  const state = useMemo<DashboardState | null>(() => (push ? { ...push, devices } : null), [push, devices]);
   return { socket, state, connection, tokenRefused };
 }
 

@@ -8,14 +8,24 @@ import { z } from 'zod';
 import type { RunStatus } from '../../../../packages/lora-core/src/protocol/messages';
 import { STRATEGY_NAMES } from '../../../../packages/lora-core/src/federated/strategy';
 import type { StrategyName } from '../../../../packages/lora-core/src/federated/strategy';
+import type { DevicesPatch } from './devices-patch';
 
 export const DASHBOARD_NAMESPACE = '/dashboard';
 
 /** Server → dashboard events. */
 export interface DashboardServerEvents {
-  /** The whole picture, at connect and then at most a few times a second while anything changes. */
-  state: (state: DashboardState) => void;
+  /**
+   * The picture without the device list, at connect and then at most a few times a second while
+   * anything changes. The device list comes as `devicesPatch` deltas (devices-patch.ts), each sent
+   * just before the `state` it belongs to.
+   */
+  state: (state: DashboardPush) => void;
+  /** Rows added or changed and ids removed since the last patch; a full snapshot at connect and on `resyncDevices`. */
+  devicesPatch: (patch: DevicesPatch) => void;
 }
+
+/** What a `state` push carries: everything but the devices, which travel as patches. */
+export type DashboardPush = Omit<DashboardState, 'devices'>;
 
 export type AdminAck = (result: { ok: true; runId?: string } | { ok: false; error: string }) => void;
 
@@ -26,6 +36,8 @@ export interface DashboardClientEvents {
   startRun: (params: unknown, ack: AdminAck) => void;
   stopRun: (ack: AdminAck) => void;
   revokeDevice: (deviceId: unknown, ack: AdminAck) => void;
+  /** The page lost track of the device list (a patch it cannot apply): the server answers with a snapshot. */
+  resyncDevices: () => void;
 }
 
 /** Parameters of a run the admin starts from the dashboard (the task — data, model — is the process's). */

@@ -1,7 +1,9 @@
 /**
  * The `/dashboard` Socket.IO namespace: pushes the dashboard state to every page (an admin view to
  * sockets that presented the admin token, a viewer view to the rest), coalesced to at most one push
- * per `minPushIntervalMs`, and carries the admin actions after validating their arguments.
+ * per `minPushIntervalMs`, and carries the admin actions after validating their arguments. The
+ * device list goes out as deltas (`devicesPatch`, one patcher per audience): a page gets a snapshot
+ * when it connects or asks (`resyncDevices`), then only the rows that changed.
  *
  * Handshake: `auth: { adminToken }` absent → viewer; a string accepted by `isAdminToken` → admin;
  * anything else is refused at connect ('invalid admin token'), so a page with a stale token learns
@@ -10,8 +12,9 @@
 import type { Namespace, Server, Socket } from 'socket.io';
 import type { z } from 'zod';
 import { deviceIdSchema } from '../core';
-import type { AdminAck, DashboardClientEvents, DashboardServerEvents, DashboardState, RunParams, RunSummary } from './contract';
+import type { AdminAck, DashboardClientEvents, DashboardPush, DashboardServerEvents, DashboardState, RunParams, RunSummary } from './contract';
 import { DASHBOARD_NAMESPACE, runParamsSchema } from './contract';
+import { DevicesPatcher } from './devices-patch';
 
 export interface DashboardSource {
   view(admin: boolean): DashboardState;
@@ -78,19 +81,31 @@ export function attachDashboardNamespace(io: Server, source: DashboardSource, op
     }
   };
 
+  const patchers = new Map<boolean, DevicesPatcher>([
+    [true, new DevicesPatcher()],
+    [false, new DevicesPatcher()],
+  ]);
+  const roomOf = (admin: boolean) => (admin ? ADMIN_ROOM : VIEWER_ROOM);
+  /** The role's view now: its device delta goes to the role's room; returns the rest of the view. */
+  const refresh = (admin: boolean): DashboardPush | undefined => {
+    const view = viewFor(admin);
+    if (!view) return undefined;
+    const { devices, ...rest } = view;
+    const patch = (patchers.get(admin) as DevicesPatcher).next(devices);
+    if (patch) nsp.to(roomOf(admin)).emit('devicesPatch', patch);
+    return rest;
+  };
+
   let lastPushAt = -Infinity;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const push = () => {
     timer = undefined;
     lastPushAt = now();
     // One view per role, not per socket: the views are the expensive part.
-    if ((nsp.adapter.rooms.get(ADMIN_ROOM)?.size ?? 0) > 0) {
-      const view = viewFor(true);
-      if (view) nsp.to(ADMIN_ROOM).emit('state', view);
-    }
-    if ((nsp.adapter.rooms.get(VIEWER_ROOM)?.size ?? 0) > 0) {
-      const view = viewFor(false);
-      if (view) nsp.to(VIEWER_ROOM).emit('state', view);
+    for (const admin of [true, false]) {
+      if ((nsp.adapter.rooms.get(roomOf(admin))?.size ?? 0) === 0) continue;
+      const rest = refresh(admin);
+      if (rest) nsp.to(roomOf(admin)).emit('state', rest);
     }
   };
   const schedulePush = () => {
@@ -123,8 +138,11 @@ export function attachDashboardNamespace(io: Server, source: DashboardSource, op
 
   const onConnection = (socket: DashboardSocket) => {
     const admin = socket.data.admin === true;
-    void socket.join(admin ? ADMIN_ROOM : VIEWER_ROOM);
-    const initial = viewFor(admin);
+    // The room's pages get what changed since their last patch; this page a snapshot of the same rows.
+    const initial = refresh(admin);
+    void socket.join(roomOf(admin));
+    const patcher = patchers.get(admin) as DevicesPatcher;
+    socket.emit('devicesPatch', patcher.snapshot());
     if (initial) socket.emit('state', initial);
 
     // Runs an admin action: refuses non-admin sockets and catches whatever the action throws.
@@ -152,6 +170,10 @@ export function attachDashboardNamespace(io: Server, source: DashboardSource, op
         log(`dashboard: listRuns failed: ${messageOf(err)}`);
         ack([]);
       }
+    });
+
+    on('resyncDevices', () => {
+      socket.emit('devicesPatch', patcher.snapshot());
     });
 
     on('startRun', (...args) => {

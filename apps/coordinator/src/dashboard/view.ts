@@ -18,6 +18,34 @@ export interface ViewInputs {
   /** SHA-256 fingerprint of the HTTPS certificate; null on plain HTTP. */
   readonly tlsFingerprint: string | null;
   readonly now: number;
+  /** Keeps the rounds between pushes (re-read only when the run records one); without it every call reads them. */
+  readonly roundsCache?: RoundsCache;
+}
+
+/**
+ * The run's rounds, metrics and completed-round timeline as the dashboard shows them, read from the
+ * state once per recorded round instead of on every push (a push is ≤ 2/s; a round is seconds to minutes).
+ */
+export class RoundsCache {
+  private key: string | undefined;
+  private value: { rounds: RoundView[]; timeline: TimelineEvent[] } = { rounds: [], timeline: [] };
+
+  get(runId: string, roundsRecorded: number, state: CoordinatorState): { rounds: RoundView[]; timeline: TimelineEvent[] } {
+    const key = `${runId}\n${roundsRecorded}`;
+    if (key !== this.key) {
+      this.value = readRounds(runId, state);
+      this.key = key;
+    }
+    return this.value;
+  }
+}
+
+function readRounds(runId: string, state: CoordinatorState): { rounds: RoundView[]; timeline: TimelineEvent[] } {
+  const completed = state.listRounds(runId);
+  return {
+    rounds: roundViews(runId, state, completed),
+    timeline: completed.flatMap((r) => r.timeline.map((e) => ({ round: r.round, ...e }))),
+  };
 }
 
 /** Fewest devices a group must pool before a read-only viewer sees its label distribution. */
@@ -52,8 +80,8 @@ export function buildDashboardState(v: ViewInputs): DashboardState {
       divergence: !shown || !labelDistribution.some((x) => x > 0) || !globalDistribution.some((x) => x > 0) ? 0 : jensenShannon(labelDistribution, globalDistribution),
     };
   });
-  const completed = state.listRounds(runId);
-  const timeline: TimelineEvent[] = completed.flatMap((r) => r.timeline.map((e) => ({ round: r.round, ...e })));
+  const recorded = v.roundsCache ? v.roundsCache.get(runId, session.loop.roundsRecorded, state) : readRounds(runId, state);
+  const timeline: TimelineEvent[] = [...recorded.timeline];
   const status = session.loop.status();
   if (status.state === 'running') {
     const inProgress = status.round + 1;
@@ -75,7 +103,7 @@ export function buildDashboardState(v: ViewInputs): DashboardState {
     globalDistribution,
     devices: devices.map((d) => deviceRow(d, v.revoked, v.admin)).sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0)),
     groups,
-    rounds: roundViews(runId, state),
+    rounds: recorded.rounds,
     timeline,
   };
 }
@@ -88,9 +116,9 @@ function runView(r: RunRecord): RunView {
   return { id: r.id, strategy: r.strategy, status: r.status, createdAt: r.createdAt, finishedAt: r.finishedAt, config: r.config };
 }
 
-function roundViews(runId: string, state: CoordinatorState): RoundView[] {
+function roundViews(runId: string, state: CoordinatorState, rounds = state.listRounds(runId)): RoundView[] {
   const metrics = new Map(state.listMetrics(runId).map((m) => [m.round, m]));
-  return state.listRounds(runId).map((r) => ({
+  return rounds.map((r) => ({
     round: r.round,
     startedAt: r.startedAt,
     finishedAt: r.finishedAt,

@@ -158,6 +158,7 @@ export class RunLoop {
   private global: AdapterState;
   private runState: RunStatusName = 'waiting';
   private completedRound = 0;
+  private recorded = 0;
   private lastAccuracy: number | null = null;
   private message: string | undefined;
   private stopReason: StopReason | undefined;
@@ -188,6 +189,11 @@ export class RunLoop {
   }
 
   /** Group aggregations so far in the round in progress. */
+  /** Rounds this loop recorded in the state (round 0 included): readers cache what they derive from them on it. */
+  get roundsRecorded(): number {
+    return this.recorded;
+  }
+
   get roundTimeline(): readonly GroupAggregationRecord[] {
     return this.liveTimeline;
   }
@@ -530,6 +536,7 @@ export class RunLoop {
       { runId, round, bytes: new Uint8Array(encodeAdapter(this.global)) },
     );
     this.completedRound = round;
+    this.recorded += 1;
     this.lastAccuracy = metric ? metric.accuracy : null;
     this.log(
       `round ${round}: ${metric ? `accuracy ${metric.accuracy.toFixed(4)} loss ${metric.loss.toFixed(4)}${metric.perplexity === undefined ? '' : ` perplexity ${metric.perplexity.toFixed(3)}`}` : 'no evaluation set'} ` +

@@ -25,6 +25,12 @@ import {
 import type {
   AdapterState,
   ClientUpdate,
+  DataMode,
+  DeviceInfo,
+  GlobalRoundInput,
+  GlobalRoundOutcome,
+  GroupOutcome,
+  GroupPlan,
   MemberAssignment,
   PlanContext,
   RoundPlan,
@@ -91,6 +97,30 @@ export const DEFAULT_SAMPLE_WEIGHT_CAP = 2;
 export const DEFAULT_MAX_ROUND_ATTEMPTS = 5;
 const MAX_RETRY_BACKOFF_MS = 60_000;
 
+/** A device as a round's planner sees it (on one node: the registry's; in a cluster: every node's). */
+export interface PlanDevice {
+  readonly info: DeviceInfo;
+  readonly dataMode: DataMode;
+  readonly paused: boolean;
+}
+
+/**
+ * What the loop needs from a cluster of coordinators (cluster/node.ts). Absent: one node, exactly
+ * as before. Present: this loop runs on the leader only; devices are counted and planned over
+ * every live node, and the round's groups run on their owner nodes.
+ */
+export interface ClusterHooks {
+  /** Joined, connected devices over all live nodes. */
+  joinedCount(): number;
+  planDevices(): Promise<readonly PlanDevice[]>;
+  /** runGlobalRound with each group run on its owner node; same aggregation, same order. */
+  runGlobalRound(input: GlobalRoundInput, ctx: { weightCap: number; traffic: RoundTraffic; stopped: () => boolean }): Promise<GlobalRoundOutcome>;
+  /** The leader's status while this node is not the leader (its devices see the cluster's run). */
+  leaderStatus(): RunStatus | undefined;
+  /** Called when the device count changes. */
+  onChange(listener: () => void): void;
+}
+
 export interface RunLoopDeps {
   readonly runId: string;
   readonly strategy: Strategy;
@@ -99,6 +129,7 @@ export interface RunLoopDeps {
   readonly registry: DeviceRegistry;
   readonly channel: DeviceChannel;
   readonly settings: RunSettings;
+  readonly cluster?: ClusterHooks;
   readonly now?: () => number;
   readonly log?: (line: string) => void;
 }
@@ -120,7 +151,7 @@ interface PendingWork {
 /** How a run ended when stop() was called: by an admin ('stopped') or by the process going down ('interrupted'). */
 export type StopReason = 'stopped' | 'interrupted';
 
-interface RoundTraffic {
+export interface RoundTraffic {
   bytesUp: number;
   bytesDown: number;
 }
@@ -169,6 +200,7 @@ export class RunLoop {
     this.uploadBytes = uploadBytesByDepth(this.global, this.numBlocks);
     this.maxUploadBytes = Math.ceil(fullAdapterBytes(this.global) * 1.25) + 4096;
     deps.registry.onChange(() => this.wake());
+    deps.cluster?.onChange(() => this.wake());
   }
 
   /** Encoded bytes a device uploads at each depth (PlanContext.adapterBytes). */
@@ -196,6 +228,8 @@ export class RunLoop {
   }
 
   status(): RunStatus {
+    const remote = this.deps.cluster?.leaderStatus();
+    if (remote) return remote;
     const { settings } = this.deps;
     return {
       runId: this.deps.runId,
@@ -203,7 +237,7 @@ export class RunLoop {
       strategy: this.deps.strategy.name,
       round: this.completedRound,
       totalRounds: settings.rounds,
-      devicesJoined: this.deps.registry.joinedConnectedCount(),
+      devicesJoined: this.joinedCount(),
       devicesExpected: settings.devicesExpected,
       lastAccuracy: this.lastAccuracy,
       ...(this.message === undefined ? {} : { message: this.message }),
@@ -363,13 +397,16 @@ export class RunLoop {
   private async runRound(round: number): Promise<boolean> {
     // Paused devices (hidden page, pause button, not charging) sit out new plans until they resume,
     // unless every device is paused: then they are planned anyway and the deadline bounds the wait.
-    const joined = this.deps.registry.joinedConnected();
-    const active = joined.filter((d) => d.paused === undefined);
+    const joined: readonly PlanDevice[] = this.deps.cluster
+      ? await this.deps.cluster.planDevices()
+      : this.deps.registry.joinedConnected().map((d) => ({ info: toDeviceInfo(d), dataMode: d.dataMode, paused: d.paused !== undefined }));
+    this.throwIfStopped();
+    const active = joined.filter((d) => !d.paused);
     const planDevices = active.length > 0 ? active : joined;
-    this.ownDataWeightCap = sampleWeightCap(planDevices.map((d) => toDeviceInfo(d).numSamples), this.deps.settings.sampleWeightCap);
+    this.ownDataWeightCap = sampleWeightCap(planDevices.map((d) => d.info.numSamples), this.deps.settings.sampleWeightCap);
     // An own-data device's count and histogram are its claim: the planner (grouping, the fleet's
     // label distribution) sees them capped like its weight. Fleet devices' were checked at join.
-    const devices = planDevices.map((d) => (d.dataMode === 'fleet' ? toDeviceInfo(d) : capDeclaredSamples(toDeviceInfo(d), this.ownDataWeightCap)));
+    const devices = planDevices.map((d) => (d.dataMode === 'fleet' ? d.info : capDeclaredSamples(d.info, this.ownDataWeightCap)));
     const ctx: PlanContext = {
       round,
       numBlocks: this.numBlocks,
@@ -394,7 +431,7 @@ export class RunLoop {
     const startedAt = this.now();
     this.encoded = new WeakMap();
     this.liveTimeline = [];
-    const outcome = await runGlobalRound({
+    const input: GlobalRoundInput = {
       round,
       strategy: this.deps.strategy,
       plan,
@@ -405,7 +442,10 @@ export class RunLoop {
         this.liveTimeline.push({ ...e, at: this.now() });
         this.deps.channel.broadcastStatus(this.status());
       },
-    });
+    };
+    const outcome = this.deps.cluster
+      ? await this.deps.cluster.runGlobalRound(input, { weightCap: this.ownDataWeightCap, traffic, stopped: () => this.stopReason !== undefined })
+      : await runGlobalRound(input);
     this.throwIfStopped();
     const planned = plan.groups.reduce((n, g) => n + g.deviceIds.length, 0);
     const participants = [...new Set(outcome.groups.flatMap((g) => g.contributors.flat()))].sort();
@@ -420,6 +460,28 @@ export class RunLoop {
     this.global = outcome.global;
     await this.evaluateAndPersist(round, plan, participants, traffic, startedAt);
     return true;
+  }
+
+  /**
+   * Cluster: runs one group of the leader's round on this node, whose members are connected here
+   * (the same runGlobalRound, over a plan of this one group; its delta is the group's result).
+   */
+  async runLocalGroup(round: number, group: GroupPlan, global: AdapterState, weightCap: number): Promise<{ outcome: GroupOutcome; traffic: RoundTraffic }> {
+    this.ownDataWeightCap = weightCap;
+    const traffic: RoundTraffic = { bytesUp: 0, bytesDown: 0 };
+    const result = await runGlobalRound({
+      round,
+      strategy: this.deps.strategy,
+      plan: { groups: [group] },
+      global,
+      numBlocks: this.numBlocks,
+      trainMember: (a) => this.trainMember(a, traffic),
+    });
+    return { outcome: result.groups[0]!, traffic };
+  }
+
+  private joinedCount(): number {
+    return this.deps.cluster ? this.deps.cluster.joinedCount() : this.deps.registry.joinedConnectedCount();
   }
 
   /** A member's training: send its work, resolve with its validated upload, or undefined if it drops out. */
@@ -536,7 +598,7 @@ export class RunLoop {
     }
     try {
       for (;;) {
-        const joined = this.deps.registry.joinedConnectedCount();
+        const joined = this.joinedCount();
         const timedOut = deadline !== undefined && this.now() >= deadline;
         if (joined >= needed || (timedOut && joined >= atLeast)) break;
         this.throwIfStopped();

@@ -101,7 +101,11 @@ export async function startNode(settings: NodeSettings, echo = false): Promise<N
     onReady = resolve;
     proc.once('exit', (code) => reject(new Error(`node ${settings.nodeId ?? ''} exited (${code}) before it was ready:\n${lines.slice(-20).join('\n')}`)));
   });
-  const done = new Promise<{ status: string; leader: boolean }>((resolve) => (onDone = resolve));
+  // A node killed before its run ended resolves with status 'killed'.
+  const done = new Promise<{ status: string; leader: boolean }>((resolve) => {
+    onDone = resolve;
+    proc.once('exit', () => resolve({ status: 'killed', leader: false }));
+  });
   let buf = '';
   const onData = (chunk: Buffer) => {
     buf += chunk.toString();

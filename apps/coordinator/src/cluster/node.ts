@@ -172,7 +172,7 @@ export class ClusterNode implements ClusterHooks {
     this.session = session;
     this.timing = timing;
     const self = { id: this.nodeId, url, startedAt: Date.now() };
-    this.membership = new Membership(this.redis, this.keys, self, { beatMs: this.opts.heartbeatMs ?? 1000, ttlMs: this.opts.heartbeatTtlMs ?? 4000 }, this.log);
+    this.membership = new Membership(this.redis, this.keys, self, { beatMs: this.opts.heartbeatMs ?? 1000, ttlMs: this.opts.heartbeatTtlMs ?? 10_000 }, this.log);
     await this.membership.start();
     this.directory = new DeviceDirectory(this.redis, this.keys, this.nodeId, this.log);
     this.directory.attach(session.runId, session.registry);
@@ -186,8 +186,8 @@ export class ClusterNode implements ClusterHooks {
       redirect: (id, to, nodes, reason) => session.redirect(id, to, nodes, reason),
     };
     this.executor.attach(session.runId, host);
-    const renewMs = Math.max(200, Math.floor((this.opts.leaseTtlMs ?? 5000) / 5));
-    this.lease = new LeaderLease(this.redis, this.keys, this.nodeId, { renewMs, ttlMs: this.opts.leaseTtlMs ?? 5000 }, this.log);
+    const renewMs = Math.max(200, Math.floor((this.opts.leaseTtlMs ?? 10_000) / 5));
+    this.lease = new LeaderLease(this.redis, this.keys, this.nodeId, { renewMs, ttlMs: this.opts.leaseTtlMs ?? 10_000 }, this.log);
     this.lease.onAcquired(() => void this.becomeLeader(state));
     this.lease.onLost(() => {
       this.leaderRounds = undefined;

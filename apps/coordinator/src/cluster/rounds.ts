@@ -245,9 +245,21 @@ export class GroupExecutor {
   private async execute(host: LocalGroupHost, runId: string, job: GroupJob): Promise<void> {
     const global = await this.globalOf(job.globalKey);
     const group = asGroupPlan(job.group);
-    // Members redirected here need a moment to reconnect and join: wait for them (bounded).
-    const until = Date.now() + this.timing.memberWaitMs;
-    while (Date.now() < until && !group.deviceIds.every((id) => host.isHere(id)) && this.started.has(job.jobId)) await sleep(100);
+    // Members redirected here need a moment to reconnect and join: wait for them while they keep
+    // arriving (each arrival extends the wait by memberWaitMs, three times that at most).
+    const hardStop = Date.now() + 3 * this.timing.memberWaitMs;
+    let until = Date.now() + this.timing.memberWaitMs;
+    let arrived = -1;
+    for (;;) {
+      const n = group.deviceIds.filter((id) => host.isHere(id)).length;
+      if (n === group.deviceIds.length || !this.started.has(job.jobId)) break;
+      if (n > arrived) {
+        arrived = n;
+        until = Math.min(hardStop, Date.now() + this.timing.memberWaitMs);
+      }
+      if (Date.now() >= until) break;
+      await sleep(100);
+    }
     if (!this.started.has(job.jobId)) return;
     const here = group.deviceIds.filter((id) => host.isHere(id)).length;
     this.log(`round ${job.round}: running group ${group.groupId} here (${here}/${group.deviceIds.length} members connected)`);

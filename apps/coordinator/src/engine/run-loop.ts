@@ -142,6 +142,8 @@ interface PendingWork {
   readonly localSteps: number;
   /** The messages that carry the work, kept to send them again when the device comes back. */
   readonly wire: { assignment: ServerToDeviceWire['assignment']; adapter: ServerToDeviceWire['globalAdapter'] };
+  /** The connection the work was last sent on: a join on that same connection does not get it twice. */
+  sentOn: string | null;
   /** Running while the device is disconnected: it ends the work unless the device rejoins first. */
   graceTimer: ReturnType<typeof setTimeout> | undefined;
   /** Resolves the member's promise (undefined = dropped out); idempotent. */
@@ -386,6 +388,9 @@ export class RunLoop {
     if (!work) return;
     clearTimeout(work.graceTimer);
     work.graceTimer = undefined;
+    const socketId = this.deps.registry.get(deviceId)?.socketId ?? null;
+    if (socketId !== null && socketId === work.sentOn) return;
+    work.sentOn = socketId;
     if (this.deps.channel.sendWork(deviceId, work.wire.assignment, work.wire.adapter)) {
       this.log(`device ${deviceId} is back: resent its work for round ${work.assignment.round}.${work.assignment.intraRound}`);
       this.deps.registry.addBytes(deviceId, 0, work.wire.adapter.payload.byteLength);
@@ -524,6 +529,7 @@ export class RunLoop {
         assignment: a,
         localSteps: a.localSteps,
         wire,
+        sentOn: registry.get(a.deviceId)?.socketId ?? null,
         graceTimer: undefined,
         settle: (update, uploadBytes = 0) => {
           if (settled) return;

@@ -57,7 +57,7 @@ function settings(spec: RunSpec, extra: Partial<NodeSettings>): NodeSettings {
     token: TOKEN,
     task: TASK,
     run: { strategy: 'hierfedlora', rounds: spec.rounds, devicesExpected: spec.devices, localSteps: 2, roundTimeoutS: 60, robust: spec.robust, clipNorm: null, seed: spec.seed },
-    rejoinGraceS: 10,
+    rejoinGraceS: 30,
     quiet: false,
     ...extra,
   };

@@ -480,7 +480,8 @@ export class RunLoop {
       plan: { groups: [group] },
       global,
       numBlocks: this.numBlocks,
-      trainMember: (a) => this.trainMember(a, traffic),
+      // Members may still be on their way here (redirected): they get their work when they join.
+      trainMember: (a) => this.trainMember(a, traffic, true),
     });
     return { outcome: result.groups[0]!, traffic };
   }
@@ -490,9 +491,9 @@ export class RunLoop {
   }
 
   /** A member's training: send its work, resolve with its validated upload, or undefined if it drops out. */
-  private trainMember(a: MemberAssignment, traffic: RoundTraffic): Promise<ClientUpdate | undefined> {
+  private trainMember(a: MemberAssignment, traffic: RoundTraffic, awaitAbsent = false): Promise<ClientUpdate | undefined> {
     const { registry, channel, runId, settings } = this.deps;
-    if (this.stopReason !== undefined || !registry.isConnected(a.deviceId)) return Promise.resolve(undefined);
+    if (this.stopReason !== undefined || (!awaitAbsent && !registry.isConnected(a.deviceId))) return Promise.resolve(undefined);
     let payload = this.encoded.get(a.adapter);
     if (!payload) {
       payload = new Uint8Array(encodeAdapter(a.adapter));
@@ -544,6 +545,18 @@ export class RunLoop {
       };
       this.pending.get(a.deviceId)?.settle(undefined);
       this.pending.set(a.deviceId, work);
+      const here = registry.get(a.deviceId);
+      if (awaitAbsent && !(here?.socketId && here.report)) {
+        // Not joined here yet: the work waits for its join (deviceRejoined sends it), as long as a
+        // device that left mid-work would be waited for.
+        work.sentOn = null;
+        work.graceTimer = setTimeout(() => {
+          this.log(`device ${a.deviceId} did not reach this node; its work in round ${a.round}.${a.intraRound} is dropped`);
+          work.settle(undefined);
+        }, settings.rejoinGraceMs ?? 30_000);
+        work.graceTimer.unref?.();
+        return;
+      }
       const sent = channel.sendWork(a.deviceId, wire.assignment, wire.adapter);
       if (!sent) {
         work.settle(undefined);

@@ -160,4 +160,29 @@ describe('a cluster of coordinators on Redis', { timeout: 600_000 }, () => {
     // Every group of round 1 ran again from the same global adapter on a live node: same result.
     assert.equal(maxAbsDiff(one.adapter, three.adapter), 0);
   });
+
+  it('Redis restarted mid-run, then the leader killed: the run continues and finishes on another node', async () => {
+    const spec: RunSpec = { devices: 60, robust: 'mean', rounds: 4, seed: 14 };
+    const nodes = await cluster('faults', spec);
+    let killed: NodeProcess | undefined;
+    const roundsDone = (n: NodeProcess) => n.lines.filter((l) => /\] round [1-9]\d*: no evaluation set/.test(l)).length;
+    const result = await runFleet(spec, nodes, async (leaderOf) => {
+      const wait = async (ok: () => boolean) => {
+        while (!ok()) await new Promise((r) => setTimeout(r, 50));
+      };
+      await wait(() => nodes.some((n) => roundsDone(n) >= 1));
+      await redis.restart();
+      const first = leaderOf()!;
+      await wait(() => roundsDone(first) >= 2);
+      killed = leaderOf();
+      assert.equal(killed, first, 'the leader kept its lease through the Redis restart');
+      await killed!.kill('SIGKILL');
+    });
+    await closeAll(nodes);
+    assert.ok(killed);
+    assert.notEqual(result.leader, killed, 'another node led the run to its end');
+    assert.ok(result.leader.lines.some((l) => /took over run .* at its last completed round [2-9]/.test(l)), result.leader.lines.slice(-30).join('\n'));
+    assert.ok(result.leader.lines.some((l) => /run .* finished: finished 4 rounds/.test(l)));
+    assert.ok(movedFromInitial(result.adapter) > 0);
+  });
 });

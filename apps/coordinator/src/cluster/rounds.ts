@@ -27,6 +27,8 @@ const KEEP_MS = 6 * 3_600_000;
 const POLL_MS = 150;
 /** Reassignments of one group within one round before it counts as not reported. */
 const MAX_REASSIGN = 5;
+/** A device still (or again) connected to a node that is not its group's owner is redirected again after this long. */
+const REDIRECT_AGAIN_MS = 3000;
 
 export interface RoundTiming {
   /** How long an owner waits for a group's members to reach it before it starts without the missing ones. */
@@ -173,8 +175,8 @@ export class GroupExecutor {
   private timer: ReturnType<typeof setInterval> | undefined;
   private busy = false;
   private readonly started = new Set<string>();
-  /** deviceId -> the job it was last redirected for (one redirect per device per job). */
-  private readonly redirected = new Map<string, string>();
+  /** deviceId -> when it was last redirected (a device that lands here again is sent on again, not at once). */
+  private readonly redirected = new Map<string, number>();
   private readonly globals = new Map<string, AdapterState>();
   private host: LocalGroupHost | undefined;
   private runId: string | undefined;
@@ -229,9 +231,10 @@ export class GroupExecutor {
         }
         const url = this.membership.urlOf(job.owner);
         if (!url) continue;
+        const now = Date.now();
         for (const deviceId of job.group.deviceIds) {
-          if (this.redirected.get(deviceId) === job.jobId || !host.isHere(deviceId)) continue;
-          if (host.redirect(deviceId, url, nodes, `group ${job.group.groupId} of round ${job.round} runs on node ${job.owner}`)) this.redirected.set(deviceId, job.jobId);
+          if (now - (this.redirected.get(deviceId) ?? -Infinity) < REDIRECT_AGAIN_MS || !host.isHere(deviceId)) continue;
+          if (host.redirect(deviceId, url, nodes, `group ${job.group.groupId} of round ${job.round} runs on node ${job.owner}`)) this.redirected.set(deviceId, now);
         }
       }
       if (jobs.length === 0) this.redirected.clear();

@@ -5,16 +5,16 @@
  */
 import { fork, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { findRedisServer } from '../bootstrap.mjs';
 import type { DevicesReport, DevicesSettings } from './devices';
 import type { NodeSettings } from './node';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
-export function findRedisServer(): string {
-  const found = [process.env.REDIS_SERVER, '/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((p) => p && existsSync(p));
+function redisServerBinary(): string {
+  const found = findRedisServer();
   if (!found) throw new Error('redis-server not found: `node scripts/bootstrap.mjs --redis` installs Debian\'s (or set REDIS_SERVER)');
   return found;
 }
@@ -39,7 +39,7 @@ export interface RedisProcess {
 }
 
 export async function startRedis(): Promise<RedisProcess> {
-  const bin = findRedisServer();
+  const bin = redisServerBinary();
   const port = await freePort();
   let proc: ChildProcess | undefined;
   const launch = async () => {

@@ -67,7 +67,7 @@ function settings(spec: RunSpec, extra: Partial<NodeSettings>): NodeSettings {
 async function runFleet(spec: RunSpec, nodes: NodeProcess[], onRunning?: (leader: () => NodeProcess | undefined) => Promise<void>): Promise<{ adapter: AdapterState; leader: NodeProcess; redirects: number; reconnects: number }> {
   const devices = startDevices({ nodes: nodes.map((n) => n.url), token: TOKEN, first: 0, count: spec.devices, numClasses: TASK.numClasses, numBlocks: TASK.numBlocks, seed: spec.seed, msPerStep: 4, concurrency: 48, variants: 0 });
   try {
-    await devices.waitJoined(spec.devices, 120_000);
+    await devices.waitJoined(spec.devices, 240_000);
     const leaderOf = () => nodes.find((n) => n.latestStats()?.leader === true && n.proc.exitCode === null && n.proc.signalCode === null);
     const fault = onRunning?.(leaderOf);
     const ends = await Promise.race([

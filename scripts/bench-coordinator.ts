@@ -8,6 +8,7 @@
  *
  *   npm run bench:coordinator -- --devices 1000 [--rounds 1 --strategy hierfedlora --clients 2
  *     --ms-per-step 20 --local-steps 5 --concurrency 64 --addresses 1 --time-limit 600 --joins-only]
+ *   npm run bench:coordinator -- --nodes 3 --devices 1000 [--width 256]   (a cluster on Redis: cluster-fleet/bench.ts)
  *
  * Prints: devices connected, connect+join rate, coordinator RSS per device, event-loop lag
  * p50/p99/max while the fleet joins and during rounds (perf_hooks.monitorEventLoopDelay in this
@@ -57,8 +58,28 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '7' },
     'time-limit': { type: 'string', default: '600' },
     'joins-only': { type: 'boolean', default: false },
+    nodes: { type: 'string', default: '1' },
+    width: { type: 'string', default: '256' },
   },
 });
+if (Number(values.nodes) > 1) {
+  // Several coordinator processes on Redis (README "Scale out"): cluster-fleet/bench.ts.
+  const { benchCluster } = await import('./cluster-fleet/bench');
+  const n = (name: keyof typeof values) => Number(values[name]);
+  await benchCluster({
+    nodes: n('nodes'),
+    devices: n('devices'),
+    rounds: n('rounds'),
+    msPerStep: n('ms-per-step'),
+    localSteps: n('local-steps'),
+    concurrency: n('concurrency'),
+    seed: n('seed'),
+    timeLimitMs: n('time-limit') * 1000,
+    width: n('width'),
+    classes: n('classes'),
+  });
+  process.exit(0);
+}
 const num = (name: keyof typeof values, min: number): number => {
   const n = Number(values[name]);
   if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got "${String(values[name])}"`);

@@ -23,17 +23,35 @@ export function findChromium() {
   return candidates.find((p) => p && existsSync(p));
 }
 
+function aptInstall(pkg, what) {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!existsSync('/usr/bin/apt-get')) throw new Error(`No ${what} found and no apt-get to install it.`);
+  console.log(`[bootstrap] installing Debian ${pkg} (apt-get)…`);
+  const sudo = isRoot ? '' : 'sudo ';
+  sh(`${sudo}apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${sudo}apt-get install -y -qq ${pkg}`);
+}
+
 function ensureChromium() {
   if (findChromium()) return;
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (!existsSync('/usr/bin/apt-get')) throw new Error('No Chromium found: set CHROMIUM_PATH to a Chromium/Chrome binary.');
-  console.log('[bootstrap] installing Debian chromium (apt-get)…');
-  const sudo = isRoot ? '' : 'sudo ';
-  sh(`${sudo}apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${sudo}apt-get install -y -qq chromium`);
+  aptInstall('chromium', 'Chromium');
   if (!findChromium()) throw new Error('apt-get finished but /usr/bin/chromium is still missing');
+}
+
+/** The Redis server binary the multi-node tests and `--nodes` benchmarks start their own instance of. */
+export function findRedisServer() {
+  const candidates = [process.env.REDIS_SERVER, '/usr/bin/redis-server', '/usr/local/bin/redis-server'];
+  return candidates.find((p) => p && existsSync(p));
+}
+
+function ensureRedis() {
+  if (findRedisServer()) return;
+  aptInstall('redis-server', 'redis-server (set REDIS_SERVER to its path)');
+  if (!findRedisServer()) throw new Error('apt-get finished but /usr/bin/redis-server is still missing');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   ensureNodeModules();
   if (process.argv.includes('--browser')) ensureChromium();
+  if (process.argv.includes('--redis')) ensureRedis();
 }

@@ -93,6 +93,14 @@ export interface CoordinatorConfig {
   readonly checkpointRetention: CheckpointRetention;
   /** Disconnected devices leave the live registry (and the dashboard's list) after this long. */
   readonly evictAfterMs: number;
+  /** --redis URL: join a cluster of coordinators sharing one run (README "Scale out"); undefined = one node. */
+  readonly redis?: string;
+  /** --cluster NAME: the cluster's key prefix in Redis (default "default"). */
+  readonly cluster?: string;
+  /** --node-id ID: this node's stable id (default: host name + random suffix). */
+  readonly nodeId?: string;
+  /** --public-url URL: where devices reach this node (default: its local/LAN URL). */
+  readonly publicUrl?: string;
 }
 
 /** Run flags a task file's `defaults` may set when the command line does not. */
@@ -170,6 +178,10 @@ export const USAGE = `Usage: coordinator [options]
   --keep-checkpoints N|all   checkpoints kept per run: the last N rounds' (default ${DEFAULT_CHECKPOINT_RETENTION.keepLast})
   --keep-best-checkpoint on|off  also keep the best-scoring round's checkpoint (default on)
   --evict-after S     seconds a disconnected device stays in the live registry and dashboard (default 600; at least --rejoin-grace)
+  --redis URL         join a cluster of coordinators sharing one run through Redis (README "Scale out")
+  --cluster NAME      with --redis: the cluster's name, its key prefix in Redis (default "default")
+  --node-id ID        with --redis: this node's id (default: host name + random suffix)
+  --public-url URL    with --redis: where devices reach this node, e.g. http://10.0.0.5:8080 (default: its URL)
 `;
 
 function int(name: string, raw: string | undefined, fallback: number, min: number): number {
@@ -257,6 +269,10 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         'slot-grace': { type: 'string' },
         'invites-only': { type: 'boolean' },
         'trust-proxy': { type: 'string' },
+        redis: { type: 'string' },
+        cluster: { type: 'string' },
+        'node-id': { type: 'string' },
+        'public-url': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -282,6 +298,13 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
   const explicit = Object.keys(values).filter((k) => (values as Record<string, unknown>)[k] !== undefined);
   if ((values.cert === undefined) !== (values.key === undefined)) throw new ConfigError('--cert and --key go together');
   if (values.cert !== undefined && !values.https) throw new ConfigError('--cert/--key need --https');
+  if (values.redis !== undefined && !/^rediss?:\/\/\S+$/.test(values.redis)) throw new ConfigError(`--redis must be a redis:// or rediss:// URL, got "${values.redis}"`);
+  for (const flag of ['cluster', 'node-id', 'public-url'] as const) {
+    if (values[flag] !== undefined && values.redis === undefined) throw new ConfigError(`--${flag} needs --redis`);
+  }
+  if (values.cluster !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(values.cluster)) throw new ConfigError('--cluster must be 1-64 letters, digits, ".", "_" or "-"');
+  if (values['node-id'] !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(values['node-id'])) throw new ConfigError('--node-id must be 1-64 letters, digits, ".", "_" or "-"');
+  if (values['public-url'] !== undefined && !/^https?:\/\/[^\s/]+\/?$/.test(values['public-url'])) throw new ConfigError('--public-url must be an origin such as http://10.0.0.5:8080');
   return {
     port,
     host: values.host ?? '0.0.0.0',
@@ -332,6 +355,9 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
     slotGraceMs: nonNegative('slot-grace', values['slot-grace'], 600) * 1000,
     invitesOnly: values['invites-only'] ?? false,
     trustedProxies: proxyList(values['trust-proxy']),
+    ...(values.redis === undefined ? {} : { redis: values.redis, cluster: values.cluster ?? 'default' }),
+    ...(values['node-id'] === undefined ? {} : { nodeId: values['node-id'] }),
+    ...(values['public-url'] === undefined ? {} : { publicUrl: values['public-url'].replace(/\/$/, '') }),
   };
 }
 

@@ -131,6 +131,14 @@ export class DeviceGateway implements DeviceChannel {
     return true;
   }
 
+  /** Cluster: tells the device to reconnect to another node (its group's owner). False when it has no socket here. */
+  redirect(deviceId: string, url: string, nodes: readonly string[], reason: string): boolean {
+    const socket = this.socketOf(deviceId);
+    if (!socket) return false;
+    socket.emit('redirect', { url, nodes: [...nodes], reason });
+    return true;
+  }
+
   /** To every socket, coalesced (status-throttle.ts): a changed state or round at once, counts at most 4 per second. */
   broadcastStatus(status: RunStatus): void {
     this.statusThrottle.push(status);

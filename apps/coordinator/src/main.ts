@@ -13,6 +13,8 @@ import { loadOperatorTls, selfSignedTls, TlsError } from './http/tls';
 import type { TlsMaterial } from './http/tls';
 import { serviceHosts, startCoordinator, TaskMismatchError } from './server';
 import { openState } from './state';
+import { ClusterError, ClusterNode } from './cluster/node';
+import { newRunId, runParamsFromConfig } from './run-session';
 
 const stamp = () => new Date().toISOString().slice(11, 19);
 const log = (line: string) => console.log(`[coordinator ${stamp()}] ${line}`);
@@ -80,11 +82,18 @@ async function main(): Promise<number> {
   if (config.robust) log(`robust aggregation: ${JSON.stringify(config.robust)}`);
   const state = openState(config.db, { retention: config.checkpointRetention });
   let coordinator;
+  let cluster: ClusterNode | undefined;
   try {
-    coordinator = await startCoordinator({ config, task, state, log, ...(tls ? { tls } : {}) });
+    if (config.redis !== undefined) {
+      cluster = await ClusterNode.connect({ redisUrl: config.redis, cluster: config.cluster ?? 'default', ...(config.nodeId ? { nodeId: config.nodeId } : {}), log });
+      const run = await cluster.claimRun({ runId: newRunId(), params: runParamsFromConfig(config), joinToken: config.token, createdAt: Date.now() }, !config.tokenGenerated);
+      log(`cluster "${config.cluster ?? 'default'}" (${config.redis}): node ${cluster.nodeId}, run ${run.runId}`);
+    }
+    coordinator = await startCoordinator({ config, task, state, log, ...(tls ? { tls } : {}), ...(cluster ? { cluster } : {}) });
   } catch (err) {
-    if (!(err instanceof TaskMismatchError)) throw err;
-    console.error(err.message);
+    if (!(err instanceof TaskMismatchError) && !(err instanceof ClusterError) && !/--redis/.test((err as Error).message)) throw err;
+    console.error((err as Error).message);
+    await cluster?.close();
     task.dispose?.();
     state.close();
     return 2;

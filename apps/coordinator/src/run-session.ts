@@ -10,6 +10,7 @@ import { runParamsSchema } from './dashboard/contract';
 import type { RunParams } from './dashboard/contract';
 import type { AddressLimits, ConnectionLimits } from './connection-limits';
 import { RunLoop } from './engine/run-loop';
+import type { ClusterHooks } from './engine/run-loop';
 import type { InviteBook } from './invites';
 import { FleetSlots } from './fleet-slots';
 import { DeviceGateway } from './gateway';
@@ -61,6 +62,13 @@ export interface OpenRunOptions {
   readonly invitesOnly?: boolean;
   /** Pick up this run from the state instead of creating one. */
   readonly resumeRunId?: string;
+  /** The id of the run to create (a cluster's shared run); default: a new one. */
+  readonly runId?: string;
+  /**
+   * A cluster node (cluster/node.ts): the loop counts and plans over every node, and it runs only
+   * once this node holds the leader lease (until then the node serves its devices' groups).
+   */
+  readonly cluster?: ClusterHooks & { awaitLeadership(): Promise<'lead' | RunStatusName> };
   /** Called whenever the run's status changes (the dashboard refreshes on it). */
   readonly onStatus?: () => void;
   readonly log: (line: string) => void;
@@ -99,7 +107,7 @@ export function openRun(opts: OpenRunOptions): RunSession {
     runId = opts.resumeRunId;
     state.setRunStatus(runId, 'waiting', null);
   } else {
-    runId = newRunId();
+    runId = opts.runId ?? newRunId();
     state.createRun({
       id: runId,
       createdAt: Date.now(),
@@ -168,6 +176,7 @@ export function openRun(opts: OpenRunOptions): RunSession {
       ...(opts.maxRoundAttempts === undefined ? {} : { maxRoundAttempts: opts.maxRoundAttempts }),
       ...(opts.resumeWaitMs === undefined ? {} : { resumeWaitMs: opts.resumeWaitMs }),
     },
+    ...(opts.cluster ? { cluster: opts.cluster } : {}),
     log,
   });
   gateway.attachEngine(loop);
@@ -192,7 +201,9 @@ export function openRun(opts: OpenRunOptions): RunSession {
       return done;
     },
     start() {
-      done ??= loop.run().then((status) => {
+      const cluster = opts.cluster;
+      const run = cluster ? () => cluster.awaitLeadership().then((r) => (r === 'lead' ? loop.run() : r)) : () => loop.run();
+      done ??= run().then((status) => {
         ended = true;
         clearInterval(evictTimer);
         return status;

@@ -38,6 +38,7 @@ import type { Snapshot } from './snapshot';
 import type { CoordinatorState, RunStatusName } from './state';
 import type { FederatedTask } from './task';
 import type { RunLoop } from './engine/run-loop';
+import type { ClusterNode } from './cluster/node';
 
 /** What shapes the process and its first run (tests build it directly; main.ts parses it from the CLI). */
 export type RunConfig = Pick<
@@ -56,6 +57,8 @@ export interface CoordinatorOptions {
   readonly log?: (line: string) => void;
   /** Serve HTTPS (and Socket.IO over TLS) with this certificate; plain HTTP when absent. */
   readonly tls?: TlsMaterial;
+  /** A cluster node whose run (claimRun done) this process serves with the others (README "Scale out"). */
+  readonly cluster?: ClusterNode;
 }
 
 export interface RunningCoordinator {
@@ -112,7 +115,9 @@ export function serviceHosts(host: string): string[] {
 }
 
 export async function startCoordinator(opts: CoordinatorOptions): Promise<RunningCoordinator> {
-  const { config, task, state } = opts;
+  const { config, task, cluster } = opts;
+  // In a cluster, every completed round's checkpoint also goes to Redis (for the next leader).
+  const state = cluster ? cluster.wrapState(opts.state) : opts.state;
   const log = opts.log ?? (() => {});
   const assets = opts.assets ?? defaultAssetDirs();
   const adminToken = config.adminToken ?? '';
@@ -127,7 +132,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     ...(config.trustedProxies === undefined ? {} : { trustedProxies: config.trustedProxies }),
   };
   const addresses = new AddressLimits(connectionLimits(limits));
-  let joinToken = config.token;
+  let joinToken = cluster ? cluster.run.joinToken : config.token;
   const invites = new InviteBook(state);
   const changeListeners = new Set<() => void>();
   const notify = () => {
@@ -175,9 +180,12 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   // pingTimeout: a slow device's training step (synchronous wasm kernels) can hold its page's event
   // loop for many seconds; it must not be dropped as dead for that.
   const io: CoordinatorServer = new Server(http, { maxHttpBufferSize, transports: ['websocket'], serveClient: false, pingTimeout: 60_000 });
+  if (cluster) io.adapter(cluster.socketAdapter() as Parameters<CoordinatorServer['adapter']>[0]);
 
-  const begin = (params: RunParams, strategy: Strategy | undefined, resumeId: string | undefined): RunSession => {
+  const begin = (params: RunParams, strategy: Strategy | undefined, resumeId: string | undefined, newRunId?: string): RunSession => {
     const next = openRun({
+      ...(newRunId === undefined ? {} : { runId: newRunId }),
+      ...(cluster ? { cluster } : {}),
       io,
       params,
       ...(strategy ? { strategy } : {}),
@@ -208,8 +216,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     return next;
   };
 
-  if (config.resume !== false) refuseResumeOnOtherTask(state, taskSettingsOf(config, task));
-  const resumable = config.resume === false ? undefined : findResumableRun(state, taskSettingsOf(config, task));
+  if (config.resume !== false && !cluster) refuseResumeOnOtherTask(state, taskSettingsOf(config, task));
+  const resumable = config.resume === false || cluster ? undefined : findResumableRun(state, taskSettingsOf(config, task));
   if (resumable) {
     const storedToken = state.getJoinToken(resumable.run.id);
     if (storedToken !== undefined && config.tokenGenerated === true) {
@@ -220,12 +228,20 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       log(`run ${resumable.run.id} was started with another join token; devices must rejoin with the new one`);
     }
   }
-  session = begin(resumable?.params ?? runParamsFromConfig(config), resumable ? undefined : opts.strategy, resumable?.run.id);
+  if (cluster) {
+    // The cluster's run, under its id and parameters; resumed when this node's state already holds it.
+    const { runId, params } = cluster.run;
+    const known = state.listRuns().some((r) => r.id === runId);
+    session = begin(params, opts.strategy, known ? runId : undefined, runId);
+  } else {
+    session = begin(resumable?.params ?? runParamsFromConfig(config), resumable ? undefined : opts.strategy, resumable?.run.id);
+  }
   const resumed = resumable !== undefined;
 
   const control = {
     async startRun(params: RunParams): Promise<string> {
       if (closing) throw new ControlError('the coordinator is shutting down');
+      if (cluster) throw new ControlError('a cluster runs one run: start the nodes again with --cluster NAME (a new name) for another');
       if (session.isActive()) throw new ControlError(`run ${session.runId} is still going: stop it first`);
       const previous = session;
       session = begin(params, undefined, undefined);
@@ -289,6 +305,16 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const lan = anyHost ? lanAddresses()[0] : undefined;
   const lanUrl = lan ? `${scheme}://${lan}:${port}` : localUrl;
   publicDeviceUrl = `${lanUrl}/`;
+  if (cluster) {
+    const current = session;
+    const rejoinGraceMs = config.rejoinGraceMs ?? 30_000;
+    await cluster.attach(
+      { runId: current.runId, registry: current.registry, loop: current.loop, redirect: (id, to, nodes, reason) => current.gateway.redirect(id, to, nodes, reason) },
+      config.publicUrl ?? lanUrl,
+      { memberWaitMs: Math.max(5_000, Math.min(20_000, rejoinGraceMs)), roundTimeoutMs: current.params.roundTimeoutS * 1000, rejoinGraceMs },
+      state,
+    );
+  }
   session.start();
   void session.done.then(notify);
 
@@ -323,6 +349,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       closed = true;
       closing = true;
       session.loop.stop('interrupted');
+      await cluster?.close();
       await session.done;
       await new Promise<void>((resolve) => {
         io.close(() => resolve());

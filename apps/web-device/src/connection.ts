@@ -1,6 +1,10 @@
 /**
  * The page's Socket.IO connection: websocket only (binary stays binary), reconnects by itself,
  * validates every server message against its schema before anyone sees it.
+ *
+ * Several coordinators (README "Scale out"): a `redirect` moves the connection to the node that
+ * owns this device's group (the session then says hello and joins there, as after any
+ * reconnection); when that node stops answering, the connection tries the other nodes it was told.
  */
 import { io } from 'socket.io-client';
 import type { Socket } from 'socket.io-client';
@@ -18,33 +22,72 @@ export interface ConnectionHandlers {
   onInvalid(event: string, error: string): void;
 }
 
-export class Connection {
-  private readonly socket: Socket<ServerToDeviceEvents, DeviceToServerEvents>;
+/** Failed connection attempts to a redirected node before the next known node is tried. */
+const ATTEMPTS_PER_NODE = 3;
 
-  constructor(url: string, handlers: ConnectionHandlers) {
-    this.socket = io(url, {
+export class Connection {
+  private socket: Socket<ServerToDeviceEvents, DeviceToServerEvents>;
+  /** The cluster's nodes as last told by a redirect (empty: one coordinator). */
+  private nodes: string[] = [];
+  private url: string;
+  private failures = 0;
+
+  constructor(
+    url: string,
+    private readonly handlers: ConnectionHandlers,
+  ) {
+    this.url = url;
+    handlers.onState('connecting');
+    this.socket = this.open(url);
+  }
+
+  private open(url: string): Socket<ServerToDeviceEvents, DeviceToServerEvents> {
+    const { handlers } = this;
+    const socket: Socket<ServerToDeviceEvents, DeviceToServerEvents> = io(url, {
       transports: ['websocket'],
       reconnection: true,
       reconnectionDelay: 500,
       reconnectionDelayMax: 5000,
+      forceNew: true,
     });
     for (const event of SERVER_EVENTS) {
-      this.socket.on(event, ((raw: unknown) => {
+      socket.on(event, ((raw: unknown) => {
+        if (socket !== this.socket) return;
         const parsed = parseServerMessage(event, raw);
-        if (parsed.ok) handlers.onMessage({ event, msg: parsed.value } as ServerMessage);
-        else handlers.onInvalid(event, parsed.error);
+        if (!parsed.ok) return handlers.onInvalid(event, parsed.error);
+        const m = { event, msg: parsed.value } as ServerMessage;
+        if (m.event === 'redirect') this.moveTo(m.msg.url, m.msg.nodes);
+        else handlers.onMessage(m);
       }) as never);
     }
-    handlers.onState('connecting');
-    this.socket.on('connect', () => {
+    socket.on('connect', () => {
+      this.failures = 0;
       handlers.onState('connected');
       handlers.onConnect();
     });
-    this.socket.on('disconnect', (reason) => {
+    socket.on('disconnect', (reason) => {
+      if (socket !== this.socket) return;
       // The server closed us on purpose (bad token, protocol mismatch): do not retry blindly.
       handlers.onState(reason === 'io server disconnect' ? 'offline' : 'reconnecting', reason);
     });
-    this.socket.on('connect_error', (err) => handlers.onState('reconnecting', err.message));
+    socket.on('connect_error', (err) => {
+      if (socket !== this.socket) return;
+      handlers.onState('reconnecting', err.message);
+      this.failures += 1;
+      const others = this.nodes.filter((n) => n !== this.url);
+      if (others.length > 0 && this.failures >= ATTEMPTS_PER_NODE) this.moveTo(others[Math.floor(Math.random() * others.length)]!, this.nodes);
+    });
+    return socket;
+  }
+
+  /** Leaves the current node for `url` (a redirect, or the current node is gone). */
+  private moveTo(url: string, nodes: readonly string[]): void {
+    if (nodes.length > 0) this.nodes = [...nodes];
+    this.url = url;
+    this.failures = 0;
+    const old = this.socket;
+    this.socket = this.open(url);
+    old.close();
   }
 
   /**

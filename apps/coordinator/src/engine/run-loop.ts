@@ -27,6 +27,12 @@ import {
 import type {
   AdapterState,
   ClientUpdate,
+  DataMode,
+  DeviceInfo,
+  GlobalRoundInput,
+  GlobalRoundOutcome,
+  GroupOutcome,
+  GroupPlan,
   MemberAssignment,
   PlanContext,
   RoundPlan,
@@ -93,6 +99,30 @@ export const DEFAULT_SAMPLE_WEIGHT_CAP = 2;
 export const DEFAULT_MAX_ROUND_ATTEMPTS = 5;
 const MAX_RETRY_BACKOFF_MS = 60_000;
 
+/** A device as a round's planner sees it (on one node: the registry's; in a cluster: every node's). */
+export interface PlanDevice {
+  readonly info: DeviceInfo;
+  readonly dataMode: DataMode;
+  readonly paused: boolean;
+}
+
+/**
+ * What the loop needs from a cluster of coordinators (cluster/node.ts). Absent: one node, exactly
+ * as before. Present: this loop runs on the leader only; devices are counted and planned over
+ * every live node, and the round's groups run on their owner nodes.
+ */
+export interface ClusterHooks {
+  /** Joined, connected devices over all live nodes. */
+  joinedCount(): number;
+  planDevices(): Promise<readonly PlanDevice[]>;
+  /** runGlobalRound with each group run on its owner node; same aggregation, same order. */
+  runGlobalRound(input: GlobalRoundInput, ctx: { weightCap: number; traffic: RoundTraffic; stopped: () => boolean }): Promise<GlobalRoundOutcome>;
+  /** The leader's status while this node is not the leader (its devices see the cluster's run). */
+  leaderStatus(): RunStatus | undefined;
+  /** Called when the device count changes. */
+  onChange(listener: () => void): void;
+}
+
 export interface RunLoopDeps {
   readonly runId: string;
   readonly strategy: Strategy;
@@ -101,6 +131,7 @@ export interface RunLoopDeps {
   readonly registry: DeviceRegistry;
   readonly channel: DeviceChannel;
   readonly settings: RunSettings;
+  readonly cluster?: ClusterHooks;
   readonly now?: () => number;
   readonly log?: (line: string) => void;
 }
@@ -113,6 +144,8 @@ interface PendingWork {
   readonly localSteps: number;
   /** The messages that carry the work, kept to send them again when the device comes back. */
   readonly wire: { assignment: ServerToDeviceWire['assignment']; adapter: ServerToDeviceWire['globalAdapter'] };
+  /** The connection the work was last sent on: a join on that same connection does not get it twice. */
+  sentOn: string | null;
   /** Running while the device is disconnected: it ends the work unless the device rejoins first. */
   graceTimer: ReturnType<typeof setTimeout> | undefined;
   /** Resolves the member's promise (undefined = dropped out); idempotent. */
@@ -122,7 +155,7 @@ interface PendingWork {
 /** How a run ended when stop() was called: by an admin ('stopped') or by the process going down ('interrupted'). */
 export type StopReason = 'stopped' | 'interrupted';
 
-interface RoundTraffic {
+export interface RoundTraffic {
   bytesUp: number;
   bytesDown: number;
 }
@@ -172,6 +205,7 @@ export class RunLoop {
     this.uploadBytes = uploadBytesByDepth(this.global, this.numBlocks);
     this.maxUploadBytes = Math.ceil(fullAdapterBytes(this.global) * 1.25) + 4096;
     deps.registry.onChange(() => this.wake());
+    deps.cluster?.onChange(() => this.wake());
   }
 
   /** Encoded bytes a device uploads at each depth (PlanContext.adapterBytes). */
@@ -204,6 +238,8 @@ export class RunLoop {
   }
 
   status(): RunStatus {
+    const remote = this.deps.cluster?.leaderStatus();
+    if (remote) return remote;
     const { settings } = this.deps;
     return {
       runId: this.deps.runId,
@@ -211,7 +247,7 @@ export class RunLoop {
       strategy: this.deps.strategy.name,
       round: this.completedRound,
       totalRounds: settings.rounds,
-      devicesJoined: this.deps.registry.joinedConnectedCount(),
+      devicesJoined: this.joinedCount(),
       devicesExpected: settings.devicesExpected,
       lastAccuracy: this.lastAccuracy,
       ...(this.message === undefined ? {} : { message: this.message }),
@@ -360,6 +396,9 @@ export class RunLoop {
     if (!work) return;
     clearTimeout(work.graceTimer);
     work.graceTimer = undefined;
+    const socketId = this.deps.registry.get(deviceId)?.socketId ?? null;
+    if (socketId !== null && socketId === work.sentOn) return;
+    work.sentOn = socketId;
     if (this.deps.channel.sendWork(deviceId, work.wire.assignment, work.wire.adapter)) {
       this.log(`device ${deviceId} is back: resent its work for round ${work.assignment.round}.${work.assignment.intraRound}`);
       this.deps.registry.addBytes(deviceId, 0, work.wire.adapter.payload.byteLength);
@@ -371,8 +410,11 @@ export class RunLoop {
   private async runRound(round: number): Promise<boolean> {
     // Paused devices (hidden page, pause button, not charging) sit out new plans until they resume,
     // unless every device is paused: then they are planned anyway and the deadline bounds the wait.
-    const joined = this.deps.registry.joinedConnected();
-    const active = joined.filter((d) => d.paused === undefined);
+    const joined: readonly PlanDevice[] = this.deps.cluster
+      ? await this.deps.cluster.planDevices()
+      : this.deps.registry.joinedConnected().map((d) => ({ info: toDeviceInfo(d), dataMode: d.dataMode, paused: d.paused !== undefined }));
+    this.throwIfStopped();
+    const active = joined.filter((d) => !d.paused);
     const ctx: PlanContext = {
       round,
       numBlocks: this.numBlocks,
@@ -383,8 +425,8 @@ export class RunLoop {
     // A device whose declared memory holds no depth at all cannot train; planned, it would make
     // every strategy's planning throw (one claim would stop the run). It sits the round out.
     const trainable = (active.length > 0 ? active : joined).filter((d) => {
-      const ok = maxFeasibleDepth(toDeviceInfo(d).profile, ctx) >= 1;
-      if (!ok) this.log(`round ${round}: device ${d.deviceId} left out: its declared memory holds no depth of this model`);
+      const ok = maxFeasibleDepth(d.info.profile, ctx) >= 1;
+      if (!ok) this.log(`round ${round}: device ${d.info.id} left out: its declared memory holds no depth of this model`);
       return ok;
     });
     if (trainable.length === 0) {
@@ -392,10 +434,10 @@ export class RunLoop {
       return false;
     }
     const planDevices = trainable;
-    this.ownDataWeightCap = sampleWeightCap(planDevices.map((d) => toDeviceInfo(d).numSamples), this.deps.settings.sampleWeightCap);
+    this.ownDataWeightCap = sampleWeightCap(planDevices.map((d) => d.info.numSamples), this.deps.settings.sampleWeightCap);
     // An own-data device's count and histogram are its claim: the planner (grouping, the fleet's
     // label distribution) sees them capped like its weight. Fleet devices' were checked at join.
-    const devices = planDevices.map((d) => (d.dataMode === 'fleet' ? toDeviceInfo(d) : capDeclaredSamples(toDeviceInfo(d), this.ownDataWeightCap)));
+    const devices = planDevices.map((d) => (d.dataMode === 'fleet' ? d.info : capDeclaredSamples(d.info, this.ownDataWeightCap)));
     const choice = chooseRoundPlan(this.deps.strategy, devices, ctx, this.previousPlan, this.measuredMs);
     const plan = choice.plan;
     this.previousPlan = plan;
@@ -413,7 +455,7 @@ export class RunLoop {
     const startedAt = this.now();
     this.encoded = new WeakMap();
     this.liveTimeline = [];
-    const outcome = await runGlobalRound({
+    const input: GlobalRoundInput = {
       round,
       strategy: this.deps.strategy,
       plan,
@@ -426,7 +468,10 @@ export class RunLoop {
         this.liveTimeline.push({ ...e, at: this.now() });
         this.deps.channel.broadcastStatus(this.status());
       },
-    });
+    };
+    const outcome = this.deps.cluster
+      ? await this.deps.cluster.runGlobalRound(input, { weightCap: this.ownDataWeightCap, traffic, stopped: () => this.stopReason !== undefined })
+      : await runGlobalRound(input);
     this.throwIfStopped();
     const planned = plan.groups.reduce((n, g) => n + g.deviceIds.length, 0);
     const participants = [...new Set(outcome.groups.flatMap((g) => g.contributors.flat()))].sort();
@@ -443,10 +488,33 @@ export class RunLoop {
     return true;
   }
 
+  /**
+   * Cluster: runs one group of the leader's round on this node, whose members are connected here
+   * (the same runGlobalRound, over a plan of this one group; its delta is the group's result).
+   */
+  async runLocalGroup(round: number, group: GroupPlan, global: AdapterState, weightCap: number): Promise<{ outcome: GroupOutcome; traffic: RoundTraffic }> {
+    this.ownDataWeightCap = weightCap;
+    const traffic: RoundTraffic = { bytesUp: 0, bytesDown: 0 };
+    const result = await runGlobalRound({
+      round,
+      strategy: this.deps.strategy,
+      plan: { groups: [group] },
+      global,
+      numBlocks: this.numBlocks,
+      // Members may still be on their way here (redirected): they get their work when they join.
+      trainMember: (a) => this.trainMember(a, traffic, true),
+    });
+    return { outcome: result.groups[0]!, traffic };
+  }
+
+  private joinedCount(): number {
+    return this.deps.cluster ? this.deps.cluster.joinedCount() : this.deps.registry.joinedConnectedCount();
+  }
+
   /** A member's training: send its work, resolve with its validated upload, or undefined if it drops out. */
-  private trainMember(a: MemberAssignment, traffic: RoundTraffic): Promise<ClientUpdate | undefined> {
+  private trainMember(a: MemberAssignment, traffic: RoundTraffic, awaitAbsent = false): Promise<ClientUpdate | undefined> {
     const { registry, channel, runId, settings } = this.deps;
-    if (this.stopReason !== undefined || !registry.isConnected(a.deviceId)) return Promise.resolve(undefined);
+    if (this.stopReason !== undefined || (!awaitAbsent && !registry.isConnected(a.deviceId))) return Promise.resolve(undefined);
     let payload = this.encoded.get(a.adapter);
     if (!payload) {
       payload = new Uint8Array(encodeAdapter(a.adapter));
@@ -483,6 +551,7 @@ export class RunLoop {
         assignment: a,
         localSteps: a.localSteps,
         wire,
+        sentOn: registry.get(a.deviceId)?.socketId ?? null,
         graceTimer: undefined,
         settle: (update, uploadBytes = 0) => {
           if (settled) return;
@@ -497,6 +566,18 @@ export class RunLoop {
       };
       this.pending.get(a.deviceId)?.settle(undefined);
       this.pending.set(a.deviceId, work);
+      const here = registry.get(a.deviceId);
+      if (awaitAbsent && !(here?.socketId && here.report)) {
+        // Not joined here yet: the work waits for its join (deviceRejoined sends it), as long as a
+        // device that left mid-work would be waited for.
+        work.sentOn = null;
+        work.graceTimer = setTimeout(() => {
+          this.log(`device ${a.deviceId} did not reach this node; its work in round ${a.round}.${a.intraRound} is dropped`);
+          work.settle(undefined);
+        }, settings.rejoinGraceMs ?? 30_000);
+        work.graceTimer.unref?.();
+        return;
+      }
       const sent = channel.sendWork(a.deviceId, wire.assignment, wire.adapter);
       if (!sent) {
         work.settle(undefined);
@@ -558,7 +639,7 @@ export class RunLoop {
     }
     try {
       for (;;) {
-        const joined = this.deps.registry.joinedConnectedCount();
+        const joined = this.joinedCount();
         const timedOut = deadline !== undefined && this.now() >= deadline;
         if (joined >= needed || (timedOut && joined >= atLeast)) break;
         this.throwIfStopped();

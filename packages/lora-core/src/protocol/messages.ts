@@ -10,6 +10,8 @@
  *   server  assignment + globalAdapter (per intra-group round)
  *   device  progress* then upload {delta bytes}      -> server  uploadAccepted
  *   server  runStatus (any time), serverError {code, message} on any refusal
+ *   server  redirect {url, nodes} (several coordinators): reconnect to the node that owns this
+ *           device's group and say hello + join there; `nodes` are fallbacks if that node dies
  */
 import { z } from 'zod';
 
@@ -309,6 +311,19 @@ const serverErrorSchema = z.strictObject({
   event: shortText(64).optional(),
 });
 
+const nodeUrlSchema = z
+  .string()
+  .max(2048)
+  .refine((u) => /^https?:\/\/[^\s/]+/.test(u), { message: 'not an http(s) URL' });
+
+const redirectSchema = z.strictObject({
+  /** The coordinator node to reconnect to (its Socket.IO origin). */
+  url: nodeUrlSchema,
+  /** Every live node of the cluster, to try in turn when the one in use goes away. */
+  nodes: z.array(nodeUrlSchema).max(1024),
+  reason: shortText(200),
+});
+
 export const serverToDeviceSchemas = {
   welcome: welcomeSchema,
   joined: joinedSchema,
@@ -317,6 +332,7 @@ export const serverToDeviceSchemas = {
   uploadAccepted: uploadAcceptedSchema,
   runStatus: runStatusSchema,
   serverError: serverErrorSchema,
+  redirect: redirectSchema,
 } as const;
 
 // ---- HTTP: a fleet slot's partition ------------------------------------------------------------
@@ -396,6 +412,7 @@ export type GlobalAdapter = ServerToDevice['globalAdapter'];
 export type UploadAccepted = ServerToDevice['uploadAccepted'];
 export type RunStatus = ServerToDevice['runStatus'];
 export type ServerError = ServerToDevice['serverError'];
+export type Redirect = ServerToDevice['redirect'];
 export type TaskInfo = z.output<typeof taskInfoSchema>;
 export type CausalLmTaskInfo = z.output<typeof causalLmTaskSchema>;
 export type FleetSlot = z.output<typeof fleetSlotSchema>;

@@ -1,0 +1,158 @@
+/**
+ * The cluster's view of its devices. Each node publishes its own joined, connected devices (what
+ * the planner needs: histogram, profile, sample count, paused, data mode) into one Redis hash,
+ * field deviceId -> "<nodeId>|<JSON>", plus its device count; the leader reads the hash when it
+ * plans and sums the live nodes' counts while it waits for devices.
+ *
+ * A node writes only the changes since its last write (debounced after registry changes), rewrites
+ * everything after Redis reconnects (a restarted Redis is empty), and removes a device only while
+ * the entry still names this node (the device may already have joined another node).
+ */
+import { z } from 'zod';
+import type { DataMode, DeviceInfo } from '../core';
+import type { DeviceRegistry } from '../registry';
+import { toDeviceInfo } from '../registry';
+import type { ClusterKeys } from './keys';
+import type { RedisConnections } from './redis-client';
+
+/** A device as the leader's planner sees it. */
+export interface ClusterDevice {
+  readonly nodeId: string;
+  readonly info: DeviceInfo;
+  readonly dataMode: DataMode;
+  readonly paused: boolean;
+}
+
+const entrySchema = z.object({
+  info: z.object({
+    id: z.string(),
+    numSamples: z.number(),
+    labelHistogram: z.array(z.number()),
+    profile: z.object({ msPerStep: z.array(z.number()), uploadBytesPerSec: z.number(), memoryBytes: z.number() }).passthrough(),
+  }),
+  dataMode: z.enum(['fleet', 'own']),
+  paused: z.boolean(),
+});
+
+const DELETE_IF_MINE = `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and string.sub(v, 1, string.len(ARGV[2])) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0`;
+
+export class DeviceDirectory {
+  private written = new Map<string, string>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private periodic: ReturnType<typeof setInterval> | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private registry: DeviceRegistry | undefined;
+  private runId: string | undefined;
+
+  constructor(
+    private readonly redis: RedisConnections,
+    private readonly keys: ClusterKeys,
+    private readonly nodeId: string,
+    private readonly log: (line: string) => void,
+  ) {
+    redis.onReady(() => {
+      this.written = new Map();
+      this.schedule();
+    });
+  }
+
+  /** Publishes this registry's devices from now on (a new run's registry replaces the old one). */
+  attach(runId: string, registry: DeviceRegistry): void {
+    this.runId = runId;
+    this.registry = registry;
+    this.written = new Map();
+    registry.onChange(() => this.schedule());
+    clearInterval(this.periodic);
+    // A safety net against lost writes: a full comparison every 2 s (cheap when nothing changed).
+    this.periodic = setInterval(() => this.schedule(), 2000);
+    this.periodic.unref();
+    this.schedule();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    clearInterval(this.periodic);
+  }
+
+  /** Writes pending changes now (tests, shutdown). */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.sync();
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.sync();
+    }, 100);
+    this.timer.unref();
+  }
+
+  private async sync(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.write().catch((err: unknown) => this.log(`cluster: device directory write failed: ${(err as Error).message}`));
+    await this.running;
+    this.running = undefined;
+    if (this.again) {
+      this.again = false;
+      this.schedule();
+    }
+  }
+
+  private async write(): Promise<void> {
+    const registry = this.registry;
+    const runId = this.runId;
+    if (!registry || !runId) return;
+    const now = new Map<string, string>();
+    for (const d of registry.joinedConnected()) {
+      now.set(d.deviceId, `${this.nodeId}|${JSON.stringify({ info: toDeviceInfo(d), dataMode: d.dataMode, paused: d.paused !== undefined })}`);
+    }
+    const key = this.keys.devices(runId);
+    const changed: Record<string, string> = {};
+    let nChanged = 0;
+    for (const [id, v] of now) {
+      if (this.written.get(id) !== v) {
+        changed[id] = v;
+        nChanged += 1;
+      }
+    }
+    const gone = [...this.written.keys()].filter((id) => !now.has(id));
+    const multi = this.redis.cmd.multi();
+    if (nChanged > 0) multi.hSet(key, changed);
+    for (const id of gone) multi.eval(DELETE_IF_MINE, { keys: [key], arguments: [id, `${this.nodeId}|`] });
+    multi.set(this.keys.deviceCount(runId, this.nodeId), String(now.size), { PX: 3_600_000 });
+    await multi.exec();
+    this.written = now;
+  }
+}
+
+/** The leader's read of every live node's devices (a device listed by two nodes counts once: the live one seen last wins). */
+export async function readClusterDevices(redis: RedisConnections, keys: ClusterKeys, runId: string, isLive: (nodeId: string) => boolean): Promise<ClusterDevice[]> {
+  const all = await redis.cmd.hGetAll(keys.devices(runId));
+  const out: ClusterDevice[] = [];
+  for (const [id, v] of Object.entries(all)) {
+    const bar = v.indexOf('|');
+    const nodeId = v.slice(0, bar);
+    if (bar < 0 || !isLive(nodeId)) continue;
+    const parsed = entrySchema.safeParse(JSON.parse(v.slice(bar + 1)));
+    if (!parsed.success || parsed.data.info.id !== id) continue;
+    out.push({ nodeId, info: parsed.data.info as DeviceInfo, dataMode: parsed.data.dataMode, paused: parsed.data.paused });
+  }
+  return out.sort((a, b) => (a.info.id < b.info.id ? -1 : a.info.id > b.info.id ? 1 : 0));
+}
+
+/** Joined connected devices over the live nodes (each node's own count). */
+export async function readClusterDeviceCount(redis: RedisConnections, keys: ClusterKeys, runId: string, nodeIds: readonly string[]): Promise<number> {
+  if (nodeIds.length === 0) return 0;
+  const counts = await redis.cmd.mGet(nodeIds.map((id) => keys.deviceCount(runId, id)));
+  return counts.reduce((n, c) => n + (c === null ? 0 : Number(c) || 0), 0);
+}

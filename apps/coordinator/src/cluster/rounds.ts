@@ -1,0 +1,301 @@
+/**
+ * A global round over several nodes. The leader (LeaderRounds) stores the round's global adapter
+ * once under a key, writes one job per group naming the group's owner (rendezvous hash over the
+ * live nodes), and collects the owners' group results — the group's delta and weight, never the
+ * members' deltas — then aggregates them block by block with the strategy, in plan order, exactly
+ * as lora-core's runGlobalRound does on one node. A job whose owner dies is given to the next owner
+ * (a new job id; the group runs again there from the same global adapter); a job that outlives its
+ * bound counts as a group nobody reported in, so the run loop's report fraction decides whether the
+ * round is kept or run again — never silently emptied.
+ *
+ * Every node (the leader too) runs a GroupExecutor: it runs the jobs it owns on its own run loop
+ * (members must be connected to it: they are redirected here) and redirects the members of other
+ * nodes' jobs that are connected to it. Jobs and results are polled from Redis (a few small reads
+ * every 150-200 ms), so a lost notification or a Redis restart cannot lose a round: after a
+ * restart the leader writes its jobs and the global adapter back.
+ */
+import { applyDelta, decodeAdapter, encodeAdapter } from '../core';
+import type { AdapterState, GlobalRoundInput, GlobalRoundOutcome, GroupOutcome, GroupPlan, GroupResult } from '../core';
+import type { ClusterKeys } from './keys';
+import type { Membership } from './membership';
+import { rendezvousOwner } from './rendezvous';
+import type { RedisConnections } from './redis-client';
+import { asGroupPlan, groupJobSchema, groupResultMetaSchema, parseJson } from './jobs';
+import type { GroupJob, GroupResultMeta } from './jobs';
+
+const KEEP_MS = 6 * 3_600_000;
+const POLL_MS = 150;
+/** Reassignments of one group within one round before it counts as not reported. */
+const MAX_REASSIGN = 5;
+/** A device still (or again) connected to a node that is not its group's owner is redirected again after this long. */
+const REDIRECT_AGAIN_MS = 3000;
+
+export interface RoundTiming {
+  /** How long an owner waits for a group's members to reach it before it starts without the missing ones. */
+  readonly memberWaitMs: number;
+  readonly roundTimeoutMs: number;
+  readonly rejoinGraceMs: number;
+}
+
+export interface LeaderRoundContext {
+  /** Own-data weight cap of the round (Infinity: none). */
+  readonly weightCap: number;
+  readonly traffic: { bytesUp: number; bytesDown: number };
+  readonly stopped: () => boolean;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+export class LeaderRounds {
+  private seq = 0;
+
+  constructor(
+    private readonly redis: RedisConnections,
+    private readonly keys: ClusterKeys,
+    private readonly membership: Membership,
+    /** Random per lease term: a new leader's jobs never collide with a dead one's. */
+    private readonly epoch: string,
+    private readonly runId: string,
+    private readonly timing: RoundTiming,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  async run(input: GlobalRoundInput, ctx: LeaderRoundContext): Promise<GlobalRoundOutcome> {
+    const { round, plan, strategy, global } = input;
+    const { cmd } = this.redis;
+    const attempt = ++this.seq;
+    const globalKey = this.keys.global(this.runId, round);
+    const globalBytes = Buffer.from(encodeAdapter(global));
+    await cmd.set(globalKey, globalBytes, { PX: KEEP_MS });
+    const jobs = new Map<string, GroupJob>();
+    const reassigned = new Map<string, number>();
+    const deadline = new Map<string, number>();
+    const bound = (g: GroupPlan) => this.timing.memberWaitMs + g.intraRounds * (this.timing.roundTimeoutMs + this.timing.rejoinGraceMs) + 10_000;
+    const assign = (g: GroupPlan, n: number): GroupJob | undefined => {
+      const owner = rendezvousOwner(g.groupId, this.membership.liveNodes().map((x) => x.id));
+      if (!owner) return undefined;
+      deadline.set(g.groupId, Date.now() + bound(g));
+      return {
+        jobId: `${this.epoch}.${round}.${attempt}.${g.groupId}.${n}`,
+        runId: this.runId,
+        round,
+        group: { ...g, deviceIds: [...g.deviceIds] },
+        owner,
+        weightCap: Number.isFinite(ctx.weightCap) ? ctx.weightCap : null,
+        globalKey,
+      };
+    };
+    for (const g of plan.groups) {
+      const job = assign(g, 0);
+      if (job) jobs.set(g.groupId, job);
+    }
+    const writeJobs = async () => {
+      const fields: Record<string, string> = {};
+      for (const [id, j] of jobs) fields[id] = JSON.stringify(j);
+      const m = cmd.multi().del(this.keys.jobs(this.runId));
+      if (jobs.size > 0) m.hSet(this.keys.jobs(this.runId), fields);
+      await m.exec();
+    };
+    await writeJobs();
+    this.log(`round ${round}: ${[...jobs.values()].map((j) => `group ${j.group.groupId} → node ${j.owner}`).join(', ')}`);
+
+    const outcomes = new Map<string, GroupOutcome>();
+    const byId = new Map(plan.groups.map((g) => [g.groupId, g]));
+    const empty = (g: GroupPlan): GroupOutcome => ({ plan: g, contributors: Array.from({ length: g.intraRounds }, () => []) });
+    for (const g of plan.groups) if (!jobs.has(g.groupId)) outcomes.set(g.groupId, empty(g));
+    try {
+      while (outcomes.size < plan.groups.length && !ctx.stopped()) {
+        await sleep(POLL_MS);
+        const pending = [...jobs.values()].filter((j) => !outcomes.has(j.group.groupId));
+        const metas = await cmd.mGet(pending.map((j) => this.keys.resultMeta(this.runId, j.jobId)));
+        let rewrite = false;
+        for (const [i, job] of pending.entries()) {
+          const g = byId.get(job.group.groupId)!;
+          const raw = metas[i];
+          if (raw) {
+            const meta = parseJson(groupResultMetaSchema, raw, `result of ${job.jobId}`);
+            const outcome = await this.readOutcome(g, job, meta);
+            outcomes.set(g.groupId, outcome);
+            ctx.traffic.bytesUp += meta.bytesUp;
+            ctx.traffic.bytesDown += meta.bytesDown;
+            meta.contributors.forEach((c, k) => input.onGroupAggregated?.({ groupId: g.groupId, intraRound: k, contributors: c.length, planned: g.deviceIds.length }));
+          } else if (!this.membership.isLive(job.owner)) {
+            const n = (reassigned.get(g.groupId) ?? 0) + 1;
+            reassigned.set(g.groupId, n);
+            const next = n <= MAX_REASSIGN ? assign(g, n) : undefined;
+            if (next) {
+              this.log(`round ${round}: node ${job.owner} is gone; group ${g.groupId} moves to node ${next.owner} and runs again there`);
+              jobs.set(g.groupId, next);
+              rewrite = true;
+            } else {
+              this.log(`round ${round}: group ${g.groupId} has no live owner left; it counts as not reported`);
+              outcomes.set(g.groupId, empty(g));
+            }
+          } else if (Date.now() > (deadline.get(g.groupId) ?? Infinity)) {
+            this.log(`round ${round}: no result for group ${g.groupId} from node ${job.owner} within ${bound(g)} ms; it counts as not reported`);
+            outcomes.set(g.groupId, empty(g));
+          }
+        }
+        // A restarted Redis has lost the jobs and the global adapter: write them back.
+        if (rewrite || (await cmd.exists(this.keys.jobs(this.runId))) === 0) {
+          if (!rewrite) await cmd.set(globalKey, globalBytes, { PX: KEEP_MS });
+          await writeJobs();
+        }
+      }
+    } finally {
+      await cmd.del(this.keys.jobs(this.runId)).catch(() => {});
+    }
+    const groups = plan.groups.map((g) => outcomes.get(g.groupId) ?? empty(g));
+    const results = groups.flatMap((g) => (g.result === undefined ? [] : [g.result]));
+    if (results.length === 0) return { global, delta: new Map(), groups };
+    const delta = strategy.aggregateGlobal(results, global);
+    return { global: applyDelta(global, delta), delta, groups };
+  }
+
+  private async readOutcome(g: GroupPlan, job: GroupJob, meta: GroupResultMeta): Promise<GroupOutcome> {
+    if (meta.numSamples === undefined) return { plan: g, contributors: meta.contributors };
+    const bytes = await this.redis.getBuffer(this.keys.resultDelta(this.runId, job.jobId));
+    if (!bytes) throw new Error(`group ${g.groupId}: result ${job.jobId} has no delta in Redis`);
+    const delta = decodeAdapter(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { copy: true });
+    const result: GroupResult = { groupId: g.groupId, numSamples: meta.numSamples, delta, ...(meta.steps === undefined ? {} : { steps: meta.steps }) };
+    return { plan: g, contributors: meta.contributors, result };
+  }
+}
+
+/** What an executor needs from its node's run loop, registry and gateway. */
+export interface LocalGroupHost {
+  runLocalGroup(round: number, group: GroupPlan, global: AdapterState, weightCap: number): Promise<{ outcome: GroupOutcome; traffic: { bytesUp: number; bytesDown: number } }>;
+  /** Joined and connected to this node. */
+  isHere(deviceId: string): boolean;
+  /** Sends the device to another node; false when it has no socket here. */
+  redirect(deviceId: string, url: string, nodes: readonly string[], reason: string): boolean;
+}
+
+export class GroupExecutor {
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private busy = false;
+  private readonly started = new Set<string>();
+  /** deviceId -> when it was last redirected (a device that lands here again is sent on again, not at once). */
+  private readonly redirected = new Map<string, number>();
+  private readonly globals = new Map<string, AdapterState>();
+  private host: LocalGroupHost | undefined;
+  private runId: string | undefined;
+
+  constructor(
+    private readonly redis: RedisConnections,
+    private readonly keys: ClusterKeys,
+    private readonly membership: Membership,
+    private readonly nodeId: string,
+    private readonly timing: RoundTiming,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  attach(runId: string, host: LocalGroupHost): void {
+    this.runId = runId;
+    this.host = host;
+    clearInterval(this.timer);
+    this.timer = setInterval(() => void this.tick(), 200);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private async tick(): Promise<void> {
+    const host = this.host;
+    const runId = this.runId;
+    if (this.busy || !host || !runId) return;
+    this.busy = true;
+    try {
+      const raw = await this.redis.cmd.hGetAll(this.keys.jobs(runId));
+      const jobs: GroupJob[] = [];
+      for (const [field, v] of Object.entries(raw)) {
+        try {
+          const job = parseJson(groupJobSchema, v, `job for group ${field}`);
+          if (job.runId === runId) jobs.push(job);
+        } catch (err) {
+          this.log(`cluster: ignoring ${(err as Error).message}`);
+        }
+      }
+      const live = new Set(jobs.map((j) => j.jobId));
+      for (const id of this.started) if (!live.has(id)) this.started.delete(id);
+      const nodes = this.membership.liveNodes().map((n) => n.url);
+      for (const job of jobs) {
+        if (job.owner === this.nodeId) {
+          if (!this.started.has(job.jobId)) {
+            this.started.add(job.jobId);
+            void this.execute(host, runId, job).catch((err: unknown) => this.log(`cluster: job ${job.jobId} failed: ${(err as Error).stack ?? String(err)}`));
+          }
+          continue;
+        }
+        const url = this.membership.urlOf(job.owner);
+        if (!url) continue;
+        const now = Date.now();
+        for (const deviceId of job.group.deviceIds) {
+          if (now - (this.redirected.get(deviceId) ?? -Infinity) < REDIRECT_AGAIN_MS || !host.isHere(deviceId)) continue;
+          if (host.redirect(deviceId, url, nodes, `group ${job.group.groupId} of round ${job.round} runs on node ${job.owner}`)) this.redirected.set(deviceId, now);
+        }
+      }
+      if (jobs.length === 0) this.redirected.clear();
+    } catch (err) {
+      this.log(`cluster: reading jobs failed: ${(err as Error).message}`);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async execute(host: LocalGroupHost, runId: string, job: GroupJob): Promise<void> {
+    const global = await this.globalOf(job.globalKey);
+    const group = asGroupPlan(job.group);
+    // Members redirected here need a moment to reconnect and join: wait for them while they keep
+    // arriving (each arrival extends the wait by memberWaitMs, three times that at most).
+    const hardStop = Date.now() + 3 * this.timing.memberWaitMs;
+    let until = Date.now() + this.timing.memberWaitMs;
+    let arrived = -1;
+    for (;;) {
+      const n = group.deviceIds.filter((id) => host.isHere(id)).length;
+      if (n === group.deviceIds.length || !this.started.has(job.jobId)) break;
+      if (n > arrived) {
+        arrived = n;
+        until = Math.min(hardStop, Date.now() + this.timing.memberWaitMs);
+      }
+      if (Date.now() >= until) break;
+      await sleep(100);
+    }
+    if (!this.started.has(job.jobId)) return;
+    const here = group.deviceIds.filter((id) => host.isHere(id)).length;
+    this.log(`round ${job.round}: running group ${group.groupId} here (${here}/${group.deviceIds.length} members connected)`);
+    const { outcome, traffic } = await host.runLocalGroup(job.round, group, global, job.weightCap ?? Number.POSITIVE_INFINITY);
+    const meta: GroupResultMeta = {
+      jobId: job.jobId,
+      groupId: group.groupId,
+      node: this.nodeId,
+      contributors: outcome.contributors.map((c) => [...c]),
+      ...(outcome.result ? { numSamples: outcome.result.numSamples, ...(outcome.result.steps === undefined ? {} : { steps: outcome.result.steps }) } : {}),
+      bytesUp: traffic.bytesUp,
+      bytesDown: traffic.bytesDown,
+    };
+    const m = this.redis.cmd.multi();
+    // The delta first, then the meta that says it is there (one MULTI: both or neither).
+    if (outcome.result) m.set(this.keys.resultDelta(runId, job.jobId), Buffer.from(encodeAdapter(outcome.result.delta)), { PX: KEEP_MS });
+    m.set(this.keys.resultMeta(runId, job.jobId), JSON.stringify(meta), { PX: KEEP_MS });
+    await m.exec();
+  }
+
+  private async globalOf(key: string): Promise<AdapterState> {
+    const cached = this.globals.get(key);
+    if (cached) return cached;
+    for (let i = 0; ; i++) {
+      const bytes = await this.redis.getBuffer(key);
+      if (bytes) {
+        const adapter = decodeAdapter(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { copy: true });
+        this.globals.clear();
+        this.globals.set(key, adapter);
+        return adapter;
+      }
+      if (i >= 50) throw new Error(`global adapter ${key} is not in Redis`);
+      await sleep(200);
+    }
+  }
+}

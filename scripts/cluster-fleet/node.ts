@@ -1,0 +1,86 @@
+/**
+ * One coordinator node over the synthetic task (no model, no evaluation): the real server, gateway,
+ * registry, run loop and strategy, an in-memory state, and — with `redisUrl` — the cluster node.
+ * Run as a child process by the multi-node test and `bench:coordinator --nodes`; settings as JSON
+ * in argv[2]. Prints `NODE_READY {"url","nodeId"}` once listening, `NODE_DONE {"status"}` when the
+ * run ends, and `NODE_STATS {...}` (RSS, event-loop lag) every second. SIGTERM closes it cleanly;
+ * SIGKILL is the node-kill fault.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { ClusterNode } from '../../apps/coordinator/src/cluster/node';
+import type { RunParams } from '../../apps/coordinator/src/dashboard/contract';
+import { startCoordinator } from '../../apps/coordinator/src/server';
+import type { RunConfig } from '../../apps/coordinator/src/server';
+import { MemoryState } from '../../apps/coordinator/src/state';
+import { syntheticTask } from './synthetic-task';
+import type { SyntheticTaskSpec } from './synthetic-task';
+
+export interface NodeSettings {
+  readonly redisUrl?: string;
+  readonly cluster?: string;
+  readonly nodeId?: string;
+  readonly port?: number;
+  readonly token: string;
+  readonly task: SyntheticTaskSpec;
+  readonly run: Pick<RunParams, 'strategy' | 'rounds' | 'devicesExpected' | 'localSteps' | 'roundTimeoutS' | 'robust' | 'clipNorm' | 'seed'> & { groups?: number; minReportFraction?: number };
+  readonly rejoinGraceS?: number;
+  readonly quiet?: boolean;
+}
+
+export function nodeConfig(s: NodeSettings): RunConfig {
+  const n = s.run.devicesExpected + 1000;
+  return {
+    port: s.port ?? 0,
+    host: '127.0.0.1',
+    token: s.token,
+    tokenGenerated: false,
+    adminToken: 'cluster-admin-token',
+    rounds: s.run.rounds,
+    devicesExpected: s.run.devicesExpected,
+    seed: s.run.seed,
+    batchSize: 16,
+    learningRate: 1e-3,
+    headLearningRate: 1e-2,
+    roundTimeoutMs: s.run.roundTimeoutS * 1000,
+    strategy: s.run.strategy,
+    localSteps: s.run.localSteps,
+    ...(s.run.groups === undefined ? {} : { groups: s.run.groups }),
+    minReportFraction: s.run.minReportFraction ?? 0.5,
+    rejoinGraceMs: (s.rejoinGraceS ?? 10) * 1000,
+    robust: s.run.robust === 'mean' && s.run.clipNorm === null ? undefined : { rule: s.run.robust, ...(s.run.clipNorm === null ? {} : { clipNorm: s.run.clipNorm }) },
+    // Loopback fleets: every device comes from 127.0.0.1.
+    maxDevicesPerAddress: n,
+    maxJoinsPerMinute: n * 60,
+    maxConnectionsPerAddress: n,
+    maxConnections: n,
+    exitWhenDone: false,
+  };
+}
+
+async function main(): Promise<void> {
+  const s = JSON.parse(process.argv[2] ?? '{}') as NodeSettings;
+  const log = s.quiet ? () => {} : (line: string) => console.log(`[${s.nodeId ?? 'node'} ${new Date().toISOString().slice(11, 23)}] ${line}`);
+  const config = nodeConfig(s);
+  let cluster: ClusterNode | undefined;
+  if (s.redisUrl) {
+    cluster = await ClusterNode.connect({ redisUrl: s.redisUrl, cluster: s.cluster ?? 'test', ...(s.nodeId ? { nodeId: s.nodeId } : {}), log });
+    const { runParamsFromConfig, newRunId } = await import('../../apps/coordinator/src/run-session');
+    await cluster.claimRun({ runId: newRunId(), params: runParamsFromConfig(config), joinToken: s.token, createdAt: Date.now() }, true);
+  }
+  const coordinator = await startCoordinator({ config, task: syntheticTask(s.task), state: new MemoryState(), log, ...(cluster ? { cluster } : {}) });
+  console.log(`NODE_READY ${JSON.stringify({ url: coordinator.localUrl, nodeId: cluster?.nodeId ?? 'single', runId: coordinator.runId })}`);
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
+  setInterval(() => {
+    console.log(`NODE_STATS ${JSON.stringify({ rssBytes: process.memoryUsage().rss, lagP50Ms: lag.percentile(50) / 1e6, lagP99Ms: lag.percentile(99) / 1e6, lagMaxMs: lag.max / 1e6, devices: coordinator.registry.joinedConnectedCount(), leader: cluster?.isLeader ?? true })}`);
+  }, 1000).unref();
+  void coordinator.done.then((status) => console.log(`NODE_DONE ${JSON.stringify({ status, leader: cluster?.isLeader ?? true })}`));
+  process.once('SIGTERM', () => {
+    void coordinator.close().then(() => process.exit(0));
+  });
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

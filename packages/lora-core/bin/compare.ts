@@ -57,6 +57,7 @@ import type { AdapterState, RoundOverheads, StrategyName, StrategyOptions } from
 import { bindMembers, buildVirtualFleet, meanCi, meanCurve, ratio, renderCurvesSvg, simulate, summarizeRun } from '../src/sim';
 import type { MeanCi, RunSummary, SimEvaluation, SimRoundRecord, VirtualDevice } from '../src/sim';
 import { InProcessBackend, WorkerPool, type SimBackend } from './compare/backends';
+import { MemoBackend } from './compare/memo';
 import { loadTask, type TaskSetting } from './compare/setup';
 import { formatTable, num, pct, secs } from './format-table';
 
@@ -81,7 +82,8 @@ const HELP = `usage: npm run compare -- [options]
                           steps than centralized training's 1e-3 / 1e-2; the same for every strategy)
   --capability-tolerance F  grouping: label-divergence slack (bits) within which devices of similar
                           speed are put together (default: the grouping's own, 1e-3)
-  --budget-quantile Q     planner: the round budget's quantile over devices (default: the planner's, 0.5)
+  --budget-quantile Q     planner: the round budget's quantile for the quantile rules (default: the planner's, 0.5)
+  --budget-rule R         planner: rate (default: T and the plans jointly, proxy per unit time), group or device (quantile rules)
   --target F              absolute target accuracy (default: target-fraction × centralized LoRA's accuracy)
   --target-fraction F     default 0.9
   --workers N             training worker threads (default 2; 0 = in this process)
@@ -99,6 +101,7 @@ const HELP = `usage: npm run compare -- [options]
   --sync-global-ms N      barrier cost per global round (default 500)
   --agg-mbps F            server aggregation throughput, MB/s (default 500)
   --no-overheads          the old clock: no download, sync or aggregation time
+  --no-memo               recompute identical jobs instead of reusing them (same numbers, slower; compare/memo.ts)
   --out DIR               output folder (default .cache/compare/)`;
 
 const { values: a } = parseArgs({
@@ -123,6 +126,7 @@ const { values: a } = parseArgs({
     'head-lr': { type: 'string', default: '0.1' },
     'capability-tolerance': { type: 'string' },
     'budget-quantile': { type: 'string' },
+    'budget-rule': { type: 'string' },
     target: { type: 'string' },
     'target-fraction': { type: 'string', default: '0.9' },
     workers: { type: 'string', default: '2' },
@@ -140,6 +144,7 @@ const { values: a } = parseArgs({
     'sync-global-ms': { type: 'string' },
     'agg-mbps': { type: 'string' },
     'no-overheads': { type: 'boolean', default: false },
+    'no-memo': { type: 'boolean', default: false },
     out: { type: 'string', default: '.cache/compare/' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -202,6 +207,7 @@ async function main(): Promise<void> {
       localSteps: cfg.localSteps,
       maxIntraRounds: cfg.maxIntraRounds,
       ...(a['budget-quantile'] !== undefined ? { budgetQuantile: num('budget-quantile', a['budget-quantile'], false) } : {}),
+      ...(a['budget-rule'] !== undefined ? { budgetRule: oneOf('budget-rule', a['budget-rule'], ['rate', 'group', 'device'] as const) } : {}),
       ...(a['depth-exponent'] !== undefined ? { depthExponent: num('depth-exponent', a['depth-exponent'], false) } : {}),
       ...(a['frequency-exponent'] !== undefined ? { frequencyExponent: num('frequency-exponent', a['frequency-exponent'], false) } : {}),
     },
@@ -220,7 +226,9 @@ async function main(): Promise<void> {
   const task = await loadTask(setting);
   const { encoder, train, evaluation, numClasses } = task;
   const numBlocks = encoder.blocks.length;
-  const backend: SimBackend = cfg.workers > 0 ? await WorkerPool.start(cfg.workers, setting) : new InProcessBackend(task.trainer);
+  const inner: SimBackend = cfg.workers > 0 ? await WorkerPool.start(cfg.workers, setting) : new InProcessBackend(task.trainer);
+  const memo = new MemoBackend(inner);
+  const backend: SimBackend = a['no-memo'] ? inner : memo;
   try {
     console.log(
       `USE-lite (${numBlocks} blocks), wasm, ${cfg.workers > 0 ? `${cfg.workers} worker threads` : 'in process'} · ` +
@@ -345,6 +353,8 @@ async function main(): Promise<void> {
       join(cfg.out, 'results.json'),
       JSON.stringify({ command: process.argv.slice(2), setting, cfg, seeds, overheads: overheads ?? null, centralized, target, baseMsPerStep, adapterBytes, summaries, runs }, null, 1),
     );
+    const m = memo.stats;
+    if (!a['no-memo']) console.log(`\nreused identical work (exact, see compare/memo.ts): ${m.trainHits} of ${m.trainHits + m.trainMisses} first-step training jobs, ${m.evalHits} of ${m.evalHits + m.evalMisses} evaluations`);
     console.log(`\ncurves: ${join(cfg.out, 'curves.svg')} · records: ${join(cfg.out, 'results.json')} · wall time ${secs(performance.now() - t0)}`);
   } finally {
     await backend.close();

@@ -94,7 +94,7 @@ const HELP = `usage: npm run compare -- [options]
                           is the absolute target, fixed before any federated run (default 400; quick 200)
   --weighting W           across groups: samples (default) or work (FedNova-style, by τ_g·I)
   --lora-agg R            separate (default: A and B averaged apart) or exact (product re-factorised at rank r)
-  --depth-exponent F / --frequency-exponent F   planner's accuracy proxy (d/D)^α · τ^γ (default 0.5 / 0.5)
+  --depth-exponent F / --frequency-exponent F   planner's accuracy proxy (d/D)^α · τ^γ (default 0.1 / 1, measured by bin/sweep-proxy.ts)
   --max-speed-ratio F     grouping: slowest/fastest step-time bound within a group (default 2; inf = label-only)
   --download-ratio F      download bandwidth = F × upload when not profiled (default 4)
   --sync-intra-ms N       barrier cost per intra-group round (default 150)

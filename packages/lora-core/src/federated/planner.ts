@@ -9,12 +9,20 @@
  * depth d' ≤ d fits the member's memoryBytes (D_g = the deepest allowed depth).
  *
  * Objective. Per group, maximize the accuracy proxy
- *     U(d, τ) = (d / numBlocks)^α · τ^γ,   0 < α, γ ≤ 1 (diminishing returns in both knobs)
+ *     U(d, τ) = (d / numBlocks)^α · τ^γ,   0 < α, γ ≤ 1 (no increasing returns in either knob)
+ * Defaults α = 0.1, γ = 1, from a trained measurement (bin/sweep-proxy.ts: one near-IID group of
+ * the quick setting, d ∈ {1, 2, 4} × τ ∈ {1, 2, 4}, 2 global rounds, least squares on log gains
+ * gave α 0.07, γ 1.10; γ is kept at the form's bound 1). Read: an intra-group round of a near-IID
+ * group is worth about a global round, and deeper LoRA buys little per round at these step counts
+ * (the head and the top block carry most of the early gain). The first version's 0.5 / 0.5 were chosen
+ * by hand and, with a concave τ term, make τ > 1 never worth its time.
  * subject to τ · t_g(d) ≤ T, d ≤ D_g, τ ≤ maxIntraRounds. Ties go to the plan closer to T, then the
  * deeper one. Groups are independent given T, so the search is a plain enumeration of
  * (d, τ) ∈ [1, D_g] × [minIntraRounds, maxIntraRounds] per group.
  *
- * Budget T (the global round's length). Either options.budgetMs, or
+ * Budget T (the global round's length). Either options.budgetMs, or by budgetRule: 'rate'
+ * (default) chooses T jointly with the plans (see rateBudget: the fleet's proxy per unit of wall
+ * time, idle waits at the global boundary included), or the quantile rules ('group', 'device'):
  *     T = max( max_g τ_min · t_g(1),  Q_q { τ_min · t_{i}(D_i) : devices i } )
  * where t_i is device i's own intra-round time (as a group of one), D_i its deepest allowed depth,
  * and Q_q the q-quantile (linear interpolation) over devices, q = budgetQuantile (default 0.5).
@@ -41,9 +49,9 @@ export interface PlannerOptions {
   readonly minIntraRounds?: number;
   /** Default 8. */
   readonly maxIntraRounds?: number;
-  /** α in the proxy. Default 0.5. */
+  /** α in the proxy. Default DEFAULT_DEPTH_EXPONENT (measured, see the header). */
   readonly depthExponent?: number;
-  /** γ in the proxy. Default 0.5. */
+  /** γ in the proxy. Default DEFAULT_FREQUENCY_EXPONENT (measured, see the header). */
   readonly frequencyExponent?: number;
   /** Fixed global round budget T in ms; otherwise derived (see above). */
   readonly budgetMs?: number;
@@ -120,8 +128,11 @@ export function isDegeneratePlan(plan: RoundPlan): boolean {
   return g.every((x) => x.depth === g[0]!.depth && x.intraRounds === g[0]!.intraRounds);
 }
 
+export const DEFAULT_DEPTH_EXPONENT = 0.1;
+export const DEFAULT_FREQUENCY_EXPONENT = 1;
+
 export function accuracyProxy(depth: number, intraRounds: number, numBlocks: number, options: PlannerOptions = {}): number {
-  return Math.pow(depth / numBlocks, options.depthExponent ?? 0.5) * Math.pow(intraRounds, options.frequencyExponent ?? 0.5);
+  return Math.pow(depth / numBlocks, options.depthExponent ?? DEFAULT_DEPTH_EXPONENT) * Math.pow(intraRounds, options.frequencyExponent ?? DEFAULT_FREQUENCY_EXPONENT);
 }
 
 export function planGroups(

@@ -47,7 +47,10 @@ export interface PlannerOptions {
   readonly localSteps?: number;
   /** Default 1. */
   readonly minIntraRounds?: number;
-  /** Default 8. */
+  /**
+   * Default 4. With γ = 1 a fast group's value per unit time keeps rising with τ, so τ is bounded
+   * by this cap; 4 keeps the cross-group mixing at least every 4 intra-rounds.
+   */
   readonly maxIntraRounds?: number;
   /** α in the proxy. Default DEFAULT_DEPTH_EXPONENT (measured, see the header). */
   readonly depthExponent?: number;
@@ -143,7 +146,7 @@ export function planGroups(
 ): PlannerResult {
   const localSteps = options.localSteps ?? 10;
   const tauMin = options.fixedIntraRounds ?? options.minIntraRounds ?? 1;
-  const tauMax = options.fixedIntraRounds ?? options.maxIntraRounds ?? 8;
+  const tauMax = options.fixedIntraRounds ?? options.maxIntraRounds ?? 4;
   if (!(Number.isInteger(localSteps) && localSteps >= 1)) throw new PlanningError(`localSteps must be an integer ≥ 1`);
   if (!(Number.isInteger(tauMin) && Number.isInteger(tauMax) && tauMin >= 1 && tauMax >= tauMin)) {
     throw new PlanningError(`intra-round bounds must be integers with 1 ≤ min ≤ max, got ${tauMin}..${tauMax}`);

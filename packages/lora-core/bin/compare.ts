@@ -397,7 +397,7 @@ async function mergeRuns(dirs: readonly string[], out: string): Promise<void> {
         try {
           return { dir, ...(JSON.parse(await readFile(join(dir, name), 'utf8')) as { target: number; task?: string; devices?: number; command?: string[]; runs: StrategyRun[] }) };
         } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${join(dir, name)}: ${e instanceof Error ? e.message : String(e)}`);
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${join(dir, name)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
         }
       }
       throw new Error(`${dir} holds neither results.json nor results.partial.json`);

@@ -83,7 +83,7 @@ const HELP = `usage: npm run compare -- [options]
   --capability-tolerance F  grouping: label-divergence slack (bits) within which devices of similar
                           speed are put together (default: the grouping's own, 1e-3)
   --budget-quantile Q     planner: the round budget's quantile for the quantile rules (default: the planner's, 0.5)
-  --budget-rule R         planner: rate (default: T and the plans jointly, proxy per unit time), group or device (quantile rules)
+  --budget-rule R         planner: group (default) or device (quantile rules), or rate (T and the plans jointly, proxy per unit time)
   --target F              absolute target accuracy (default: target-fraction × centralized LoRA's accuracy)
   --target-fraction F     default 0.9
   --workers N             training worker threads (default 2; 0 = in this process)
@@ -94,7 +94,7 @@ const HELP = `usage: npm run compare -- [options]
                           is the absolute target, fixed before any federated run (default 400; quick 200)
   --weighting W           across groups: samples (default) or work (FedNova-style, by τ_g·I)
   --lora-agg R            separate (default: A and B averaged apart) or exact (product re-factorised at rank r)
-  --depth-exponent F / --frequency-exponent F   planner's accuracy proxy (d/D)^α · τ^γ (default 0.1 / 1, measured by bin/sweep-proxy.ts)
+  --depth-exponent F / --frequency-exponent F   planner's accuracy proxy (d/D)^α · τ^γ (default 0.5 / 0.5; bin/sweep-proxy.ts measured 0.07 / 1.10 for one group)
   --max-speed-ratio F     grouping: slowest/fastest step-time bound within a group (default 2; inf = label-only)
   --download-ratio F      download bandwidth = F × upload when not profiled (default 4)
   --sync-intra-ms N       barrier cost per intra-group round (default 150)

@@ -70,10 +70,10 @@ describe('planner does not collapse', () => {
     assert.ok(ms.length === plan.groups.length);
   });
 
-  it('with a depth-valuing proxy, fast groups buy depth and τ together: several depths and several τ', () => {
+  it('the rate rule with a linear τ term: fast groups buy depth and τ together, several depths and several τ', () => {
     const devices = fleet(30, 5);
     const ctx = planContext(numBlocks, { overheads: { downloadBytes: 200_000 } });
-    const plan = createStrategy('hierfedlora', { grouping: { targetGroupSize: 5 }, planner: { localSteps: 3, maxIntraRounds: 4, depthExponent: 0.5 } }).plan(devices, ctx);
+    const plan = createStrategy('hierfedlora', { grouping: { targetGroupSize: 5 }, planner: { localSteps: 3, maxIntraRounds: 4, budgetRule: 'rate', frequencyExponent: 1 } }).plan(devices, ctx);
     const shape = JSON.stringify(plan.groups.map((g) => [g.depth, g.intraRounds]));
     assert.ok(new Set(plan.groups.map((g) => g.depth)).size > 1, shape);
     assert.ok(new Set(plan.groups.map((g) => g.intraRounds)).size > 1, shape);
@@ -94,7 +94,7 @@ describe('planner does not collapse', () => {
       const value = plan.groups.reduce((v, g) => v + g.deviceIds.reduce((n, id) => n + byId.get(id)!.numSamples, 0) * accuracyProxy(g.depth, g.intraRounds, numBlocks), 0);
       return value / (budgetMs + 500);
     };
-    const rate = planGroups(groups, devices, ctx, { localSteps: 3, maxIntraRounds: 4 }).budgetMs;
+    const rate = planGroups(groups, devices, ctx, { localSteps: 3, maxIntraRounds: 4, budgetRule: 'rate' }).budgetMs;
     for (const q of [0, 0.25, 0.5, 0.75, 1]) {
       const quantileT = planGroups(groups, devices, ctx, { localSteps: 3, maxIntraRounds: 4, budgetRule: 'group', budgetQuantile: q }).budgetMs;
       assert.ok(score(rate) >= score(quantileT) * (1 - 1e-9), `q ${q}: ${score(rate)} < ${score(quantileT)}`);

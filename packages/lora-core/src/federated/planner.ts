@@ -14,10 +14,12 @@
  * is measured best so far. A trained measurement of the proxy (bin/sweep-proxy.ts: one near-IID
  * group of the quick setting, d ∈ {1, 2, 4} × τ ∈ {1, 2, 4}, 2 global rounds, least squares on log
  * accuracy gains) gave α 0.07, γ 1.10 — one group's own gain grows about linearly in τ and barely
- * with depth. With those exponents and the 'rate' rule, `compare --quick` (seed 42) planned depth 1
- * and τ 2–4 everywhere and reached 37.1 % against 47.0 % for these defaults: one group's gain leaves
- * out what infrequent cross-group mixing and the larger downloads cost, so it is not yet a proxy for
- * the fleet. Both stay available (depthExponent / frequencyExponent / budgetRule: 'rate').
+ * with depth. With those exponents and the 'rate' rule, `compare --quick` planned depth 1 and
+ * τ 2–4 everywhere and reached 37.1 / 49.6 / 46.7 % on seeds 42 / 43 / 44 against 47.0 / 46.7 % for
+ * these defaults on seeds 42 / 43 (seed 42 lost a 5th round that missed the budget by 0.1 s):
+ * not shown better, so the defaults stay. One group's gain leaves out what infrequent cross-group
+ * mixing and 2–3× the downloads cost. Both stay available (depthExponent / frequencyExponent /
+ * budgetRule: 'rate').
  * subject to τ · t_g(d) ≤ T, d ≤ D_g, τ ≤ maxIntraRounds. Ties go to the plan closer to T, then the
  * deeper one. Groups are independent given T, so the search is a plain enumeration of
  * (d, τ) ∈ [1, D_g] × [minIntraRounds, maxIntraRounds] per group.

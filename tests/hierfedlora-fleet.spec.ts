@@ -3,8 +3,9 @@
  * split train under `--strategy hierfedlora` against a real coordinator. All tabs share one
  * machine, so device heterogeneity is emulated with ?slowdown= (each training step, profile
  * included, really takes that many times as long): four tabs at full speed, one at 3×, one at 6×.
- * Whichever group holds the 6× tab is planned shallower than the all-fast groups. Checks that the
- * coordinator formed several groups, that devices of different groups trained different depths
+ * Whichever group holds the 6× tab is planned shallower than the all-fast groups, and the fast groups
+ * aggregate several times per global round (τ > 1). Checks that the coordinator formed several
+ * groups, that its plans carry τ > 1 and several depths, that devices of different groups trained different depths
  * (the block keys and sizes of the uploads the coordinator accepted), and that global accuracy rises.
  */
 import { expect, test } from '@playwright/test';
@@ -71,7 +72,16 @@ test('6 heterogeneous tabs run HierFedLoRA: several groups, different depths per
       .toBe(ROUNDS);
 
     const s = await status(url);
-    console.log(coordinator.output().split('\n').filter((l) => / plan/.test(l)).join('\n'));
+    const planLines = coordinator.output().split('\n').filter((l) => / plan/.test(l));
+    console.log(planLines.join('\n'));
+    // The plans the coordinator carried out: per group (depth, τ) jointly — the fast groups aggregate
+    // several times per global round (τ > 1) while the group with the slowest tab does not, and the
+    // groups train different depths. No degenerate-plan warning.
+    const planned = planLines.flatMap((l) => [...l.matchAll(/group (\S+) depth (\d+) τ (\d+)/g)].map((m) => ({ groupId: m[1]!, depth: Number(m[2]), tau: Number(m[3]) })));
+    expect(planned.length).toBeGreaterThanOrEqual(GROUPS);
+    expect(Math.max(...planned.map((p) => p.tau))).toBeGreaterThan(1);
+    expect(new Set(planned.map((p) => p.depth)).size).toBeGreaterThan(1);
+    expect(planLines.some((l) => /degenerate plan/.test(l))).toBe(false);
     const byRound = new Map(s.rounds.map((r) => [r.round, r]));
     for (let r = 1; r <= ROUNDS; r++) {
       expect(byRound.get(r)?.groups).toBe(GROUPS);

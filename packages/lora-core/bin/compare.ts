@@ -35,7 +35,7 @@
  *          while other jobs kept its load average at 4–9: 17.5 min (1,049 s); the rounds that ran
  *          while the machine was quiet suggest 6–8 min on an idle one.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
@@ -57,6 +57,7 @@ import type { AdapterState, RoundOverheads, StrategyName, StrategyOptions } from
 import { bindMembers, buildVirtualFleet, meanCi, meanCurve, ratio, renderCurvesSvg, simulate, summarizeRun } from '../src/sim';
 import type { MeanCi, RunSummary, SimEvaluation, SimRoundRecord, VirtualDevice } from '../src/sim';
 import { InProcessBackend, WorkerPool, type SimBackend } from './compare/backends';
+import { MemoBackend } from './compare/memo';
 import { loadTask, type TaskSetting } from './compare/setup';
 import { formatTable, num, pct, secs } from './format-table';
 
@@ -81,7 +82,8 @@ const HELP = `usage: npm run compare -- [options]
                           steps than centralized training's 1e-3 / 1e-2; the same for every strategy)
   --capability-tolerance F  grouping: label-divergence slack (bits) within which devices of similar
                           speed are put together (default: the grouping's own, 1e-3)
-  --budget-quantile Q     planner: the round budget's quantile over devices (default: the planner's, 0.5)
+  --budget-quantile Q     planner: the round budget's quantile for the quantile rules (default: the planner's, 0.5)
+  --budget-rule R         planner: group (default) or device (quantile rules), or rate (T and the plans jointly, proxy per unit time)
   --target F              absolute target accuracy (default: target-fraction × centralized LoRA's accuracy)
   --target-fraction F     default 0.9
   --workers N             training worker threads (default 2; 0 = in this process)
@@ -92,14 +94,17 @@ const HELP = `usage: npm run compare -- [options]
                           is the absolute target, fixed before any federated run (default 400; quick 200)
   --weighting W           across groups: samples (default) or work (FedNova-style, by τ_g·I)
   --lora-agg R            separate (default: A and B averaged apart) or exact (product re-factorised at rank r)
-  --depth-exponent F / --frequency-exponent F   planner's accuracy proxy (d/D)^α · τ^γ (default 0.5 / 0.5)
+  --depth-exponent F / --frequency-exponent F   planner's accuracy proxy (d/D)^α · τ^γ (default 0.5 / 0.5; bin/sweep-proxy.ts measured 0.07 / 1.10 for one group)
   --max-speed-ratio F     grouping: slowest/fastest step-time bound within a group (default 2; inf = label-only)
   --download-ratio F      download bandwidth = F × upload when not profiled (default 4)
   --sync-intra-ms N       barrier cost per intra-group round (default 150)
   --sync-global-ms N      barrier cost per global round (default 500)
   --agg-mbps F            server aggregation throughput, MB/s (default 500)
   --no-overheads          the old clock: no download, sync or aggregation time
-  --out DIR               output folder (default .cache/compare/)`;
+  --no-memo               recompute identical jobs instead of reusing them (same numbers, slower; compare/memo.ts)
+  --out DIR               output folder (default .cache/compare/)
+  --merge DIR,DIR,…       no training: merge the runs of earlier comparisons (results.json or results.partial.json
+                          in each folder; e.g. one process per seed) into one table, results.json and curves.svg in --out`;
 
 const { values: a } = parseArgs({
   options: {
@@ -123,6 +128,7 @@ const { values: a } = parseArgs({
     'head-lr': { type: 'string', default: '0.1' },
     'capability-tolerance': { type: 'string' },
     'budget-quantile': { type: 'string' },
+    'budget-rule': { type: 'string' },
     target: { type: 'string' },
     'target-fraction': { type: 'string', default: '0.9' },
     workers: { type: 'string', default: '2' },
@@ -140,7 +146,9 @@ const { values: a } = parseArgs({
     'sync-global-ms': { type: 'string' },
     'agg-mbps': { type: 'string' },
     'no-overheads': { type: 'boolean', default: false },
+    'no-memo': { type: 'boolean', default: false },
     out: { type: 'string', default: '.cache/compare/' },
+    merge: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -155,11 +163,17 @@ interface StrategyRun {
   readonly strategy: StrategyName;
   readonly records: SimRoundRecord[];
   readonly wallMs: number;
+  /** The simulated budget of this (α, seed). */
+  readonly horizonMs?: number;
 }
 
 async function main(): Promise<void> {
   if (a.help) {
     console.log(HELP);
+    return;
+  }
+  if (a.merge !== undefined) {
+    await mergeRuns(a.merge.split(',').map((d) => resolve(d.trim())), resolve(a.out));
     return;
   }
   const t0 = performance.now();
@@ -202,6 +216,7 @@ async function main(): Promise<void> {
       localSteps: cfg.localSteps,
       maxIntraRounds: cfg.maxIntraRounds,
       ...(a['budget-quantile'] !== undefined ? { budgetQuantile: num('budget-quantile', a['budget-quantile'], false) } : {}),
+      ...(a['budget-rule'] !== undefined ? { budgetRule: oneOf('budget-rule', a['budget-rule'], ['rate', 'group', 'device'] as const) } : {}),
       ...(a['depth-exponent'] !== undefined ? { depthExponent: num('depth-exponent', a['depth-exponent'], false) } : {}),
       ...(a['frequency-exponent'] !== undefined ? { frequencyExponent: num('frequency-exponent', a['frequency-exponent'], false) } : {}),
     },
@@ -220,7 +235,9 @@ async function main(): Promise<void> {
   const task = await loadTask(setting);
   const { encoder, train, evaluation, numClasses } = task;
   const numBlocks = encoder.blocks.length;
-  const backend: SimBackend = cfg.workers > 0 ? await WorkerPool.start(cfg.workers, setting) : new InProcessBackend(task.trainer);
+  const inner: SimBackend = cfg.workers > 0 ? await WorkerPool.start(cfg.workers, setting) : new InProcessBackend(task.trainer);
+  const memo = new MemoBackend(inner);
+  const backend: SimBackend = a['no-memo'] ? inner : memo;
   try {
     console.log(
       `USE-lite (${numBlocks} blocks), wasm, ${cfg.workers > 0 ? `${cfg.workers} worker threads` : 'in process'} · ` +
@@ -311,45 +328,111 @@ async function main(): Promise<void> {
             `    ${records.length - 1} rounds · final acc ${pct(last.accuracy)} at ${secs(last.simulatedMs)} · up ${mb(last.bytesUploaded)} down ${mb(last.bytesDownloaded)} · ` +
               `compute ${last.computeSeconds.toFixed(0)} s · wall ${secs(performance.now() - started)}`,
           );
-          runs.push({ alpha, seed, strategy: name, records, wallMs: performance.now() - started });
+          runs.push({ alpha, seed, strategy: name, records, wallMs: performance.now() - started, horizonMs });
           const hit = records.find((r) => r.accuracy >= target!);
           console.log(`    time to target ${pct(target)}: ${hit ? secs(hit.simulatedMs) : 'not reached'}`);
           // Partial results after every run, so an interrupted comparison keeps what it measured.
           await mkdir(cfg.out, { recursive: true });
-          await writeFile(join(cfg.out, 'results.partial.json'), JSON.stringify({ command: process.argv.slice(2), seeds, target, runs }, null, 1));
+          await writeFile(join(cfg.out, 'results.partial.json'), JSON.stringify({ command: process.argv.slice(2), task: task.name, devices: cfg.devices, seeds, target, runs }, null, 1));
         }
       }
     }
 
-    const { table, summaries } = comparisonTable(runs, cfg.alphas, strategies, target, horizons);
-    console.log(`\ntarget ${pct(target)} (absolute, fixed before the runs) · mean ± 95% CI over ${seeds.length} seeds · time→target: mean over seeds, * = some seed missed (counted at the budget)\n${table}`);
-    await mkdir(cfg.out, { recursive: true });
-    const svg = renderCurvesSvg({
-      title: `Test accuracy vs simulated time · ${cfg.devices} devices · mean and 95% CI over ${seeds.length} seeds`,
-      xLabel: 'simulated time (s)',
-      yLabel: 'test accuracy',
-      panels: cfg.alphas.map((alpha) => ({
-        title: `Dirichlet α = ${alpha}`,
-        target,
-        series: strategies.map((name) => {
-          const curve = meanCurve(
-            runs.filter((r) => r.alpha === alpha && r.strategy === name).map((r) => r.records),
-            horizons.get(alpha) ?? 0,
-          );
-          return { name, points: curve.map((c) => [c.t / 1000, c.mean] as const), band: curve.map((c) => [c.t / 1000, c.lo, c.hi] as const) };
-        }),
-      })),
-    });
-    await writeFile(join(cfg.out, 'curves.svg'), svg);
+    const summaries = await report({ runs, alphas: cfg.alphas, strategies, seeds, target, horizons, devices: cfg.devices, taskName: task.name, out: cfg.out });
     await writeFile(
       join(cfg.out, 'results.json'),
-      JSON.stringify({ command: process.argv.slice(2), setting, cfg, seeds, overheads: overheads ?? null, centralized, target, baseMsPerStep, adapterBytes, summaries, runs }, null, 1),
+      JSON.stringify({ command: process.argv.slice(2), task: task.name, setting, cfg, seeds, overheads: overheads ?? null, centralized, target, baseMsPerStep, adapterBytes, summaries, runs }, null, 1),
     );
+    const m = memo.stats;
+    if (!a['no-memo']) console.log(`\nreused identical work (exact, see compare/memo.ts): ${m.trainHits} of ${m.trainHits + m.trainMisses} first-step training jobs, ${m.evalHits} of ${m.evalHits + m.evalMisses} evaluations`);
     console.log(`\ncurves: ${join(cfg.out, 'curves.svg')} · records: ${join(cfg.out, 'results.json')} · wall time ${secs(performance.now() - t0)}`);
   } finally {
     await backend.close();
     task.trainer.dispose();
   }
+}
+
+interface ReportInput {
+  readonly runs: readonly StrategyRun[];
+  readonly alphas: readonly number[];
+  readonly strategies: readonly StrategyName[];
+  readonly seeds: readonly number[];
+  readonly target: number;
+  readonly horizons: ReadonlyMap<number, number>;
+  readonly devices: number;
+  readonly taskName: string;
+  readonly out: string;
+}
+
+/** Prints the table and writes curves.svg; returns the per-strategy summaries. */
+async function report(r: ReportInput): Promise<StrategySummary[]> {
+  const { table, summaries } = comparisonTable(r.runs, r.alphas, r.strategies, r.target, r.horizons);
+  console.log(`\ntarget ${pct(r.target)} (absolute, fixed before the runs) · mean ± 95% CI over ${r.seeds.length} seeds · time→target: mean over seeds, * = some seed missed (counted at the budget)\n${table}`);
+  await mkdir(r.out, { recursive: true });
+  const svg = renderCurvesSvg({
+    title: `${r.taskName} · test accuracy vs simulated time · ${r.devices} devices · mean and 95% CI over ${r.seeds.length} seeds`,
+    xLabel: 'simulated time (s)',
+    yLabel: 'test accuracy',
+    panels: r.alphas.map((alpha) => ({
+      title: `Dirichlet α = ${alpha}`,
+      target: r.target,
+      series: r.strategies.map((name) => {
+        const curve = meanCurve(
+          r.runs.filter((x) => x.alpha === alpha && x.strategy === name).map((x) => x.records),
+          r.horizons.get(alpha) ?? 0,
+        );
+        return { name, points: curve.map((c) => [c.t / 1000, c.mean] as const), band: curve.map((c) => [c.t / 1000, c.lo, c.hi] as const) };
+      }),
+    })),
+  });
+  await writeFile(join(r.out, 'curves.svg'), svg);
+  return summaries;
+}
+
+/** --merge: the runs of several earlier comparisons (same task, target and fleet size) as one comparison. */
+async function mergeRuns(dirs: readonly string[], out: string): Promise<void> {
+  const files = await Promise.all(
+    dirs.map(async (dir) => {
+      for (const name of ['results.json', 'results.partial.json']) {
+        try {
+          return { dir, ...(JSON.parse(await readFile(join(dir, name), 'utf8')) as { target: number; task?: string; devices?: number; command?: string[]; runs: StrategyRun[] }) };
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${join(dir, name)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        }
+      }
+      throw new Error(`${dir} holds neither results.json nor results.partial.json`);
+    }),
+  );
+  const target = files[0]!.target;
+  for (const f of files) if (f.target !== target) throw new Error(`${f.dir} has target ${f.target}, ${dirs[0]} has ${target}: not one comparison`);
+  const seen = new Set<string>();
+  const runs: StrategyRun[] = [];
+  for (const f of files) {
+    for (const run of f.runs) {
+      const key = `${run.alpha}/${run.seed}/${run.strategy}`;
+      if (seen.has(key)) throw new Error(`run ${key} appears twice (${f.dir})`);
+      seen.add(key);
+      runs.push(run);
+    }
+  }
+  const alphas = [...new Set(runs.map((x) => x.alpha))].sort((x, y) => x - y);
+  const strategies = STRATEGY_NAMES.filter((n) => runs.some((x) => x.strategy === n));
+  const seeds = [...new Set(runs.map((x) => x.seed))].sort((x, y) => x - y);
+  // The budget of an (α, seed) is FedLoRA's `rounds` rounds: stored with each run, else FedLoRA's last record.
+  const horizons = new Map<number, number>();
+  for (const x of runs) {
+    const h = x.horizonMs ?? (x.strategy === 'fedlora' ? x.records[x.records.length - 1]!.simulatedMs : 0);
+    horizons.set(x.alpha, Math.max(horizons.get(x.alpha) ?? 0, h));
+  }
+  // Files written before these fields existed: the --task of their command line, and round 1's group sizes.
+  const first = files[0]!;
+  const taskFlag = first.command?.indexOf('--task') ?? -1;
+  const taskName = first.task ?? (taskFlag >= 0 ? first.command![taskFlag + 1]! : 'wordnet');
+  const devices = first.devices ?? (runs[0]?.records[1]?.groups.reduce((n, g) => n + g.size, 0) ?? 0);
+  console.log(`merged ${runs.length} runs from ${dirs.length} folders: α ${alphas.join(', ')} · seeds ${seeds.join(', ')} · ${strategies.join(', ')}`);
+  const summaries = await report({ runs, alphas, strategies, seeds, target, horizons, devices, taskName, out });
+  await writeFile(join(out, 'results.json'), JSON.stringify({ command: process.argv.slice(2), merged: dirs, task: taskName, seeds, target, summaries, runs }, null, 1));
+  console.log(`curves: ${join(out, 'curves.svg')} · records: ${join(out, 'results.json')}`);
 }
 
 interface StrategySummary {

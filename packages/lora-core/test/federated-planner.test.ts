@@ -35,9 +35,9 @@ describe('planner', () => {
     assert.ok(slow.depth < numBlocks, 'the slowest group trains shallower than full depth');
   });
 
-  it('fits every group into the budget T and within 20% of it (groups finish together)', () => {
+  it('fits every group into the budget T and within 20% of it (groups finish together) when τ is not capped', () => {
     const { devices, groups } = tieredGroups();
-    const { plan, budgetMs } = planGroups(groups, devices, planContext(numBlocks));
+    const { plan, budgetMs } = planGroups(groups, devices, planContext(numBlocks), { maxIntraRounds: 8 });
     for (const g of plan.groups) {
       const predicted = plan.predictedGroupMs![g.groupId]!;
       assert.equal(predicted, g.intraRounds * intraRoundMs(membersOf(g, devices), g.depth, planContext(numBlocks), g.localSteps));
@@ -68,8 +68,10 @@ describe('planner', () => {
     const ctx: PlanContext = planContext(numBlocks, { memoryBytesByDepth });
     assert.equal(maxFeasibleDepth(devices[0]!.profile, ctx), 3);
     assert.equal(maxFeasibleDepth(devices[1]!.profile, ctx), numBlocks);
-    const { plan } = planGroups(groups, devices, ctx);
-    const unconstrained = planGroups(groups, devices, planContext(numBlocks)).plan;
+    // A depth-valuing proxy, so that time alone would put some groups deeper than memory allows.
+    const proxy = { depthExponent: 1, frequencyExponent: 0.5 };
+    const { plan } = planGroups(groups, devices, ctx, proxy);
+    const unconstrained = planGroups(groups, devices, planContext(numBlocks), proxy).plan;
     let capped = 0;
     for (const g of plan.groups) {
       const ceiling = Math.min(...membersOf(g, devices).map((m) => maxFeasibleDepth(m.profile, ctx)));
@@ -88,7 +90,7 @@ describe('planner', () => {
 
   it('budgetQuantile 1 reproduces FedLoRA round length: the slowest group gets full depth', () => {
     const { devices, groups } = tieredGroups();
-    const { plan, budgetMs } = planGroups(groups, devices, planContext(numBlocks), { budgetQuantile: 1 });
+    const { plan, budgetMs } = planGroups(groups, devices, planContext(numBlocks), { budgetRule: 'group', budgetQuantile: 1, depthExponent: 0.5, frequencyExponent: 0.5 });
     const slow = plan.groups.find((g) => g.groupId === 'tier5')!;
     assert.equal(slow.depth, numBlocks);
     assert.equal(slow.intraRounds, 1);

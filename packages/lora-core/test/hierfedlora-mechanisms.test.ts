@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { applyDelta, productAggregationError, weightedMeanByBlock, workNormalizedMeanByBlock } from '../src/federated/aggregate';
 import { exactLoraBlocks } from '../src/federated/exact-lora';
 import { groupDivergences, groupSpeedRatios, nearIidGroups, randomGroups } from '../src/federated/grouping';
-import { isDegeneratePlan, planGroups } from '../src/federated/planner';
+import { accuracyProxy, isDegeneratePlan, planGroups } from '../src/federated/planner';
 import { blendMeasuredProfiles } from '../src/federated/replan';
 import { createStrategy } from '../src/federated/strategies';
 import { globalRoundMs, groupRoundMs, memberRoundMs } from '../src/sim/clock';
@@ -55,20 +55,50 @@ describe('speed-coherent near-IID grouping', () => {
 });
 
 describe('planner does not collapse', () => {
-  it('speed-coherent groups of a 1×/2×/4× fleet get several depths, τ > 1 for the fast, and the plan is not degenerate', () => {
+  it('speed-coherent groups of a 1×/2×/4× fleet: the fast afford τ > 1, the slow fewer, and the plan is not degenerate', () => {
     const devices = fleet(30, 5);
     const plan = createStrategy('hierfedlora', { grouping: { targetGroupSize: 5 }, planner: { localSteps: 3, maxIntraRounds: 4 } }).plan(devices, planContext(numBlocks));
-    assert.equal(isDegeneratePlan(plan), false);
-    assert.ok(new Set(plan.groups.map((g) => g.depth)).size > 1, JSON.stringify(plan.groups.map((g) => [g.depth, g.intraRounds])));
-    assert.ok(plan.groups.some((g) => g.intraRounds > 1));
+    const shape = JSON.stringify(plan.groups.map((g) => [g.depth, g.intraRounds]));
+    assert.equal(isDegeneratePlan(plan), false, shape);
+    const speed = (g: (typeof plan.groups)[number]) => Math.max(...g.deviceIds.map((id) => devices.find((d) => d.id === id)!.profile.msPerStep[0]!));
+    const sorted = [...plan.groups].sort((x, y) => speed(x) - speed(y));
+    assert.ok(sorted[0]!.intraRounds > 1, shape);
+    // Work per global round (τ · d) never grows from a faster group to a slower one.
+    for (let i = 1; i < sorted.length; i++) assert.ok(sorted[i]!.intraRounds * sorted[i]!.depth <= sorted[i - 1]!.intraRounds * sorted[i - 1]!.depth, shape);
+    // Every group arrives at the global boundary by T: no group's plan exceeds the slowest group's.
+    const ms = Object.values(plan.predictedGroupMs ?? {});
+    assert.ok(ms.length === plan.groups.length);
   });
 
-  it('a homogeneous fleet trains at full depth (not shallower than FedLoRA); its uniform plan is flagged degenerate', () => {
-    const devices = fleet(20, 6, [1]);
-    const plan = createStrategy('hierfedlora', { grouping: { targetGroupSize: 5 } }).plan(devices, planContext(numBlocks));
-    assert.ok(plan.groups.every((g) => g.depth === numBlocks), JSON.stringify(plan.groups.map((g) => g.depth)));
-    assert.equal(isDegeneratePlan(plan), true);
-    assert.equal(isDegeneratePlan({ groups: plan.groups.slice(0, 1) }), false);
+  it('the rate rule with a linear τ term: fast groups buy depth and τ together, several depths and several τ', () => {
+    const devices = fleet(30, 5);
+    const ctx = planContext(numBlocks, { overheads: { downloadBytes: 200_000 } });
+    const plan = createStrategy('hierfedlora', { grouping: { targetGroupSize: 5 }, planner: { localSteps: 3, maxIntraRounds: 4, budgetRule: 'rate', frequencyExponent: 1 } }).plan(devices, ctx);
+    const shape = JSON.stringify(plan.groups.map((g) => [g.depth, g.intraRounds]));
+    assert.ok(new Set(plan.groups.map((g) => g.depth)).size > 1, shape);
+    assert.ok(new Set(plan.groups.map((g) => g.intraRounds)).size > 1, shape);
+    // The fastest group is the deepest and the most frequent.
+    const speed = (g: (typeof plan.groups)[number]) => Math.max(...g.deviceIds.map((id) => devices.find((d) => d.id === id)!.profile.msPerStep[0]!));
+    const fastest = [...plan.groups].sort((x, y) => speed(x) - speed(y))[0]!;
+    assert.ok(plan.groups.every((g) => g.depth <= fastest.depth && g.intraRounds <= fastest.intraRounds), shape);
+  });
+
+  it('the rate rule: T maximises the fleet proxy per unit time, so it beats every quantile budget on that score', () => {
+    const devices = fleet(30, 7);
+    const ctx = planContext(numBlocks, { overheads: { downloadBytes: 200_000 } });
+    const s = createStrategy('hierfedlora', { grouping: { targetGroupSize: 5 } });
+    const groups = s.plan(devices, ctx).groups;
+    const score = (budgetMs: number) => {
+      const { plan } = planGroups(groups, devices, ctx, { localSteps: 3, maxIntraRounds: 4, budgetMs });
+      const byId = new Map(devices.map((d) => [d.id, d]));
+      const value = plan.groups.reduce((v, g) => v + g.deviceIds.reduce((n, id) => n + byId.get(id)!.numSamples, 0) * accuracyProxy(g.depth, g.intraRounds, numBlocks), 0);
+      return value / (budgetMs + 500);
+    };
+    const rate = planGroups(groups, devices, ctx, { localSteps: 3, maxIntraRounds: 4, budgetRule: 'rate' }).budgetMs;
+    for (const q of [0, 0.25, 0.5, 0.75, 1]) {
+      const quantileT = planGroups(groups, devices, ctx, { localSteps: 3, maxIntraRounds: 4, budgetRule: 'group', budgetQuantile: q }).budgetMs;
+      assert.ok(score(rate) >= score(quantileT) * (1 - 1e-9), `q ${q}: ${score(rate)} < ${score(quantileT)}`);
+    }
   });
 
   it('measured step times enter the replan: a device measured 3× slower moves its group to a cheaper plan', () => {

@@ -168,7 +168,8 @@ describe('simulate with every strategy (stub trainer)', () => {
       assert.deepEqual(records[2]!.groups.map((g) => [g.groupId, g.depth, g.intraRounds]), r1.groups.map((g) => [g.groupId, g.depth, g.intraRounds]));
       assert.ok(r1.simulatedMs > 0 && r1.bytesUploaded > 0 && r1.computeSeconds > 0);
       if (name === 'fedlora') assert.deepEqual(r1.groups.map((g) => g.depth), [numBlocks]);
-      if (name === 'hierfedlora' || name === 'depth-only') assert.ok(new Set(r1.groups.map((g) => g.depth)).size > 1, 'depths differ by speed');
+      if (name === 'depth-only') assert.ok(new Set(r1.groups.map((g) => g.depth)).size > 1, 'depths differ by speed');
+      if (name === 'hierfedlora') assert.ok(new Set(r1.groups.map((g) => `${g.depth}/${g.intraRounds}`)).size > 1, 'plans (depth, τ) differ by speed');
     });
   }
 });

@@ -23,6 +23,8 @@ export interface TaskSetting {
 }
 
 export interface LoadedTask {
+  /** The task's name (a task file's spec name; 'wordnet' for the built-in split). */
+  readonly name: string;
   readonly encoder: TextEncoder;
   readonly train: LabeledDataset;
   readonly test: LabeledDataset;
@@ -34,7 +36,7 @@ export interface LoadedTask {
 export async function loadTask(s: TaskSetting): Promise<LoadedTask> {
   await useBackend(s.backend);
   const encoder = withMaxTokens(await loadUseLiteModel(fetchUseLiteAsset), s.maxLen);
-  const { train, test } = s.task === undefined ? wordNetSplit(s) : taskSplit(s.task, s);
+  const { train, test, name } = s.task === undefined ? { ...wordNetSplit(s), name: 'wordnet' } : taskSplit(s.task, s);
   const numClasses = train.classNames.length;
   const evaluation = lengthSortedSubset(encoder, test, s.evalCount, s.seed);
   const trainer = new LocalTrainer({
@@ -49,7 +51,7 @@ export async function loadTask(s: TaskSetting): Promise<LoadedTask> {
     evaluation,
     evaluationBatchSize: 64,
   });
-  return { encoder, train, test, evaluation, numClasses, trainer };
+  return { name, encoder, train, test, evaluation, numClasses, trainer };
 }
 
 function wordNetSplit(s: TaskSetting): { train: LabeledDataset; test: LabeledDataset } {
@@ -57,8 +59,8 @@ function wordNetSplit(s: TaskSetting): { train: LabeledDataset; test: LabeledDat
 }
 
 /** A task's training rows and its whole evaluation set (the eval file, or its holdout). */
-function taskSplit(ref: string, s: TaskSetting): { train: LabeledDataset; test: LabeledDataset } {
+function taskSplit(ref: string, s: TaskSetting): { train: LabeledDataset; test: LabeledDataset; name: string } {
   const { data, spec } = loadTaskFile(ref, { seed: s.seed, maxPerClass: s.maxPerClass, evalRows: 'all' });
   if (!data.train || !data.evalSet) throw new Error(`task "${spec.name}" needs training rows and an evaluation set for a simulation`);
-  return { train: data.train, test: data.evalSet };
+  return { train: data.train, test: data.evalSet, name: spec.name };
 }

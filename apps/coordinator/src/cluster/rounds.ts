@@ -136,11 +136,12 @@ export class LeaderRounds {
             outcomes.set(g.groupId, empty(g));
           }
         }
-        // A restarted Redis has lost the jobs and the global adapter: write them back.
-        if (rewrite || (await cmd.exists(this.keys.jobs(this.runId))) === 0) {
-          if (!rewrite) await cmd.set(globalKey, globalBytes, { PX: KEEP_MS });
-          await writeJobs();
-        }
+        // A restarted Redis has lost the jobs and/or the global adapter: write them back. Both are
+        // checked: a SET issued just before the restart is lost while the jobs' write, queued in
+        // the client while it reconnected, lands afterwards.
+        const [jobsThere, globalThere] = await Promise.all([cmd.exists(this.keys.jobs(this.runId)), cmd.exists(globalKey)]);
+        if (globalThere === 0) await cmd.set(globalKey, globalBytes, { PX: KEEP_MS });
+        if (rewrite || jobsThere === 0) await writeJobs();
       }
     } finally {
       await cmd.del(this.keys.jobs(this.runId)).catch(() => {});
@@ -246,7 +247,14 @@ export class GroupExecutor {
   }
 
   private async execute(host: LocalGroupHost, runId: string, job: GroupJob): Promise<void> {
-    const global = await this.globalOf(job.globalKey);
+    let global: AdapterState;
+    try {
+      global = await this.globalOf(job.globalKey);
+    } catch (err) {
+      // Nothing ran yet: the next tick tries the job again (the leader writes a lost adapter back).
+      this.started.delete(job.jobId);
+      throw err;
+    }
     const group = asGroupPlan(job.group);
     // Members redirected here need a moment to reconnect and join: wait for them while they keep
     // arriving (each arrival extends the wait by memberWaitMs, three times that at most).

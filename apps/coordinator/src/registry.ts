@@ -36,6 +36,8 @@ export interface LiveDevice {
   report: Join | undefined;
   /** Number of joins in this process (a reload or reconnect adds one). */
   joins: number;
+  /** The connection the last join came on (the report may be older than the current socket). */
+  joinedOn: string | null;
   activity: DeviceActivity;
   progress: DeviceProgress | undefined;
   groupId: string | undefined;
@@ -108,6 +110,7 @@ export class DeviceRegistry {
         dataMode,
         report: undefined,
         joins: 0,
+        joinedOn: null,
         activity: 'idle',
         progress: undefined,
         groupId: undefined,
@@ -164,6 +167,7 @@ export class DeviceRegistry {
     device.report = report;
     this.recount(wasCounted, device);
     device.joins += 1;
+    device.joinedOn = socketId;
     device.lastSeen = at;
     device.activity = 'idle';
     device.progress = undefined;

@@ -144,8 +144,12 @@ interface PendingWork {
   readonly localSteps: number;
   /** The messages that carry the work, kept to send them again when the device comes back. */
   readonly wire: { assignment: ServerToDeviceWire['assignment']; adapter: ServerToDeviceWire['globalAdapter'] };
-  /** The connection the work was last sent on: a join on that same connection does not get it twice. */
-  sentOn: string | null;
+  /**
+   * The connection the work was sent on before that connection's join (a reconnect says hello,
+   * then joins): the join completing it does not get the work twice. A later join on a joined
+   * connection (the page reset itself, e.g. after losing its GPU backend) gets the work again.
+   */
+  sentBeforeJoinOn: string | null;
   /** Running while the device is disconnected: it ends the work unless the device rejoins first. */
   graceTimer: ReturnType<typeof setTimeout> | undefined;
   /** Resolves the member's promise (undefined = dropped out); idempotent. */
@@ -397,8 +401,11 @@ export class RunLoop {
     clearTimeout(work.graceTimer);
     work.graceTimer = undefined;
     const socketId = this.deps.registry.get(deviceId)?.socketId ?? null;
-    if (socketId !== null && socketId === work.sentOn) return;
-    work.sentOn = socketId;
+    if (socketId !== null && socketId === work.sentBeforeJoinOn) {
+      work.sentBeforeJoinOn = null;
+      return;
+    }
+    work.sentBeforeJoinOn = null;
     if (this.deps.channel.sendWork(deviceId, work.wire.assignment, work.wire.adapter)) {
       this.log(`device ${deviceId} is back: resent its work for round ${work.assignment.round}.${work.assignment.intraRound}`);
       this.deps.registry.addBytes(deviceId, 0, work.wire.adapter.payload.byteLength);
@@ -551,7 +558,7 @@ export class RunLoop {
         assignment: a,
         localSteps: a.localSteps,
         wire,
-        sentOn: registry.get(a.deviceId)?.socketId ?? null,
+        sentBeforeJoinOn: notYetJoinedSocket(registry.get(a.deviceId)),
         graceTimer: undefined,
         settle: (update, uploadBytes = 0) => {
           if (settled) return;
@@ -570,7 +577,7 @@ export class RunLoop {
       if (awaitAbsent && !(here?.socketId && here.report)) {
         // Not joined here yet: the work waits for its join (deviceRejoined sends it), as long as a
         // device that left mid-work would be waited for.
-        work.sentOn = null;
+        work.sentBeforeJoinOn = null;
         work.graceTimer = setTimeout(() => {
           this.log(`device ${a.deviceId} did not reach this node; its work in round ${a.round}.${a.intraRound} is dropped`);
           work.settle(undefined);
@@ -711,3 +718,7 @@ function reject(code: ServerErrorCode, message: string): UploadVerdict {
   return { ok: false, code, message };
 }
 
+/** The device's current connection when it has said hello there but not joined yet; else null. */
+function notYetJoinedSocket(d: { socketId: string | null; joinedOn: string | null } | undefined): string | null {
+  return d?.socketId != null && d.joinedOn !== d.socketId ? d.socketId : null;
+}

@@ -172,10 +172,11 @@ describe('a cluster of coordinators on Redis', { timeout: 600_000 }, () => {
       const wait = async (ok: () => boolean) => {
         while (!ok()) await new Promise((r) => setTimeout(r, 50));
       };
-      await wait(() => nodes.some((n) => roundsDone(n) >= 1));
-      await redis.restart();
+      await wait(() => nodes.some((n) => roundsDone(n) >= 1) && leaderOf() !== undefined);
       const first = leaderOf()!;
-      await wait(() => roundsDone(first) >= 2);
+      await redis.restart();
+      // Right after the restart the nodes' status lines may not name a leader yet: wait for one.
+      await wait(() => roundsDone(first) >= 2 && leaderOf() !== undefined);
       killed = leaderOf();
       assert.equal(killed, first, 'the leader kept its lease through the Redis restart');
       await killed!.kill('SIGKILL');

@@ -27,6 +27,7 @@ const KEEP_MS = 6 * 3_600_000;
 const POLL_MS = 150;
 /** Reassignments of one group within one round before it counts as not reported. */
 const MAX_REASSIGN = 5;
+const RESULT_WRITE_ATTEMPTS = 4;
 /** A device still (or again) connected to a node that is not its group's owner is redirected again after this long. */
 const REDIRECT_AGAIN_MS = 3000;
 
@@ -226,7 +227,12 @@ export class GroupExecutor {
         if (job.owner === this.nodeId) {
           if (!this.started.has(job.jobId)) {
             this.started.add(job.jobId);
-            void this.execute(host, runId, job).catch((err: unknown) => this.log(`cluster: job ${job.jobId} failed: ${(err as Error).stack ?? String(err)}`));
+            void this.execute(host, runId, job).catch((err: unknown) => {
+              // E.g. Redis went away mid-job: the job is tried again while it is still listed (the
+              // leader rewrites lost jobs); its members train again rather than the group going missing.
+              this.started.delete(job.jobId);
+              this.log(`cluster: job ${job.jobId} failed (it will be tried again): ${(err as Error).stack ?? String(err)}`);
+            });
           }
           continue;
         }
@@ -284,11 +290,22 @@ export class GroupExecutor {
       bytesUp: traffic.bytesUp,
       bytesDown: traffic.bytesDown,
     };
-    const m = this.redis.cmd.multi();
-    // The delta first, then the meta that says it is there (one MULTI: both or neither).
-    if (outcome.result) m.set(this.keys.resultDelta(runId, job.jobId), Buffer.from(encodeAdapter(outcome.result.delta)), { PX: KEEP_MS });
-    m.set(this.keys.resultMeta(runId, job.jobId), JSON.stringify(meta), { PX: KEEP_MS });
-    await m.exec();
+    const deltaBytes = outcome.result ? Buffer.from(encodeAdapter(outcome.result.delta)) : undefined;
+    // A result already computed is not thrown away when Redis blips: its write is retried a few times.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const m = this.redis.cmd.multi();
+        // The delta first, then the meta that says it is there (one MULTI: both or neither).
+        if (deltaBytes) m.set(this.keys.resultDelta(runId, job.jobId), deltaBytes, { PX: KEEP_MS });
+        m.set(this.keys.resultMeta(runId, job.jobId), JSON.stringify(meta), { PX: KEEP_MS });
+        await m.exec();
+        return;
+      } catch (err) {
+        if (attempt >= RESULT_WRITE_ATTEMPTS) throw err;
+        this.log(`cluster: writing the result of job ${job.jobId} failed (${(err as Error).message}); retrying`);
+        await sleep(500 * attempt);
+      }
+    }
   }
 
   private async globalOf(key: string): Promise<AdapterState> {

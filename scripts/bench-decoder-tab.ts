@@ -16,7 +16,7 @@ import { tmpdir, loadavg, availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startCoordinatorProcess } from './coordinator-process';
-import { deviceUrl, launchBrowser } from './fleet-lib';
+import { deviceUrl, launchBrowser, waitForFirstJoin } from './fleet-lib';
 import { writeLmTask } from './lm-task';
 
 const BACKENDS = ['wasm', 'webgpu', 'webgl'] as const;
@@ -63,15 +63,7 @@ async function main(): Promise<void> {
         const page = await browser.newPage();
         try {
           await page.goto(deviceUrl(coordinator.url, coordinator.token, 'fleet', backend));
-          await page.waitForFunction(
-            () => {
-              const v = (globalThis as unknown as { __tabfleet?: { view(): { joins: number; phase: string; error?: string } } }).__tabfleet?.view();
-              if (v?.phase === 'error') throw new Error(`device error: ${v.error}`);
-              return (v?.joins ?? 0) >= 1;
-            },
-            undefined,
-            { timeout: timeoutMs, polling: 500 },
-          );
+          await waitForFirstJoin(page, timeoutMs);
           const report = await page.evaluate(() => {
             const v = (globalThis as unknown as { __tabfleet: { view(): Record<string, unknown> } }).__tabfleet.view() as {
               backend?: { name: string };

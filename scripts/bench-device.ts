@@ -17,7 +17,7 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startCoordinatorProcess } from './coordinator-process';
-import { deviceUrl, launchBrowser } from './fleet-lib';
+import { deviceUrl, launchBrowser, waitForFirstJoin } from './fleet-lib';
 
 interface PageReport {
   msPerStep: number[];
@@ -86,15 +86,7 @@ async function main(): Promise<void> {
       const url = new URL(deviceUrl(coordinator.url, coordinator.token, 'fleet', 'wasm'));
       url.searchParams.set('threads', String(threads));
       await page.goto(url.toString());
-      await page.waitForFunction(
-        () => {
-          const v = (globalThis as unknown as { __tabfleet?: { view(): { joins: number; phase: string; error?: string } } }).__tabfleet?.view();
-          if (v?.phase === 'error') throw new Error(`device error: ${v.error}`);
-          return (v?.joins ?? 0) >= 1;
-        },
-        undefined,
-        { timeout: 180_000, polling: 500 },
-      );
+      await waitForFirstJoin(page, 180_000);
       const report = await page.evaluate(async ({ steps, matmulN, profileDepth, batchSize }) => {
         const hook = (globalThis as unknown as { __tabfleet: { view(): Record<string, unknown>; microbench(): Promise<Microbench> } }).__tabfleet;
         const v = hook.view() as {

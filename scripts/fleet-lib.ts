@@ -111,3 +111,16 @@ export async function launchFleet(o: FleetOptions): Promise<Fleet> {
     },
   };
 }
+
+/** Waits until the device page in `page` has joined its coordinator once; a page error throws with its message. */
+export async function waitForFirstJoin(page: Page, timeoutMs: number): Promise<void> {
+  await page.waitForFunction(
+    () => {
+      const v = (globalThis as unknown as { __tabfleet?: { view(): { joins: number; phase: string; error?: string } } }).__tabfleet?.view();
+      if (v?.phase === 'error') throw new Error(`device error: ${v.error}`);
+      return (v?.joins ?? 0) >= 1;
+    },
+    undefined,
+    { timeout: timeoutMs, polling: 500 },
+  );
+}

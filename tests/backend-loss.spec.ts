@@ -120,11 +120,12 @@ test('a WebGL context lost mid-round: the page tells the coordinator, falls back
 
     // It keeps training: the coordinator resends the open work after the rejoin, and the page trains it on wasm to an upload.
     await expect.poll(() => coordinator.output(), { timeout: 10_000 }).toMatch(new RegExp(`${first.deviceId} is back: resent its work for round ${before.round}\\.`));
-    const after = await waitForStep(page, 0, 60_000);
-    expect(after.round).toBe(before.round);
+    // On a fast machine wasm can finish the resent round before a poll sees a step, so the
+    // round is read from the page's upload record, not from a step caught in flight.
     await uploads(page, 1, 120_000);
     mark('uploaded');
     const final = await readView(page);
+    expect(final.uploadedRounds[0]).toBe(before.round);
     expect(final.phase).not.toBe('error');
     expect(final.backend?.name).toBe('wasm');
   } finally {

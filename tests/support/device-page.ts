@@ -22,6 +22,7 @@ export interface TabView {
   joins: number;
   rejoin?: boolean;
   uploads: number;
+  uploadedRounds: number[];
   bytesSent: number;
   error?: string;
   work?: { round: number; intraRound: number; step: number; localSteps: number };

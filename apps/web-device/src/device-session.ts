@@ -90,6 +90,8 @@ export interface DeviceView {
   readonly work: WorkView | undefined;
   readonly lastRoundLoss: number | null;
   readonly uploads: number;
+  /** The rounds of this visit's uploads, oldest first (the latest 20). */
+  readonly uploadedRounds: readonly number[];
   readonly bytesSent: number;
   readonly bytesReceived: number;
   readonly error: string | undefined;
@@ -204,6 +206,7 @@ export class DeviceSession {
       work: undefined,
       lastRoundLoss: null,
       uploads: 0,
+      uploadedRounds: [],
       bytesSent: 0,
       bytesReceived: 0,
       error: undefined,
@@ -765,7 +768,7 @@ export class DeviceSession {
       this.update({ phase: 'ready', message: `round ${a.round}: offline; the upload waits for the coordinator to ask again` });
       return;
     }
-    this.update({ uploads: this.v.uploads + 1, bytesSent: this.v.bytesSent + payload.byteLength });
+    this.update({ uploads: this.v.uploads + 1, uploadedRounds: [...this.v.uploadedRounds, a.round].slice(-20), bytesSent: this.v.bytesSent + payload.byteLength });
     this.refreshPause();
   }
 

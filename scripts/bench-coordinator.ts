@@ -32,7 +32,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { RunConfig } from '../apps/coordinator/src/server';
 import { startCoordinator } from '../apps/coordinator/src/server';
-import { runParamsFromConfig, strategyFor } from '../apps/coordinator/src/run-session';
+import { runParamsFromConfig, strategyFor, strategySpecFor } from '../apps/coordinator/src/run-session';
+import { workerPlanner } from '../apps/coordinator/src/planning/planner';
+import type { RoundPlanner } from '../apps/coordinator/src/planning/planner';
 import { isStrategyName } from '../packages/lora-core/src/federated/strategy';
 import { MemoryState } from '../apps/coordinator/src/state';
 import type { FederatedTask } from '../apps/coordinator/src/task';
@@ -58,6 +60,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '7' },
     'time-limit': { type: 'string', default: '600' },
     'joins-only': { type: 'boolean', default: false },
+    'plan-in-process': { type: 'boolean', default: false },
     nodes: { type: 'string', default: '1' },
     width: { type: 'string', default: '256' },
   },
@@ -179,6 +182,21 @@ function timed(inner: Strategy): Strategy {
   };
 }
 
+function timedPlanner(inner: RoundPlanner): RoundPlanner {
+  return {
+    async plan(devices, ctx, previous, measured) {
+      const t0 = performance.now();
+      const choice = await inner.plan(devices, ctx, previous, measured);
+      if (choice.replanned || previous === undefined) {
+        timing.planMs.push(performance.now() - t0);
+        timing.plans.push(choice.plan);
+      }
+      return choice;
+    },
+    close: () => inner.close(),
+  };
+}
+
 // --- event-loop lag per phase ---------------------------------------------------------------
 // The histogram records whole timer intervals; the lag is what exceeds the sampling interval.
 const LAG_RESOLUTION_MS = 2;
@@ -217,10 +235,17 @@ async function main(): Promise<number> {
     strategy: STRATEGY,
     ...(generous as Record<string, number>),
   };
-  const strategy = timed(strategyFor(runParamsFromConfig(config)));
+  const params = runParamsFromConfig(config);
+  const inner = strategyFor(params);
+  const strategy = timed(inner);
+  // Planning as the coordinator does it (a worker thread from 300 devices up), timed around the call;
+  // --plan-in-process plans on the loop (the old behaviour) to compare the loop lag.
+  const planner: RoundPlanner | undefined = values['plan-in-process']
+    ? undefined
+    : timedPlanner(workerPlanner(inner, strategySpecFor(params)));
   const logs: string[] = [];
   const rssBefore = process.memoryUsage().rss;
-  const coordinator = await startCoordinator({ config, strategy, task, state: new MemoryState(), log: (l) => logs.push(l) });
+  const coordinator = await startCoordinator({ config, strategy, ...(planner ? { planner } : {}), task, state: new MemoryState(), log: (l) => logs.push(l) });
   console.log(
     `bench:coordinator: ${N} devices, ${CLIENTS} client process(es), strategy ${values.strategy}, ${ROUNDS} round(s), ` +
       `${blocks.length} blocks, full adapter ${(4 * floatsOf(adapter) / 1024).toFixed(0)} KiB, ${ADDRESSES} source address(es)`,

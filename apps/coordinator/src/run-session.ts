@@ -10,6 +10,8 @@ import { runParamsSchema } from './dashboard/contract';
 import type { RunParams } from './dashboard/contract';
 import type { AddressLimits, ConnectionLimits } from './connection-limits';
 import { RunLoop } from './engine/run-loop';
+import { workerPlanner } from './planning/planner';
+import type { RoundPlanner, StrategySpec } from './planning/planner';
 import type { ClusterHooks } from './engine/run-loop';
 import type { InviteBook } from './invites';
 import { FleetSlots } from './fleet-slots';
@@ -40,6 +42,8 @@ export interface OpenRunOptions {
   readonly params: RunParams;
   /** Overrides the strategy built from params (tests). */
   readonly strategy?: Strategy;
+  /** Where rounds are planned; default: a worker planner for a strategy built from params, else in process. */
+  readonly planner?: RoundPlanner;
   readonly task: FederatedTask;
   readonly state: CoordinatorState;
   readonly joinToken: string;
@@ -80,13 +84,22 @@ export function newRunId(now = new Date()): string {
   return `run-${now.toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
 }
 
-export function strategyFor(params: RunParams): Strategy {
+/** The run's strategy as a name and options (what the planning worker rebuilds it from). */
+export function strategySpecFor(params: RunParams): StrategySpec {
   const robust = robustOptionsOf(params);
-  return createStrategy(params.strategy, {
-    planner: { localSteps: params.localSteps },
-    ...(params.groups === undefined ? {} : { grouping: { numGroups: params.groups } }),
-    ...(robust === undefined ? {} : { robust }),
-  });
+  return {
+    name: params.strategy,
+    options: {
+      planner: { localSteps: params.localSteps },
+      ...(params.groups === undefined ? {} : { grouping: { numGroups: params.groups } }),
+      ...(robust === undefined ? {} : { robust }),
+    },
+  };
+}
+
+export function strategyFor(params: RunParams): Strategy {
+  const spec = strategySpecFor(params);
+  return createStrategy(spec.name, spec.options);
 }
 
 /** The strategy's robust-aggregation option from the flat run parameters; undefined = plain weighted mean. */
@@ -102,6 +115,8 @@ export function robustOptionsOf(params: RunParams): RobustOptions | undefined {
 export function openRun(opts: OpenRunOptions): RunSession {
   const { io, params, task, state, log } = opts;
   const strategy = opts.strategy ?? strategyFor(params);
+  // A strategy object given by the caller cannot be rebuilt in a worker: it plans in process.
+  const planner = opts.planner ?? (opts.strategy ? undefined : workerPlanner(strategy, strategySpecFor(params)));
   let runId: string;
   if (opts.resumeRunId !== undefined) {
     runId = opts.resumeRunId;
@@ -177,6 +192,7 @@ export function openRun(opts: OpenRunOptions): RunSession {
       ...(opts.resumeWaitMs === undefined ? {} : { resumeWaitMs: opts.resumeWaitMs }),
     },
     ...(opts.cluster ? { cluster: opts.cluster } : {}),
+    ...(planner ? { planner } : {}),
     log,
   });
   gateway.attachEngine(loop);
@@ -203,11 +219,13 @@ export function openRun(opts: OpenRunOptions): RunSession {
     start() {
       const cluster = opts.cluster;
       const run = cluster ? () => cluster.awaitLeadership().then((r) => (r === 'lead' ? loop.run() : r)) : () => loop.run();
-      done ??= run().then((status) => {
-        ended = true;
-        clearInterval(evictTimer);
-        return status;
-      });
+      done ??= run()
+        .then((status) => {
+          ended = true;
+          clearInterval(evictTimer);
+          return status;
+        })
+        .finally(() => void planner?.close());
     },
     isActive: () => done !== undefined && !ended,
   };

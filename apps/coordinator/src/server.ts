@@ -17,6 +17,7 @@ import { InviteBook } from './invites';
 import type { ConnectionLimits } from './connection-limits';
 import { decodeAdapter } from './core';
 import type { Strategy } from './core';
+import type { RoundPlanner } from './planning/planner';
 import { attachDashboardNamespace } from './dashboard/namespace';
 import type { DashboardSource } from './dashboard/namespace';
 import type { RunParams, RunSummary } from './dashboard/contract';
@@ -51,6 +52,8 @@ export interface CoordinatorOptions {
   readonly config: RunConfig;
   /** The first run's strategy object (tests); by default it is built from the config. */
   readonly strategy?: Strategy;
+  /** The first run's planner (benches); by default planning/planner.ts's worker planner. */
+  readonly planner?: RoundPlanner;
   readonly task: FederatedTask;
   readonly state: CoordinatorState;
   readonly assets?: AssetDirs;
@@ -189,6 +192,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       io,
       params,
       ...(strategy ? { strategy } : {}),
+      ...(strategy && strategy === opts.strategy && opts.planner ? { planner: opts.planner } : {}),
       task,
       state,
       joinToken,

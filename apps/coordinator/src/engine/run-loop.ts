@@ -42,6 +42,7 @@ import type {
   Strategy,
   Upload,
 } from '../core';
+import type { RoundPlanner } from '../planning/planner';
 import type { DeviceRegistry } from '../registry';
 import { toDeviceInfo } from '../registry';
 import type { CoordinatorState, GroupAggregationRecord, RunStatusName } from '../state';
@@ -98,6 +99,9 @@ export interface RunSettings {
 export const DEFAULT_SAMPLE_WEIGHT_CAP = 2;
 export const DEFAULT_MAX_ROUND_ATTEMPTS = 5;
 const MAX_RETRY_BACKOFF_MS = 60_000;
+// A 10,000-device plan's log line would otherwise list 2,000 groups and every joined id.
+const MAX_LOGGED_GROUPS = 64;
+const clip = (s: string) => (s.length > 400 ? `${s.slice(0, 400)}…` : s);
 
 /** A device as a round's planner sees it (on one node: the registry's; in a cluster: every node's). */
 export interface PlanDevice {
@@ -132,6 +136,8 @@ export interface RunLoopDeps {
   readonly channel: DeviceChannel;
   readonly settings: RunSettings;
   readonly cluster?: ClusterHooks;
+  /** Where rounds are planned (planning/planner.ts); default: in process with `strategy`. */
+  readonly planner?: RoundPlanner;
   readonly now?: () => number;
   readonly log?: (line: string) => void;
 }
@@ -445,12 +451,19 @@ export class RunLoop {
     // An own-data device's count and histogram are its claim: the planner (grouping, the fleet's
     // label distribution) sees them capped like its weight. Fleet devices' were checked at join.
     const devices = planDevices.map((d) => (d.dataMode === 'fleet' ? d.info : capDeclaredSamples(d.info, this.ownDataWeightCap)));
-    const choice = chooseRoundPlan(this.deps.strategy, devices, ctx, this.previousPlan, this.measuredMs);
+    const choice = this.deps.planner
+      ? await this.deps.planner.plan(devices, ctx, this.previousPlan, this.measuredMs)
+      : chooseRoundPlan(this.deps.strategy, devices, ctx, this.previousPlan, this.measuredMs);
+    this.throwIfStopped();
     const plan = choice.plan;
     this.previousPlan = plan;
     this.log(
-      `round ${round}: ${choice.replanned ? `new plan (${choice.reasons.join('; ')})` : 'same plan'}: ` +
-        plan.groups.map((g) => `group ${g.groupId} depth ${g.depth} τ ${g.intraRounds} I ${g.localSteps} [${g.deviceIds.length} devices]`).join(', '),
+      `round ${round}: ${choice.replanned ? `new plan (${choice.reasons.map(clip).join('; ')})` : 'same plan'}: ` +
+        plan.groups
+          .slice(0, MAX_LOGGED_GROUPS)
+          .map((g) => `group ${g.groupId} depth ${g.depth} τ ${g.intraRounds} I ${g.localSteps} [${g.deviceIds.length} devices]`)
+          .join(', ') +
+        (plan.groups.length > MAX_LOGGED_GROUPS ? `, … (${plan.groups.length} groups)` : ''),
     );
     if (choice.replanned && isDegeneratePlan(plan)) {
       this.log(

@@ -1,7 +1,8 @@
 /** The coordinator's one door into @tabfleet/lora-core (the protocol module whole, the rest by name). */
 export * from '../../../packages/lora-core/src/protocol/messages';
 export { chooseRoundPlan, isDegeneratePlan, maxFeasibleDepth, runGlobalRound, RoundContractError } from '@tabfleet/lora-core';
-export type { GlobalRoundInput, GlobalRoundOutcome, GroupAggregation, GroupOutcome, MemberAssignment } from '@tabfleet/lora-core';
+export type { GlobalRoundInput, GlobalRoundOutcome, GroupAggregation, GroupOutcome, MemberAssignment, PlanChoice, StrategyOptions } from '@tabfleet/lora-core';
+export { PlanningError } from '@tabfleet/lora-core';
 export {
   AdapterCodecError,
   adamCoordinateBound,

@@ -4,8 +4,8 @@
  * Both give the same plan: strategies plan deterministically from (devices, ctx).
  */
 import type { Worker } from 'node:worker_threads';
-import { chooseRoundPlan, PlanningError, RoundContractError } from '@tabfleet/lora-core';
-import type { DeviceInfo, PlanChoice, PlanContext, RoundPlan, Strategy } from '@tabfleet/lora-core';
+import { chooseRoundPlan, PlanningError, RoundContractError } from '../core';
+import type { DeviceInfo, PlanChoice, PlanContext, RoundPlan, Strategy } from '../core';
 import { spawnWorker } from '../evaluation/evaluator';
 import type { PlanReply, PlanRequest, StrategySpec } from './protocol';
 

@@ -1,4 +1,4 @@
-import type { DeviceInfo, PlanChoice, PlanContext, RoundPlan, StrategyName, StrategyOptions } from '@tabfleet/lora-core';
+import type { DeviceInfo, PlanChoice, PlanContext, RoundPlan, StrategyName, StrategyOptions } from '../core';
 
 /** What the planning worker needs to rebuild the run's strategy (plans are deterministic in devices and seed). */
 export interface StrategySpec {

@@ -4,8 +4,8 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { chooseRoundPlan, createStrategy } from '@tabfleet/lora-core';
-import type { Strategy } from '@tabfleet/lora-core';
+import { chooseRoundPlan, createStrategy } from '../core';
+import type { Strategy } from '../core';
 import type { PlanReply, PlanRequest } from './protocol';
 
 const port = parentPort;

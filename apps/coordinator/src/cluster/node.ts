@@ -27,6 +27,7 @@ import type { RunParams } from '../dashboard/contract';
 import type { ClusterHooks, PlanDevice, RunLoop } from '../engine/run-loop';
 import type { CoordinatorState, RunStatusName } from '../state';
 import { DeviceDirectory, readClusterDeviceCount, readClusterDevices } from './device-directory';
+import { ClusterAdmission } from './admission';
 import { ClusterKeys } from './keys';
 import { LeaderLease } from './lease';
 import { Membership } from './membership';
@@ -87,6 +88,9 @@ export class ClusterNode implements ClusterHooks {
   private remoteStatus: RunStatus | undefined;
   private lastCheckpoint: { round: number; accuracy: number | null; loss: number | null; bytes: Uint8Array } | undefined;
   private readonly changeListeners = new Set<() => void>();
+  private readonly revokedListeners = new Set<(deviceId: string) => void>();
+  private readonly knownRevoked = new Set<string>();
+  private pollCount = 0;
   private poller: ReturnType<typeof setInterval> | undefined;
   private polling = false;
   private leadWaiters: Array<(r: 'lead' | RunStatusName) => void> = [];
@@ -139,6 +143,22 @@ export class ClusterNode implements ClusterHooks {
     // A restarted Redis is empty: write the run back (first writer wins, all hold the same record).
     this.redis.onReady(() => void this.redis.cmd.set(this.keys.run, JSON.stringify(run), { NX: true }).catch(() => {}));
     return run;
+  }
+
+  /** Cluster-wide revocations, key bindings and fleet slots of the run (one Lua script per hello). */
+  admission(runId: string): ClusterAdmission {
+    return new ClusterAdmission(this.redis, this.keys, runId);
+  }
+
+  /** Revokes a device on every node: later hellos anywhere are refused, and its sockets on other nodes are closed within a poll. */
+  async revoke(deviceId: string): Promise<void> {
+    this.knownRevoked.add(deviceId);
+    await this.redis.cmd.sAdd(this.keys.revoked, deviceId);
+  }
+
+  /** Called with each device revoked on another node (this node closes its sockets). */
+  onRevoked(listener: (deviceId: string) => void): void {
+    this.revokedListeners.add(listener);
   }
 
   /** Socket.IO's sharded Redis adapter for the device namespace. */
@@ -195,6 +215,8 @@ export class ClusterNode implements ClusterHooks {
       session.loop.stop('interrupted');
     });
     this.redis.onReady(() => {
+      // A restarted Redis is empty: every node writes back the revocations it knows.
+      if (this.knownRevoked.size > 0) void this.redis.cmd.sAdd(this.keys.revoked, [...this.knownRevoked]).catch(() => {});
       if (this.isLeader) void this.saveCheckpoint();
       void this.lease?.tick();
     });
@@ -319,6 +341,13 @@ export class ClusterNode implements ClusterHooks {
             this.leadWaiters = [];
             for (const w of waiters) w(status.state as RunStatusName);
           }
+        }
+      }
+      if (++this.pollCount % 8 === 0) {
+        for (const id of await this.redis.cmd.sMembers(this.keys.revoked)) {
+          if (this.knownRevoked.has(id)) continue;
+          this.knownRevoked.add(id);
+          for (const l of this.revokedListeners) l(id);
         }
       }
       if (count !== this.count) {

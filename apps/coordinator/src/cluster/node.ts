@@ -33,7 +33,7 @@ import { LeaderLease } from './lease';
 import { Membership } from './membership';
 import { connectRedis } from './redis-client';
 import type { RedisConnections } from './redis-client';
-import { GroupExecutor, LeaderRounds } from './rounds';
+import { GroupExecutor, LeaderRounds, untilLanded } from './rounds';
 import type { LeaderRoundContext, LocalGroupHost, RoundTiming } from './rounds';
 import type { DeviceRegistry } from '../registry';
 
@@ -91,6 +91,7 @@ export class ClusterNode implements ClusterHooks {
   private readonly revokedListeners = new Set<(deviceId: string) => void>();
   private readonly knownRevoked = new Set<string>();
   private pollCount = 0;
+  private closed = false;
   private poller: ReturnType<typeof setInterval> | undefined;
   private polling = false;
   private leadWaiters: Array<(r: 'lead' | RunStatusName) => void> = [];
@@ -207,7 +208,7 @@ export class ClusterNode implements ClusterHooks {
     };
     this.executor.attach(session.runId, host);
     const renewMs = Math.max(200, Math.floor((this.opts.leaseTtlMs ?? 10_000) / 5));
-    this.lease = new LeaderLease(this.redis, this.keys, this.nodeId, { renewMs, ttlMs: this.opts.leaseTtlMs ?? 10_000 }, this.log);
+    this.lease = new LeaderLease(this.redis, this.keys, this.nodeId, { renewMs, ttlMs: this.opts.leaseTtlMs ?? 10_000 }, this.log, (id) => this.membership?.recentlyLive(id) ?? false);
     this.lease.onAcquired(() => void this.becomeLeader(state));
     this.lease.onLost(() => {
       this.leaderRounds = undefined;
@@ -239,8 +240,15 @@ export class ClusterNode implements ClusterHooks {
 
   async planDevices(): Promise<readonly PlanDevice[]> {
     const m = this.requireMembership();
-    await this.directory?.flush();
-    return readClusterDevices(this.redis, this.keys, this.run.runId, (id) => m.isLive(id));
+    return untilLanded(
+      'reading the cluster\'s devices',
+      async () => {
+        await this.directory?.flush();
+        return readClusterDevices(this.redis, this.keys, this.run.runId, (id) => m.isLive(id));
+      },
+      () => this.closed || !this.isLeader,
+      this.log,
+    );
   }
 
   runGlobalRound(input: GlobalRoundInput, ctx: LeaderRoundContext): Promise<GlobalRoundOutcome> {
@@ -261,6 +269,7 @@ export class ClusterNode implements ClusterHooks {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.poller);
     this.executor?.stop();
     this.directory?.stop();
@@ -304,19 +313,23 @@ export class ClusterNode implements ClusterHooks {
     for (const w of waiters) w('lead');
   }
 
+  /** Writes the last checkpoint to Redis, retrying until it lands (a newer checkpoint, the lease's loss or close() ends the tries). */
   private async saveCheckpoint(): Promise<void> {
     const cp = this.lastCheckpoint;
     if (!cp || !this.clusterRun) return;
     const runId = this.clusterRun.runId;
-    try {
-      await this.redis.cmd
-        .multi()
-        .set(this.keys.checkpointBytes(runId), Buffer.from(cp.bytes))
-        .set(this.keys.checkpointMeta(runId), JSON.stringify({ round: cp.round, accuracy: cp.accuracy, loss: cp.loss }))
-        .exec();
-    } catch (err) {
-      this.log(`could not write round ${cp.round}'s checkpoint to Redis: ${(err as Error).message}`);
-    }
+    const superseded = () => this.closed || !this.isLeader || this.lastCheckpoint !== cp;
+    await untilLanded(
+      `writing round ${cp.round}'s checkpoint`,
+      () =>
+        this.redis.cmd
+          .multi()
+          .set(this.keys.checkpointBytes(runId), Buffer.from(cp.bytes))
+          .set(this.keys.checkpointMeta(runId), JSON.stringify({ round: cp.round, accuracy: cp.accuracy, loss: cp.loss }))
+          .exec(),
+      superseded,
+      this.log,
+    ).catch((err: unknown) => this.log(`round ${cp.round}'s checkpoint was not written to Redis: ${(err as Error).message}`));
   }
 
   /** Every 250 ms: the cluster's device count, and the leader's status (written by the leader, read by the others). */

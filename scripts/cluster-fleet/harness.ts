@@ -61,7 +61,8 @@ export async function startRedis(): Promise<RedisProcess> {
   };
   const kill = async () => {
     const p = proc;
-    if (!p || p.exitCode !== null) return;
+    // A process killed by a signal has exitCode null and signalCode set: it is gone too.
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
       p.kill('SIGKILL');

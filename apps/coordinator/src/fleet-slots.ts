@@ -29,6 +29,8 @@ export interface PartitionSummary {
 
 export class FleetSlots {
   private readonly summaries = new Map<number, PartitionSummary>();
+  /** In a cluster: slots claimed in Redis for every node at once (cluster/admission.ts); they win over local ones. */
+  private readonly clusterSlots = new Map<string, { index: number; key: string }>();
 
   constructor(
     private readonly runId: string,
@@ -41,8 +43,19 @@ export class FleetSlots {
     return this.fleet.numPartitions;
   }
 
+  /** Records the slot the cluster gave `deviceId`; claim() then returns it. */
+  adopt(deviceId: string, slot: { index: number; key: string }): void {
+    if (!Number.isInteger(slot.index) || slot.index < 0 || slot.index >= this.fleet.numPartitions) throw new Error(`fleet slot ${slot.index} of device ${deviceId} is out of range 0..${this.fleet.numPartitions - 1}`);
+    this.clusterSlots.set(deviceId, slot);
+  }
+
   /** The device's slot (existing or newly claimed), or undefined when all slots are taken. */
   claim(deviceId: string): FleetSlot | undefined {
+    const adopted = this.clusterSlots.get(deviceId);
+    if (adopted) {
+      const query = new URLSearchParams({ deviceId, key: adopted.key });
+      return { index: adopted.index, numPartitions: this.fleet.numPartitions, dataUrl: `${PARTITION_PATH}?${query.toString()}` };
+    }
     const key = randomBytes(18).toString('base64url');
     let slot = this.state.claimFleetSlot(this.runId, deviceId, this.fleet.numPartitions, key);
     if (!slot && this.freeLongGone(deviceId)) slot = this.state.claimFleetSlot(this.runId, deviceId, this.fleet.numPartitions, key);
@@ -83,10 +96,14 @@ export class FleetSlots {
   }
 
   indexOf(deviceId: string): number | undefined {
+    const adopted = this.clusterSlots.get(deviceId);
+    if (adopted) return adopted.index;
     return this.state.getFleetSlot(this.runId, deviceId)?.index;
   }
 
   partitionFor(deviceId: string, key: string): PartitionData | undefined {
+    const adopted = this.clusterSlots.get(deviceId);
+    if (adopted) return sameSecret(adopted.key, key) ? this.fleet.partition(adopted.index) : undefined;
     const slot = this.state.getFleetSlot(this.runId, deviceId);
     if (!slot || !sameSecret(slot.key, key)) return undefined;
     return this.fleet.partition(slot.index);

@@ -8,6 +8,7 @@
  * revoked), after more than `maxStrikes` refusals within `strikeWindowMs` ('too-many-errors'), and
  * when it sends no accepted hello within `helloTimeoutMs`.
  */
+import { randomBytes } from 'node:crypto';
 import type { Server, Socket } from 'socket.io';
 import type { ConnectionLimits } from './connection-limits';
 import { AddressLimits, ConnectionGuard, connectionLimits, requestAddress } from './connection-limits';
@@ -28,6 +29,7 @@ import type { DeviceChannel, UploadVerdict } from './engine/run-loop';
 import type { FleetSlots } from './fleet-slots';
 import type { InviteBook } from './invites';
 import { sameSecret } from './fleet-slots';
+import { hashDeviceKey } from './registry';
 import type { DeviceRegistry } from './registry';
 import { StatusThrottle } from './status-throttle';
 import type { CoordinatorState } from './state';
@@ -57,8 +59,16 @@ export interface GatewayDeps {
   /** Single-use invites, each admitting one device; with invitesOnly the shared token admits nobody. */
   readonly invites?: InviteBook;
   readonly invitesOnly?: boolean;
+  /** In a cluster: revocation, key binding and fleet slot decided in Redis for all nodes, before the hello is handled here. */
+  readonly admission?: HelloAdmission;
   readonly now?: () => number;
   readonly log?: (line: string) => void;
+}
+
+export interface HelloAdmission {
+  admit(deviceId: string, keyHash: string | undefined, fleet: { numPartitions: number; newKey: string } | undefined): Promise<
+    { readonly ok: true; readonly slot?: { readonly index: number; readonly key: string } } | { readonly ok: false; readonly code: 'revoked' | 'bad-key' | 'full' }
+  >;
 }
 
 /** One socket's limits, and the device it said hello as (kept after a revocation releases it in the registry). */
@@ -218,14 +228,44 @@ export class DeviceGateway implements DeviceChannel {
       this.refuse(conn, new GatewayRefusal('invalid-message', parsed.error), event);
       return;
     }
+    const message = { event, msg: parsed.value } as DeviceMessage;
+    if (message.event === 'hello' && this.deps.admission) {
+      void this.admitInCluster(conn, message.msg).then(
+        () => this.handle(conn, message, event),
+        (err: unknown) => this.handleError(conn, err, event),
+      );
+      return;
+    }
+    this.handle(conn, message, event);
+  }
+
+  /** The cluster's verdict on a hello (credentials first: nothing is bound for a stranger). */
+  private async admitInCluster(conn: Connection, msg: DeviceToServer['hello']): Promise<void> {
+    this.checkCredentials(msg);
+    const fleet = msg.dataMode === 'fleet' && this.deps.fleet.numPartitions > 0 ? { numPartitions: this.deps.fleet.numPartitions, newKey: randomBytes(18).toString('base64url') } : undefined;
+    const verdict = await this.deps.admission!.admit(msg.deviceId, msg.deviceKey === undefined ? undefined : hashDeviceKey(msg.deviceKey), fleet);
+    if (!verdict.ok) {
+      if (verdict.code === 'revoked') throw new GatewayRefusal('revoked', `device ${msg.deviceId} was revoked by the operator`, true);
+      if (verdict.code === 'bad-key') throw new GatewayRefusal('bad-token', `device ${msg.deviceId} is bound to another device key`, true);
+      throw new GatewayRefusal('no-partition', `all ${this.deps.fleet.numPartitions} fleet partitions are taken by other devices`, true);
+    }
+    if (verdict.slot) this.deps.fleet.adopt(msg.deviceId, verdict.slot);
+    if (!conn.socket.connected) throw new GatewayRefusal('not-joined', 'the connection closed during the hello');
+  }
+
+  private handle(conn: Connection, message: DeviceMessage, event: string): void {
     try {
-      this.dispatch(conn, { event, msg: parsed.value } as DeviceMessage);
+      this.dispatch(conn, message);
     } catch (err) {
-      if (err instanceof GatewayRefusal) this.refuse(conn, err, event);
-      else {
-        this.log(`internal error on "${event}": ${(err as Error).stack ?? String(err)}`);
-        this.refuse(conn, new GatewayRefusal('internal', 'internal error'), event);
-      }
+      this.handleError(conn, err, event);
+    }
+  }
+
+  private handleError(conn: Connection, err: unknown, event: string): void {
+    if (err instanceof GatewayRefusal) this.refuse(conn, err, event);
+    else {
+      this.log(`internal error on "${event}": ${(err as Error).stack ?? String(err)}`);
+      this.refuse(conn, new GatewayRefusal('internal', 'internal error'), event);
     }
   }
 

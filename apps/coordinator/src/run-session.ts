@@ -13,6 +13,7 @@ import { RunLoop } from './engine/run-loop';
 import { workerPlanner } from './planning/planner';
 import type { RoundPlanner, StrategySpec } from './planning/planner';
 import type { ClusterHooks } from './engine/run-loop';
+import type { HelloAdmission } from './gateway';
 import type { InviteBook } from './invites';
 import { FleetSlots } from './fleet-slots';
 import { DeviceGateway } from './gateway';
@@ -72,7 +73,7 @@ export interface OpenRunOptions {
    * A cluster node (cluster/node.ts): the loop counts and plans over every node, and it runs only
    * once this node holds the leader lease (until then the node serves its devices' groups).
    */
-  readonly cluster?: ClusterHooks & { awaitLeadership(): Promise<'lead' | RunStatusName> };
+  readonly cluster?: ClusterHooks & { awaitLeadership(): Promise<'lead' | RunStatusName>; admission(runId: string): HelloAdmission };
   /** Called whenever the run's status changes (the dashboard refreshes on it). */
   readonly onStatus?: () => void;
   readonly log: (line: string) => void;
@@ -162,6 +163,7 @@ export function openRun(opts: OpenRunOptions): RunSession {
     ...(opts.addresses ? { addresses: opts.addresses } : {}),
     ...(opts.invites ? { invites: opts.invites } : {}),
     ...(opts.invitesOnly ? { invitesOnly: true } : {}),
+    ...(opts.cluster ? { admission: opts.cluster.admission(runId) } : {}),
   });
   const loop = new RunLoop({
     runId,

@@ -264,6 +264,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       revoked.add(deviceId);
       state.revokeDevice(deviceId, Date.now());
       session.gateway.revoke(deviceId);
+      if (cluster) void cluster.revoke(deviceId).catch((err: unknown) => log(`could not record the revocation of ${deviceId} in Redis: ${(err as Error).message}`));
       notify();
     },
   };
@@ -311,6 +312,14 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   publicDeviceUrl = `${lanUrl}/`;
   if (cluster) {
     const current = session;
+    for (const id of revoked) await cluster.revoke(id);
+    cluster.onRevoked((id) => {
+      if (revoked.has(id)) return;
+      revoked.add(id);
+      state.revokeDevice(id, Date.now());
+      session.gateway.revoke(id);
+      notify();
+    });
     const rejoinGraceMs = config.rejoinGraceMs ?? 30_000;
     await cluster.attach(
       { runId: current.runId, registry: current.registry, loop: current.loop, redirect: (id, to, nodes, reason) => current.gateway.redirect(id, to, nodes, reason) },

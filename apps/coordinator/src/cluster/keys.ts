@@ -33,4 +33,11 @@ export class ClusterKeys {
   /** The last completed round's checkpoint: JSON meta {round, accuracy, loss} and the adapter bytes. */
   checkpointMeta(runId: string): string { return `${this.prefix}run:${runId}:checkpoint:meta`; }
   checkpointBytes(runId: string): string { return `${this.prefix}run:${runId}:checkpoint:bytes`; }
+  /** Set of revoked device ids (every node refuses them). */
+  get revoked(): string { return `${this.prefix}revoked`; }
+  /** Hash deviceId -> SHA-256 hash of the device key it is bound to. */
+  deviceKeys(runId: string): string { return `${this.prefix}run:${runId}:device-keys`; }
+  /** Hash deviceId -> "<slot index>|<slot key>": fleet slots, and hash index -> deviceId (who holds it). */
+  fleetSlots(runId: string): string { return `${this.prefix}run:${runId}:fleet-slots`; }
+  fleetSlotOwners(runId: string): string { return `${this.prefix}run:${runId}:fleet-slot-owners`; }
 }

@@ -5,8 +5,10 @@
  * stops acting as leader, because by then another node may hold the lease.
  *
  * After a Redis restart the key is gone: the old leader re-takes it on its first tick, while a
- * follower only tries once it has seen the key missing on two ticks in a row — so a restart does
- * not move the lease away from the node that holds the run's latest state in memory.
+ * follower only tries once it has seen the key missing on two ticks in a row, and while the last
+ * holder it saw still heartbeats, only once the key has been missing for a whole TTL — so a restart does not move the lease away from the node
+ * that holds the run's latest state in memory (and rewrites the checkpoint a new leader would
+ * resume from; a follower that took over an emptied Redis would find none and start at round 0).
  */
 import type { ClusterKeys } from './keys';
 import type { RedisConnections } from './redis-client';
@@ -28,6 +30,8 @@ export class LeaderLease {
   private held = false;
   private lastRenewed = 0;
   private missingTicks = 0;
+  private missingSince: number | undefined;
+  private lastHolder: string | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
   private busy = false;
   private readonly acquired = new Set<() => void>();
@@ -39,6 +43,8 @@ export class LeaderLease {
     private readonly nodeId: string,
     private readonly opts: LeaseOptions,
     private readonly log: (line: string) => void,
+    /** Whether a node still heartbeats (membership); a live last holder gets a TTL to re-take a vanished key. */
+    private readonly holderAlive?: (nodeId: string) => boolean,
   ) {}
 
   get isLeader(): boolean {
@@ -78,8 +84,16 @@ export class LeaderLease {
       let mayTake = this.held;
       if (!this.held) {
         const current = await this.redis.cmd.get(this.keys.leader);
-        this.missingTicks = current === null ? this.missingTicks + 1 : 0;
-        mayTake = this.missingTicks >= 2;
+        if (current === null) {
+          this.missingTicks++;
+          this.missingSince ??= now;
+        } else {
+          this.missingTicks = 0;
+          this.missingSince = undefined;
+          this.lastHolder = current;
+        }
+        const holderAlive = this.lastHolder !== undefined && this.lastHolder !== this.nodeId && (this.holderAlive?.(this.lastHolder) ?? false);
+        mayTake = this.missingTicks >= 2 && (!holderAlive || now - (this.missingSince ?? now) >= this.opts.ttlMs);
       }
       const ok = Number(await this.redis.cmd.eval(TAKE_OR_RENEW, { keys: [this.keys.leader], arguments: [this.nodeId, String(this.opts.ttlMs), mayTake ? '1' : '0'] })) === 1;
       if (ok) {

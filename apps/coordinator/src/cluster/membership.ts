@@ -26,6 +26,7 @@ export class Membership {
   private live: NodeInfo[] = [];
   private timer: ReturnType<typeof setInterval> | undefined;
   private busy = false;
+  private readonly lastLive = new Map<string, number>();
   private readonly listeners = new Set<(live: readonly NodeInfo[]) => void>();
 
   constructor(
@@ -49,6 +50,11 @@ export class Membership {
 
   isLive(nodeId: string): boolean {
     return this.live.some((n) => n.id === nodeId);
+  }
+
+  /** Live now, or seen live within the last three beats (a restarted Redis lacks heartbeats until each node beats again). */
+  recentlyLive(nodeId: string): boolean {
+    return this.isLive(nodeId) || Date.now() - (this.lastLive.get(nodeId) ?? -Infinity) < 3 * this.opts.beatMs;
   }
 
   urlOf(nodeId: string): string | undefined {
@@ -84,6 +90,7 @@ export class Membership {
       const changed = live.map((n) => n.id).join(',') !== this.live.map((n) => n.id).join(',');
       if (changed) this.log(`cluster: live nodes ${live.map((n) => `${n.id} (${n.url})`).join(', ')}`);
       this.live = live;
+      for (const n of live) this.lastLive.set(n.id, Date.now());
       if (changed) for (const l of this.listeners) l(live);
     } catch (err) {
       this.log(`cluster: heartbeat failed: ${(err as Error).message}`);

@@ -27,12 +27,13 @@ import type { RunParams } from '../dashboard/contract';
 import type { ClusterHooks, PlanDevice, RunLoop } from '../engine/run-loop';
 import type { CoordinatorState, RunStatusName } from '../state';
 import { DeviceDirectory, readClusterDeviceCount, readClusterDevices } from './device-directory';
+import { ClusterAdmission } from './admission';
 import { ClusterKeys } from './keys';
 import { LeaderLease } from './lease';
 import { Membership } from './membership';
 import { connectRedis } from './redis-client';
 import type { RedisConnections } from './redis-client';
-import { GroupExecutor, LeaderRounds } from './rounds';
+import { GroupExecutor, LeaderRounds, untilLanded } from './rounds';
 import type { LeaderRoundContext, LocalGroupHost, RoundTiming } from './rounds';
 import type { DeviceRegistry } from '../registry';
 
@@ -87,6 +88,10 @@ export class ClusterNode implements ClusterHooks {
   private remoteStatus: RunStatus | undefined;
   private lastCheckpoint: { round: number; accuracy: number | null; loss: number | null; bytes: Uint8Array } | undefined;
   private readonly changeListeners = new Set<() => void>();
+  private readonly revokedListeners = new Set<(deviceId: string) => void>();
+  private readonly knownRevoked = new Set<string>();
+  private pollCount = 0;
+  private closed = false;
   private poller: ReturnType<typeof setInterval> | undefined;
   private polling = false;
   private leadWaiters: Array<(r: 'lead' | RunStatusName) => void> = [];
@@ -141,6 +146,22 @@ export class ClusterNode implements ClusterHooks {
     return run;
   }
 
+  /** Cluster-wide revocations, key bindings and fleet slots of the run (one Lua script per hello). */
+  admission(runId: string): ClusterAdmission {
+    return new ClusterAdmission(this.redis, this.keys, runId);
+  }
+
+  /** Revokes a device on every node: later hellos anywhere are refused, and its sockets on other nodes are closed within a poll. */
+  async revoke(deviceId: string): Promise<void> {
+    this.knownRevoked.add(deviceId);
+    await this.redis.cmd.sAdd(this.keys.revoked, deviceId);
+  }
+
+  /** Called with each device revoked on another node (this node closes its sockets). */
+  onRevoked(listener: (deviceId: string) => void): void {
+    this.revokedListeners.add(listener);
+  }
+
   /** Socket.IO's sharded Redis adapter for the device namespace. */
   socketAdapter(): unknown {
     return createShardedAdapter(this.redis.pub, this.redis.sub, { channelPrefix: `${this.keys.prefix}socket.io` });
@@ -187,7 +208,7 @@ export class ClusterNode implements ClusterHooks {
     };
     this.executor.attach(session.runId, host);
     const renewMs = Math.max(200, Math.floor((this.opts.leaseTtlMs ?? 10_000) / 5));
-    this.lease = new LeaderLease(this.redis, this.keys, this.nodeId, { renewMs, ttlMs: this.opts.leaseTtlMs ?? 10_000 }, this.log);
+    this.lease = new LeaderLease(this.redis, this.keys, this.nodeId, { renewMs, ttlMs: this.opts.leaseTtlMs ?? 10_000 }, this.log, (id) => this.membership?.recentlyLive(id) ?? false);
     this.lease.onAcquired(() => void this.becomeLeader(state));
     this.lease.onLost(() => {
       this.leaderRounds = undefined;
@@ -195,6 +216,8 @@ export class ClusterNode implements ClusterHooks {
       session.loop.stop('interrupted');
     });
     this.redis.onReady(() => {
+      // A restarted Redis is empty: every node writes back the revocations it knows.
+      if (this.knownRevoked.size > 0) void this.redis.cmd.sAdd(this.keys.revoked, [...this.knownRevoked]).catch(() => {});
       if (this.isLeader) void this.saveCheckpoint();
       void this.lease?.tick();
     });
@@ -217,8 +240,15 @@ export class ClusterNode implements ClusterHooks {
 
   async planDevices(): Promise<readonly PlanDevice[]> {
     const m = this.requireMembership();
-    await this.directory?.flush();
-    return readClusterDevices(this.redis, this.keys, this.run.runId, (id) => m.isLive(id));
+    return untilLanded(
+      'reading the cluster\'s devices',
+      async () => {
+        await this.directory?.flush();
+        return readClusterDevices(this.redis, this.keys, this.run.runId, (id) => m.isLive(id));
+      },
+      () => this.closed || !this.isLeader,
+      this.log,
+    );
   }
 
   runGlobalRound(input: GlobalRoundInput, ctx: LeaderRoundContext): Promise<GlobalRoundOutcome> {
@@ -239,6 +269,7 @@ export class ClusterNode implements ClusterHooks {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.poller);
     this.executor?.stop();
     this.directory?.stop();
@@ -282,19 +313,23 @@ export class ClusterNode implements ClusterHooks {
     for (const w of waiters) w('lead');
   }
 
+  /** Writes the last checkpoint to Redis, retrying until it lands (a newer checkpoint, the lease's loss or close() ends the tries). */
   private async saveCheckpoint(): Promise<void> {
     const cp = this.lastCheckpoint;
     if (!cp || !this.clusterRun) return;
     const runId = this.clusterRun.runId;
-    try {
-      await this.redis.cmd
-        .multi()
-        .set(this.keys.checkpointBytes(runId), Buffer.from(cp.bytes))
-        .set(this.keys.checkpointMeta(runId), JSON.stringify({ round: cp.round, accuracy: cp.accuracy, loss: cp.loss }))
-        .exec();
-    } catch (err) {
-      this.log(`could not write round ${cp.round}'s checkpoint to Redis: ${(err as Error).message}`);
-    }
+    const superseded = () => this.closed || !this.isLeader || this.lastCheckpoint !== cp;
+    await untilLanded(
+      `writing round ${cp.round}'s checkpoint`,
+      () =>
+        this.redis.cmd
+          .multi()
+          .set(this.keys.checkpointBytes(runId), Buffer.from(cp.bytes))
+          .set(this.keys.checkpointMeta(runId), JSON.stringify({ round: cp.round, accuracy: cp.accuracy, loss: cp.loss }))
+          .exec(),
+      superseded,
+      this.log,
+    ).catch((err: unknown) => this.log(`round ${cp.round}'s checkpoint was not written to Redis: ${(err as Error).message}`));
   }
 
   /** Every 250 ms: the cluster's device count, and the leader's status (written by the leader, read by the others). */
@@ -319,6 +354,13 @@ export class ClusterNode implements ClusterHooks {
             this.leadWaiters = [];
             for (const w of waiters) w(status.state as RunStatusName);
           }
+        }
+      }
+      if (++this.pollCount % 8 === 0) {
+        for (const id of await this.redis.cmd.sMembers(this.keys.revoked)) {
+          if (this.knownRevoked.has(id)) continue;
+          this.knownRevoked.add(id);
+          for (const l of this.revokedListeners) l(id);
         }
       }
       if (count !== this.count) {

@@ -27,7 +27,6 @@ const KEEP_MS = 6 * 3_600_000;
 const POLL_MS = 150;
 /** Reassignments of one group within one round before it counts as not reported. */
 const MAX_REASSIGN = 5;
-const RESULT_WRITE_ATTEMPTS = 4;
 /** A device still (or again) connected to a node that is not its group's owner is redirected again after this long. */
 const REDIRECT_AGAIN_MS = 3000;
 
@@ -46,6 +45,23 @@ export interface LeaderRoundContext {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+/**
+ * Runs `fn` until it succeeds: a Redis command in flight when the connection resets (a Redis
+ * restart) fails with ECONNRESET or similar, and the client reconnects by itself, so the round
+ * waits for it rather than failing. Gives up only when `stopped()` says so.
+ */
+export async function untilLanded<T>(what: string, fn: () => Promise<T>, stopped: () => boolean, log: (line: string) => void): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (stopped()) throw err;
+      if (attempt === 1 || attempt % 20 === 0) log(`cluster: ${what} failed (${(err as Error).message}); retrying until Redis answers`);
+      await sleep(Math.min(1000, 100 * attempt));
+    }
+  }
+}
 
 export class LeaderRounds {
   private seq = 0;
@@ -67,7 +83,8 @@ export class LeaderRounds {
     const attempt = ++this.seq;
     const globalKey = this.keys.global(this.runId, round);
     const globalBytes = Buffer.from(encodeAdapter(global));
-    await cmd.set(globalKey, globalBytes, { PX: KEEP_MS });
+    const retry = <T>(what: string, fn: () => Promise<T>) => untilLanded(`round ${round}: ${what}`, fn, ctx.stopped, this.log);
+    await retry('storing the global adapter', () => cmd.set(globalKey, globalBytes, { PX: KEEP_MS }));
     const jobs = new Map<string, GroupJob>();
     const reassigned = new Map<string, number>();
     const deadline = new Map<string, number>();
@@ -97,7 +114,7 @@ export class LeaderRounds {
       if (jobs.size > 0) m.hSet(this.keys.jobs(this.runId), fields);
       await m.exec();
     };
-    await writeJobs();
+    await retry('writing the jobs', writeJobs);
     this.log(`round ${round}: ${[...jobs.values()].map((j) => `group ${j.group.groupId} → node ${j.owner}`).join(', ')}`);
 
     const outcomes = new Map<string, GroupOutcome>();
@@ -108,14 +125,22 @@ export class LeaderRounds {
       while (outcomes.size < plan.groups.length && !ctx.stopped()) {
         await sleep(POLL_MS);
         const pending = [...jobs.values()].filter((j) => !outcomes.has(j.group.groupId));
-        const metas = await cmd.mGet(pending.map((j) => this.keys.resultMeta(this.runId, j.jobId)));
+        let metas: (string | null)[];
+        try {
+          metas = await cmd.mGet(pending.map((j) => this.keys.resultMeta(this.runId, j.jobId)));
+        } catch (err) {
+          // Redis is restarting: poll again once it answers (its lost jobs are written back below).
+          this.log(`round ${round}: reading group results failed (${(err as Error).message}); polling again`);
+          await sleep(500);
+          continue;
+        }
         let rewrite = false;
         for (const [i, job] of pending.entries()) {
           const g = byId.get(job.group.groupId)!;
           const raw = metas[i];
           if (raw) {
             const meta = parseJson(groupResultMetaSchema, raw, `result of ${job.jobId}`);
-            const outcome = await this.readOutcome(g, job, meta);
+            const outcome = await retry(`reading the result of ${job.jobId}`, () => this.readOutcome(g, job, meta));
             outcomes.set(g.groupId, outcome);
             ctx.traffic.bytesUp += meta.bytesUp;
             ctx.traffic.bytesDown += meta.bytesDown;
@@ -140,9 +165,9 @@ export class LeaderRounds {
         // A restarted Redis has lost the jobs and/or the global adapter: write them back. Both are
         // checked: a SET issued just before the restart is lost while the jobs' write, queued in
         // the client while it reconnected, lands afterwards.
-        const [jobsThere, globalThere] = await Promise.all([cmd.exists(this.keys.jobs(this.runId)), cmd.exists(globalKey)]);
-        if (globalThere === 0) await cmd.set(globalKey, globalBytes, { PX: KEEP_MS });
-        if (rewrite || jobsThere === 0) await writeJobs();
+        const [jobsThere, globalThere] = await retry('checking the jobs', () => Promise.all([cmd.exists(this.keys.jobs(this.runId)), cmd.exists(globalKey)]));
+        if (globalThere === 0) await retry('storing the global adapter again', () => cmd.set(globalKey, globalBytes, { PX: KEEP_MS }));
+        if (rewrite || jobsThere === 0) await retry('writing the jobs again', writeJobs);
       }
     } finally {
       await cmd.del(this.keys.jobs(this.runId)).catch(() => {});
@@ -180,6 +205,8 @@ export class GroupExecutor {
   /** deviceId -> when it was last redirected (a device that lands here again is sent on again, not at once). */
   private readonly redirected = new Map<string, number>();
   private readonly globals = new Map<string, AdapterState>();
+  /** Results this node wrote, kept while their job is listed: a restarted Redis lost them, so they are written back. */
+  private readonly written = new Map<string, { meta: string; delta: Buffer | undefined }>();
   private host: LocalGroupHost | undefined;
   private runId: string | undefined;
 
@@ -193,6 +220,7 @@ export class GroupExecutor {
   ) {}
 
   attach(runId: string, host: LocalGroupHost): void {
+    this.redis.onReady(() => void this.writeBack());
     this.runId = runId;
     this.host = host;
     clearInterval(this.timer);
@@ -222,6 +250,9 @@ export class GroupExecutor {
       }
       const live = new Set(jobs.map((j) => j.jobId));
       for (const id of this.started) if (!live.has(id)) this.started.delete(id);
+      // The leader deletes the jobs hash once the round is done; an empty read right after a
+      // restart is not that, so results are dropped only when other jobs are listed.
+      if (jobs.length > 0) for (const id of this.written.keys()) if (!live.has(id)) this.written.delete(id);
       const nodes = this.membership.liveNodes().map((n) => n.url);
       for (const job of jobs) {
         if (job.owner === this.nodeId) {
@@ -291,20 +322,27 @@ export class GroupExecutor {
       bytesDown: traffic.bytesDown,
     };
     const deltaBytes = outcome.result ? Buffer.from(encodeAdapter(outcome.result.delta)) : undefined;
-    // A result already computed is not thrown away when Redis blips: its write is retried a few times.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const m = this.redis.cmd.multi();
-        // The delta first, then the meta that says it is there (one MULTI: both or neither).
-        if (deltaBytes) m.set(this.keys.resultDelta(runId, job.jobId), deltaBytes, { PX: KEEP_MS });
-        m.set(this.keys.resultMeta(runId, job.jobId), JSON.stringify(meta), { PX: KEEP_MS });
-        await m.exec();
-        return;
-      } catch (err) {
-        if (attempt >= RESULT_WRITE_ATTEMPTS) throw err;
-        this.log(`cluster: writing the result of job ${job.jobId} failed (${(err as Error).message}); retrying`);
-        await sleep(500 * attempt);
-      }
+    const record = { meta: JSON.stringify(meta), delta: deltaBytes };
+    this.written.set(job.jobId, record);
+    // A result already computed is not thrown away when Redis blips: its write is retried until it
+    // lands (or the job is no longer listed), and written back after a reconnect (writeBack).
+    await untilLanded(`writing the result of job ${job.jobId}`, () => this.writeResult(runId, job.jobId, record), () => !this.written.has(job.jobId), this.log);
+  }
+
+  private async writeResult(runId: string, jobId: string, r: { meta: string; delta: Buffer | undefined }): Promise<void> {
+    const m = this.redis.cmd.multi();
+    // The delta first, then the meta that says it is there (one MULTI: both or neither).
+    if (r.delta) m.set(this.keys.resultDelta(runId, jobId), r.delta, { PX: KEEP_MS });
+    m.set(this.keys.resultMeta(runId, jobId), r.meta, { PX: KEEP_MS });
+    await m.exec();
+  }
+
+  private async writeBack(): Promise<void> {
+    const runId = this.runId;
+    if (!runId) return;
+    for (const [jobId, r] of this.written) {
+      await untilLanded(`writing back the result of job ${jobId}`, () => this.writeResult(runId, jobId, r), () => !this.written.has(jobId), this.log).catch(() => {});
+      this.log(`cluster: wrote the result of job ${jobId} back after a Redis reconnect`);
     }
   }
 

@@ -36,7 +36,9 @@ export async function createLmFederatedTask(loaded: LoadedTask, o: LmFederatedTa
     template: lm.template,
     rows: lm.evalSample ?? [],
     ...(o.initAdapter === undefined ? {} : { initAdapterDir: o.initAdapter }),
+    ...(lm.topics === undefined ? {} : { topics: lm.topics }),
   });
+  const grouping = groupingOf(lm.categoryField, worker.topics?.centroids.length);
   const files = await modelDirectoryHandler(lm.modelDir, HF_MODEL_PREFIX);
   const categories = [...lm.categories];
   const train = lm.train ?? [];
@@ -63,6 +65,7 @@ export async function createLmFederatedTask(loaded: LoadedTask, o: LmFederatedTa
       modelType: lm.modelType,
       template: { prompt: lm.template.prompt, appendEos: lm.template.appendEos },
       ...(lm.categoryField === undefined ? {} : { categoryField: lm.categoryField }),
+      ...(worker.topics ? { topicCentroids: worker.topics.centroids } : {}),
     },
   };
   const partition = (index: number): PartitionData => {
@@ -89,6 +92,8 @@ export async function createLmFederatedTask(loaded: LoadedTask, o: LmFederatedTa
       modelBytes: lm.modelBytes,
       modelHash: lm.modelHash,
       ...(lm.categoryField === undefined ? {} : { categoryField: lm.categoryField }),
+      ...(worker.topics ? { topics: { k: worker.topics.centroids.length, evalRowsPerTopic: worker.topics.sizes, ms: Math.round(worker.topics.ms) } } : {}),
+      grouping,
       ...(o.initAdapter === undefined ? {} : { initAdapter: o.initAdapter }),
     },
   };
@@ -111,4 +116,11 @@ export async function createLmFederatedTask(loaded: LoadedTask, o: LmFederatedTa
       : {}),
     dispose: () => void worker.close(),
   };
+}
+
+/** The statistic near-IID grouping uses, as the status and dashboard name it. */
+export function groupingOf(categoryField: string | undefined, topics: number | undefined): string {
+  if (categoryField !== undefined) return `category field "${categoryField}"`;
+  if (topics !== undefined) return `${topics} topic clusters`;
+  return 'resources only (the rows have no category field and the task asks for no topic clusters)';
 }

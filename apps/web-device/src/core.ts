@@ -30,5 +30,5 @@ export type { AdapterState, LabeledDataset, LoraConfig, LoraTarget, ResourceProf
 export { loadHfModel, manifestBytes, modelManifestSchema, modelMemoryShortfall } from '@tabfleet/lora-core';
 export type { HfModel, ModelManifest, ReadFile } from '@tabfleet/lora-core';
 // Causal-LM fine-tuning in the tab (issue 11).
-export { categoryHistogram, encodeRows, LoraCausalLm, makeLmBatch, manifestKey, parseCausalLmJsonl } from '@tabfleet/lora-core';
+export { categoryHistogram, embedRowsForTopics, encodeRows, topicHistogram, LoraCausalLm, makeLmBatch, manifestKey, parseCausalLmJsonl } from '@tabfleet/lora-core';
 export type { CausalLmRow, EncodedRow } from '@tabfleet/lora-core';

@@ -86,11 +86,12 @@ export class LmLocalTrainer {
     return this.model.decoder.blocks.length;
   }
 
-  encode(rows: readonly CausalLmRow[]): EncodedRow[] {
+  /** Token rows; `dropped` counts rows truncation left without a response token (said in the status). */
+  encode(rows: readonly CausalLmRow[]): { rows: EncodedRow[]; dropped: number } {
     const lm = this.task.causalLm!;
-    const { rows: out } = encodeRows(this.model.tokenizer!, rows, this.task.maxTokens ?? 64, { prompt: lm.template.prompt, appendEos: lm.template.appendEos });
+    const { rows: out, dropped } = encodeRows(this.model.tokenizer!, rows, this.task.maxTokens ?? 64, { prompt: lm.template.prompt, appendEos: lm.template.appendEos });
     if (out.length === 0) throw new Error(`none of the ${rows.length} rows keeps a response token within ${this.task.maxTokens} tokens`);
-    return out;
+    return { rows: out, dropped };
   }
 
   /** msPerStep[d - 1] for every depth on a batch of the device's rows (one warm-up step at full depth first). */

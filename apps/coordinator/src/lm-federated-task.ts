@@ -36,18 +36,22 @@ export async function createLmFederatedTask(loaded: LoadedTask, o: LmFederatedTa
     template: lm.template,
     rows: lm.evalSample ?? [],
     ...(o.initAdapter === undefined ? {} : { initAdapterDir: o.initAdapter }),
-    ...(lm.topics === undefined ? {} : { topics: lm.topics }),
+    ...(lm.topics === undefined ? {} : { topics: lm.topics, trainRows: lm.train ?? [] }),
   });
   const grouping = groupingOf(lm.categoryField, worker.topics?.centroids.length);
   const files = await modelDirectoryHandler(lm.modelDir, HF_MODEL_PREFIX);
   const categories = [...lm.categories];
   const train = lm.train ?? [];
   const categoryOf = new Map(categories.map((c, i) => [c, i]));
-  const labels = Int32Array.from(train, (r) => (lm.categoryField === undefined ? 0 : (categoryOf.get(r.category as string) as number)));
+  // Topic tasks: each training row's nearest topic (found by the worker) is its category, so fleet
+  // partitions are topic-skewed and a fleet tab reports (and is checked against) their histogram.
+  const topicOf = worker.topics?.trainTopics;
+  const labels = Int32Array.from(train, (r, i) => (topicOf ? (topicOf[i] as number) : lm.categoryField === undefined ? 0 : (categoryOf.get(r.category as string) as number)));
+  const grouped = lm.categoryField !== undefined || topicOf !== undefined;
   const parts: ArrayLike<number>[] =
     train.length === 0
       ? []
-      : lm.categoryField === undefined
+      : !grouped
         ? createPartitioner({ scheme: 'iid', numPartitions: o.partitions, seed: o.seed }).partition(labels, 1)
         : createPartitioner({ scheme: 'dirichlet', numPartitions: o.partitions, alpha: o.dirichletAlpha, seed: o.seed }).partition(labels, categories.length);
   const info: TaskInfo = {
@@ -71,7 +75,7 @@ export async function createLmFederatedTask(loaded: LoadedTask, o: LmFederatedTa
   const partition = (index: number): PartitionData => {
     const rows = parts[index];
     if (!rows) throw new RangeError(parts.length === 0 ? 'this task has no training file: fleet devices have no data' : `partition ${index} outside 0..${parts.length - 1}`);
-    const picked = Array.from(rows, (i) => train[i]!);
+    const picked = Array.from(rows, (i) => (topicOf ? { ...train[i]!, category: categories[labels[i]!]! } : train[i]!));
     return { index, classNames: categories, texts: [], labels: Array.from(rows, (i) => labels[i]!), rows: picked };
   };
   const summary: TaskSummary = {

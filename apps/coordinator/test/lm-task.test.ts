@@ -191,6 +191,14 @@ describe('causal-LM task with topic clusters (no category field)', () => {
     assert.equal(sizes.length, 3);
     assert.equal(sizes.reduce((a, b) => a + b, 0), t.summary?.evalScoredRows);
     assert.ok(sizes.every((n) => n > 0), `eval rows per topic: ${sizes.join(', ')}`);
+    // Fleet partitions: every training row once, placed in its nearest topic (row category = label).
+    let covered = 0;
+    for (let i = 0; i < t.fleet.numPartitions; i++) {
+      const p = t.fleet.partition(i);
+      p.rows!.forEach((r, k) => assert.equal(r.category, t.info.classNames[p.labels[k]!]));
+      covered += p.rows!.length;
+    }
+    assert.equal(covered, f.trainRows);
     // The task info a tab receives passes the protocol schema.
     assert.ok(taskInfoSchema.safeParse(t.info).success);
     // Seeded: the same task and seed give the same centroids.

@@ -20,6 +20,8 @@ export interface LmInitRequest {
   readonly initAdapterDir?: string;
   /** Topic clusters to find in `rows` (seeded k-means over USE-lite embeddings). */
   readonly topics?: number;
+  /** With `topics`: the training rows, each placed in its nearest topic (fleet partitions and their histograms). */
+  readonly trainRows?: readonly CausalLmRow[];
 }
 
 export interface LmEvaluateRequest {
@@ -52,6 +54,8 @@ export type LmWorkerReply =
       /** `topics` centroids, and how many evaluation rows fell in each. */
       readonly topicCentroids?: number[][];
       readonly topicSizes?: number[];
+      /** The topic of each training row (index into topicCentroids). */
+      readonly trainTopics?: number[];
       readonly topicMs?: number;
     }
   | { readonly type: 'result'; readonly id: number; readonly loss: number; readonly perplexity: number; readonly accuracy: number; readonly tokens: number; readonly rows: number; readonly ms: number }

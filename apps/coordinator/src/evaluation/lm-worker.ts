@@ -36,13 +36,15 @@ function resolveLora(decoder: CausalDecoder, req: LmInitRequest): LoraConfig {
 }
 
 /** Once per task: centroids of `topics` clusters of the evaluation rows in USE-lite's space. */
-async function topicClusters(req: LmInitRequest, k: number): Promise<{ topicCentroids: number[][]; topicSizes: number[]; topicMs: number }> {
+async function topicClusters(req: LmInitRequest, k: number): Promise<{ topicCentroids: number[][]; topicSizes: number[]; trainTopics: number[]; topicMs: number }> {
   const t0 = performance.now();
   const encoder = await loadUseLiteModel(fetchUseLiteAsset);
   try {
     const e = await embedRowsForTopics(encoder, req.rows, req.maxTokens);
     const topicCentroids = kMeans(e, k, req.seed);
-    return { topicCentroids, topicSizes: topicHistogram(e, topicCentroids), topicMs: performance.now() - t0 };
+    const train = await embedRowsForTopics(encoder, req.trainRows ?? [], req.maxTokens);
+    const trainTopics = Array.from({ length: train.count }, (_, i) => topicHistogram({ values: train.values.subarray(i * train.dim, (i + 1) * train.dim), count: 1, dim: train.dim }, topicCentroids).indexOf(1));
+    return { topicCentroids, topicSizes: topicHistogram(e, topicCentroids), trainTopics, topicMs: performance.now() - t0 };
   } finally {
     encoder.dispose();
   }

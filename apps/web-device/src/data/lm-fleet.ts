@@ -36,6 +36,8 @@ export async function fetchLmPartition(dataUrl: string, task: TaskInfo, fetchAss
   const p = parsed.value;
   if (p.categories.join('\u0000') !== task.classNames.join('\u0000')) throw new Error('partition categories differ from the task categories');
   const rows = p.rows as CausalLmRow[];
+  // A topic task's fleet rows come placed in their topics by the coordinator (its data, its embedding).
+  if (task.causalLm?.topicCentroids && rows.every((r) => r.category !== undefined)) return { rows, histogram: categoryHistogram(rows, task.classNames) };
   return { rows, histogram: await lmHistogram(rows, task, fetchAsset) };
 }
 

@@ -4,7 +4,7 @@
  * its LM worker) and ships with the task. A real tab in own-data mode refuses a JSONL file with bad
  * rows, naming each line, then trains on a good one next to a fleet tab and uploads; the histogram
  * it reports is over the 3 topic clusters (its rows embedded in the tab, only the counts sent), and
- * the status names the grouping statistic.
+ * the status and the dashboard name the grouping statistic.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -79,6 +79,12 @@ test('own JSONL rows on a topic-cluster decoder task: bad lines named, good file
     const s = await coordinatorStatus<StatusJson>(url);
     console.log(`held-out loss: ${s.rounds.map((r) => `${r.round}:${r.loss?.toFixed(4)}`).join(' ')}`);
     expect((await readView(own.page)).error).toBeUndefined();
+
+    // The dashboard names the grouping statistic.
+    const dash = await browser.newPage();
+    await dash.goto(`${url}/dashboard/`);
+    await expect(dash.getByTestId('lm-grouping')).toHaveText('near-IID grouping statistic: 3 topic clusters');
+    await dash.close();
   } finally {
     for (const t of tabs) await t.context.close().catch(() => {});
     await coordinator?.stop();

@@ -58,5 +58,5 @@ export type {
 export { capDeclaredSamples, DEFAULT_TRIM_FRACTION, formatRobustReport, isRobustRule, ROBUST_RULES } from '@tabfleet/lora-core';
 export type { RobustOptions, RobustRule } from '@tabfleet/lora-core';
 // Causal-LM tasks on Hugging Face decoders (issue 11).
-export { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, categoryHistogram, decoderMemoryBytesByDepth, encodeRows, exportPeft, lmBatches, loadPeftAdapter, LoraCausalLm } from '@tabfleet/lora-core';
+export { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, categoryHistogram, decoderMemoryBytesByDepth, embedRowsForTopics, encodeRows, exportPeft, lmBatches, kMeans, loadPeftAdapter, LoraCausalLm, topicHistogram, topicNames } from '@tabfleet/lora-core';
 export type { CausalDecoder, CausalLmRow, DecoderConfig, SftTemplate } from '@tabfleet/lora-core';

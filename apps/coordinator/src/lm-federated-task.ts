@@ -36,16 +36,22 @@ export async function createLmFederatedTask(loaded: LoadedTask, o: LmFederatedTa
     template: lm.template,
     rows: lm.evalSample ?? [],
     ...(o.initAdapter === undefined ? {} : { initAdapterDir: o.initAdapter }),
+    ...(lm.topics === undefined ? {} : { topics: lm.topics, trainRows: lm.train ?? [] }),
   });
+  const grouping = groupingOf(lm.categoryField, worker.topics?.centroids.length);
   const files = await modelDirectoryHandler(lm.modelDir, HF_MODEL_PREFIX);
   const categories = [...lm.categories];
   const train = lm.train ?? [];
   const categoryOf = new Map(categories.map((c, i) => [c, i]));
-  const labels = Int32Array.from(train, (r) => (lm.categoryField === undefined ? 0 : (categoryOf.get(r.category as string) as number)));
+  // Topic tasks: each training row's nearest topic (found by the worker) is its category, so fleet
+  // partitions are topic-skewed and a fleet tab reports (and is checked against) their histogram.
+  const topicOf = worker.topics?.trainTopics;
+  const labels = Int32Array.from(train, (r, i) => (topicOf ? (topicOf[i] as number) : lm.categoryField === undefined ? 0 : (categoryOf.get(r.category as string) as number)));
+  const grouped = lm.categoryField !== undefined || topicOf !== undefined;
   const parts: ArrayLike<number>[] =
     train.length === 0
       ? []
-      : lm.categoryField === undefined
+      : !grouped
         ? createPartitioner({ scheme: 'iid', numPartitions: o.partitions, seed: o.seed }).partition(labels, 1)
         : createPartitioner({ scheme: 'dirichlet', numPartitions: o.partitions, alpha: o.dirichletAlpha, seed: o.seed }).partition(labels, categories.length);
   const info: TaskInfo = {
@@ -63,12 +69,13 @@ export async function createLmFederatedTask(loaded: LoadedTask, o: LmFederatedTa
       modelType: lm.modelType,
       template: { prompt: lm.template.prompt, appendEos: lm.template.appendEos },
       ...(lm.categoryField === undefined ? {} : { categoryField: lm.categoryField }),
+      ...(worker.topics ? { topicCentroids: worker.topics.centroids } : {}),
     },
   };
   const partition = (index: number): PartitionData => {
     const rows = parts[index];
     if (!rows) throw new RangeError(parts.length === 0 ? 'this task has no training file: fleet devices have no data' : `partition ${index} outside 0..${parts.length - 1}`);
-    const picked = Array.from(rows, (i) => train[i]!);
+    const picked = Array.from(rows, (i) => (topicOf ? { ...train[i]!, category: categories[labels[i]!]! } : train[i]!));
     return { index, classNames: categories, texts: [], labels: Array.from(rows, (i) => labels[i]!), rows: picked };
   };
   const summary: TaskSummary = {
@@ -89,6 +96,8 @@ export async function createLmFederatedTask(loaded: LoadedTask, o: LmFederatedTa
       modelBytes: lm.modelBytes,
       modelHash: lm.modelHash,
       ...(lm.categoryField === undefined ? {} : { categoryField: lm.categoryField }),
+      ...(worker.topics ? { topics: { k: worker.topics.centroids.length, evalRowsPerTopic: worker.topics.sizes, ms: Math.round(worker.topics.ms) } } : {}),
+      grouping,
       ...(o.initAdapter === undefined ? {} : { initAdapter: o.initAdapter }),
     },
   };
@@ -111,4 +120,11 @@ export async function createLmFederatedTask(loaded: LoadedTask, o: LmFederatedTa
       : {}),
     dispose: () => void worker.close(),
   };
+}
+
+/** The statistic near-IID grouping uses, as the status and dashboard name it. */
+export function groupingOf(categoryField: string | undefined, topics: number | undefined): string {
+  if (categoryField !== undefined) return `category field "${categoryField}"`;
+  if (topics !== undefined) return `${topics} topic clusters`;
+  return 'resources only (the rows have no category field and the task asks for no topic clusters)';
 }

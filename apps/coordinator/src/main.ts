@@ -79,6 +79,11 @@ async function main(): Promise<number> {
     console.error(`could not load the task's model: ${(err as Error).message}`);
     return 2;
   }
+  const lmSummary = task.summary?.lm;
+  if (lmSummary) {
+    const t = lmSummary.topics;
+    log(`near-IID grouping: ${lmSummary.grouping}${t ? ` (evaluation rows per topic: ${t.evalRowsPerTopic.join(', ')}; k-means in ${t.ms} ms)` : ''}`);
+  }
   if (config.robust) log(`robust aggregation: ${JSON.stringify(config.robust)}`);
   const state = openState(config.db, { retention: config.checkpointRetention });
   let coordinator;

@@ -60,6 +60,10 @@ export interface TaskSummary {
     readonly modelHash: string;
     /** Absent: no categorical field, devices are grouped by resources only. */
     readonly categoryField?: string;
+    /** Topic clusters (no category field): k, and how many evaluation rows fell in each. */
+    readonly topics?: { readonly k: number; readonly evalRowsPerTopic: readonly number[]; readonly ms: number };
+    /** The near-IID grouping statistic: 'category field "x"', 'k topic clusters' or 'resources only (…)'. */
+    readonly grouping: string;
     readonly initAdapter?: string;
   };
 }

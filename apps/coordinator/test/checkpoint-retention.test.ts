@@ -61,6 +61,40 @@ describe('stores prune checkpoints when a round completes', () => {
     });
   }
 
+  // A causal-LM run (its task settings name the checkpoint's model): best = lowest held-out loss,
+  // whatever its next-token accuracy says.
+  for (const { name, state, cleanup } of stores({ keepLast: 1, keepBest: true })) {
+    it(`${name}: a causal-LM run keeps its lowest-loss round`, () => {
+      try {
+        const lmConfig = { task: { task: 'lm', model: { dir: '/ckpt', lora: { rank: 4 }, template: null } } };
+        state.createRun({ id: 'lm', createdAt: 0, strategy: 'hierfedlora', config: lmConfig, status: 'running', finishedAt: null });
+        state.createRun({ id: 'cls', createdAt: 0, strategy: 'fedlora', config: { task: { task: 'wordnet' } }, status: 'running', finishedAt: null });
+        // Round 1: best accuracy; round 2: lowest loss.
+        const metrics = [
+          { accuracy: 0.2, loss: 3.0 },
+          { accuracy: 0.9, loss: 2.5 },
+          { accuracy: 0.3, loss: 1.2 },
+          { accuracy: 0.4, loss: 1.9 },
+        ];
+        for (const runId of ['lm', 'cls']) {
+          metrics.forEach((m, round) => {
+            state.completeRound(
+              { runId, round, startedAt: round, finishedAt: round + 1, plan: null, participants: [], bytesUp: 0, bytesDown: 0, timeline: [] },
+              { runId, round, ...m, evaluatedAt: round + 1 },
+              { runId, round, bytes: new Uint8Array([round]) },
+            );
+          });
+        }
+        const kept = (runId: string) => metrics.map((_, round) => round).filter((round) => state.getCheckpoint(runId, round) !== undefined);
+        assert.deepEqual(kept('lm'), [2, 3]);
+        assert.deepEqual(kept('cls'), [1, 3]);
+      } finally {
+        state.close();
+        cleanup();
+      }
+    });
+  }
+
   it('refuses a retention that would drop the latest checkpoint', () => {
     assert.throws(() => new MemoryState({ retention: { keepLast: 0, keepBest: true } }), /keepLast/);
   });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { writeLmTask, type LmTaskFiles } from '../../../scripts/lm-task';
 import { blockKey } from '@tabfleet/lora-core';
-import { adapterTrainedKeys, cloneAdapterState, createStrategy, encodeAdapter, HEAD, runGlobalRound } from '../src/core';
+import { adapterTrainedKeys, cloneAdapterState, createStrategy, encodeAdapter, HEAD, runGlobalRound, taskInfoSchema } from '../src/core';
 import type { AdapterState } from '../src/core';
 import { loadTask } from '../src/core-node';
 import { createLmFederatedTask } from '../src/lm-federated-task';
@@ -50,6 +50,8 @@ describe('causal-LM federated task', () => {
     assert.deepEqual(task.info.classNames, ['capital', 'colour', 'opposite']);
     assert.equal(task.info.causalLm?.modelUrl, '/hf-model/');
     assert.equal(task.info.causalLm?.categoryField, 'category');
+    assert.equal(task.summary?.lm?.grouping, 'category field "category"');
+    assert.equal(task.info.causalLm?.topicCentroids, undefined);
     assert.deepEqual(task.info.lora, { rank: 4, alpha: 8, targets: ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'] });
     let total = 0;
     for (let i = 0; i < task.fleet.numPartitions; i++) {
@@ -154,5 +156,62 @@ describe('tar writer', () => {
     assert.equal(stored, sum);
     assert.equal(parseInt(new TextDecoder().decode(header.subarray(124, 135)), 8), 5);
     assert.equal(new TextDecoder().decode(tar.subarray(512, 517)), 'hello');
+  });
+});
+
+describe('causal-LM task with topic clusters (no category field)', () => {
+  let tdir: string;
+  const made: FederatedTask[] = [];
+  before(() => {
+    tdir = mkdtempSync(join(tmpdir(), 'tabfleet-coord-topics-'));
+  });
+  after(() => {
+    for (const t of made) t.dispose?.();
+    rmSync(tdir, { recursive: true, force: true });
+  });
+
+  it('computes k centroids from the evaluation rows in the worker, ships them to tabs, and names the grouping statistic', async () => {
+    const f = writeLmTask(tdir, { objective: { type: 'causal-lm', template: { prompt: 'Q: {prompt}\nA: ', appendEos: true }, topics: 3 } });
+    const make = async () => {
+      const t = await createLmFederatedTask(loadTask(f.taskFile, { seed: 3 }), { partitions: 3, dirichletAlpha: 1, seed: 3, batchSize: 8 });
+      made.push(t);
+      return t;
+    };
+    const t = await make();
+    assert.deepEqual(t.info.classNames, ['topic 1', 'topic 2', 'topic 3']);
+    const centroids = t.info.causalLm?.topicCentroids;
+    assert.ok(centroids, 'centroids in the task info');
+    assert.equal(centroids.length, 3);
+    for (const c of centroids) {
+      assert.equal(c.length, centroids[0]!.length);
+      assert.ok(c.length >= 64, `USE-lite feature width, got ${c.length}`);
+    }
+    assert.equal(t.summary?.lm?.grouping, '3 topic clusters');
+    const sizes = t.summary?.lm?.topics?.evalRowsPerTopic ?? [];
+    assert.equal(sizes.length, 3);
+    assert.equal(sizes.reduce((a, b) => a + b, 0), t.summary?.evalScoredRows);
+    assert.ok(sizes.every((n) => n > 0), `eval rows per topic: ${sizes.join(', ')}`);
+    // Fleet partitions: every training row once, placed in its nearest topic (row category = label).
+    let covered = 0;
+    for (let i = 0; i < t.fleet.numPartitions; i++) {
+      const p = t.fleet.partition(i);
+      p.rows!.forEach((r, k) => assert.equal(r.category, t.info.classNames[p.labels[k]!]));
+      covered += p.rows!.length;
+    }
+    assert.equal(covered, f.trainRows);
+    // The task info a tab receives passes the protocol schema.
+    assert.ok(taskInfoSchema.safeParse(t.info).success);
+    // Seeded: the same task and seed give the same centroids.
+    const again = await make();
+    assert.deepEqual(again.info.causalLm?.topicCentroids, centroids);
+    console.log(`topic clusters: eval rows per topic ${sizes.join(', ')} in ${t.summary?.lm?.topics?.ms} ms`);
+  });
+
+  it('a task with neither says resources only', async () => {
+    const f = writeLmTask(join(tdir, 'plain'), { objective: { type: 'causal-lm', template: { prompt: 'Q: {prompt}\nA: ', appendEos: true } } });
+    const t = await createLmFederatedTask(loadTask(f.taskFile, { seed: 3 }), { partitions: 2, dirichletAlpha: 1, seed: 3, batchSize: 8 });
+    made.push(t);
+    assert.match(t.summary?.lm?.grouping ?? '', /^resources only/);
+    assert.deepEqual(t.info.classNames, ['all rows']);
   });
 });

@@ -27,8 +27,8 @@ export {
 export type { LabelCheck } from '@tabfleet/lora-core';
 export type { AdapterState, LabeledDataset, LoraConfig, LoraTarget, ResourceProfile, TextEncoder } from '@tabfleet/lora-core';
 // Hugging Face decoders (issue 11): checkpoint manifests and the loader the model cache feeds.
-export { loadHfModel, manifestBytes, modelManifestSchema } from '@tabfleet/lora-core';
+export { loadHfModel, manifestBytes, modelManifestSchema, modelMemoryShortfall } from '@tabfleet/lora-core';
 export type { HfModel, ModelManifest, ReadFile } from '@tabfleet/lora-core';
 // Causal-LM fine-tuning in the tab (issue 11).
-export { categoryHistogram, encodeRows, LoraCausalLm, makeLmBatch, manifestKey, parseCausalLmJsonl } from '@tabfleet/lora-core';
+export { categoryHistogram, embedRowsForTopics, encodeRows, topicHistogram, LoraCausalLm, makeLmBatch, manifestKey, parseCausalLmJsonl } from '@tabfleet/lora-core';
 export type { CausalLmRow, EncodedRow } from '@tabfleet/lora-core';

@@ -517,8 +517,17 @@ export class DeviceSession {
   private async prepareLm(task: TaskInfo): Promise<void> {
     const trainer = await this.loadLmTrainer(task);
     const data = this.v.mode === 'fleet' ? await this.lmFleetRows(task) : await this.lmOwnRows(task);
-    this.lm = { trainer, rows: trainer.encode(data.rows) };
-    this.update({ numSamples: data.rows.length, labelHistogram: data.histogram });
+    const encoded = trainer.encode(data.rows);
+    this.lm = { trainer, rows: encoded.rows };
+    const lm = task.causalLm;
+    const grouping = lm?.categoryField !== undefined ? `category field "${lm.categoryField}"` : lm?.topicCentroids ? `${lm.topicCentroids.length} topic clusters` : 'resources only (this task has no grouping statistic)';
+    const dropped = encoded.dropped > 0 ? `; ${encoded.dropped} rows keep no response token within ${task.maxTokens} tokens and are not trained on` : '';
+    this.update({
+      // The histogram counts every row; so does numSamples (the coordinator checks they agree).
+      numSamples: data.rows.length,
+      labelHistogram: data.histogram,
+      message: `${encoded.rows.length} rows; grouping statistic: ${grouping} [${data.histogram.join(', ')}]${dropped}`,
+    });
     await this.measureProfile(task);
   }
 
@@ -545,17 +554,18 @@ export class DeviceSession {
   private async lmFleetRows(task: TaskInfo) {
     if (!this.fleetDataUrl) throw new Error('the coordinator gave no fleet partition');
     this.update({ message: `downloading partition ${this.v.partitionIndex}` });
-    return fetchLmPartition(this.fleetDataUrl, task);
+    return fetchLmPartition(this.fleetDataUrl, task, this.fetchAsset);
   }
 
   private async lmOwnRows(task: TaskInfo) {
     const field = task.causalLm?.categoryField;
     for (;;) {
-      this.update({ phase: 'choosing-data', message: `pick a JSONL file of {"prompt", "response"} or {"text"} rows${field ? ` with "${field}" (one of ${task.classNames.join(', ')})` : ''}` });
+      const topics = task.causalLm?.topicCentroids ? ` (sorted into ${task.classNames.length} topic clusters here; only the counts are sent)` : '';
+      this.update({ phase: 'choosing-data', message: `pick a JSONL file of {"prompt", "response"} or {"text"} rows${field ? ` with "${field}" (one of ${task.classNames.join(', ')})` : topics}` });
       const file = await this.nextFile();
       this.update({ phase: 'loading-data', message: `reading ${file.name} (it stays on this device)` });
       try {
-        const data = await readOwnLmFile(file, task);
+        const data = await readOwnLmFile(file, task, this.fetchAsset);
         this.update({ error: undefined });
         return data;
       } catch (err) {

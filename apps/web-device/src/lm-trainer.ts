@@ -5,7 +5,7 @@
  * global adapter, returning the change of the trained layers. Memory failures come back as
  * `OutOfMemoryError` with a message a person can act on.
  */
-import { encodeRows, loadHfModel, LoraCausalLm, makeLmBatch, manifestBytes, manifestKey, modelManifestSchema, subtractAdapters } from './core';
+import { encodeRows, loadHfModel, LoraCausalLm, makeLmBatch, manifestKey, modelManifestSchema, modelMemoryShortfall, subtractAdapters } from './core';
 import type { AdapterState, Assignment, CausalLmRow, EncodedRow, HfModel, LoraTarget, TaskInfo } from './core';
 import { ensureCachedModel, type ModelCacheProgress } from './model-cache';
 import type { LocalResult } from './trainer';
@@ -72,10 +72,9 @@ export class LmLocalTrainer {
     const manifest = modelManifestSchema.parse(await res.json());
     const hash = await sha256Hex(manifestKey(manifest));
     if (hash !== undefined && hash !== lm.modelHash) throw new Error(`the coordinator serves another checkpoint than its task names (hash ${hash.slice(0, 12)}, task ${lm.modelHash.slice(0, 12)}): restart the coordinator`);
-    const bytes = manifestBytes(manifest);
-    if (o.memoryBytes !== undefined && bytes > o.memoryBytes) {
-      throw new OutOfMemoryError('checking the model size', new Error(`the checkpoint is ${(bytes / 2 ** 20).toFixed(0)} MiB, this page may use about ${(o.memoryBytes / 2 ** 20).toFixed(0)} MiB`));
-    }
+    // Its size after conversion: an F16 / BF16 checkpoint takes twice its download in memory.
+    const shortfall = o.memoryBytes === undefined ? undefined : modelMemoryShortfall(manifest, o.memoryBytes);
+    if (shortfall !== undefined) throw new OutOfMemoryError('checking the model size', new Error(shortfall));
     const cached = await ensureCachedModel({ baseUrl: base, manifest, ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
     const model = await guarded('loading the model', () => loadHfModel(cached.read));
     if (!model.tokenizer) throw new Error('the checkpoint has no tokenizer.json');
@@ -87,11 +86,12 @@ export class LmLocalTrainer {
     return this.model.decoder.blocks.length;
   }
 
-  encode(rows: readonly CausalLmRow[]): EncodedRow[] {
+  /** Token rows; `dropped` counts rows truncation left without a response token (said in the status). */
+  encode(rows: readonly CausalLmRow[]): { rows: EncodedRow[]; dropped: number } {
     const lm = this.task.causalLm!;
-    const { rows: out } = encodeRows(this.model.tokenizer!, rows, this.task.maxTokens ?? 64, { prompt: lm.template.prompt, appendEos: lm.template.appendEos });
+    const { rows: out, dropped } = encodeRows(this.model.tokenizer!, rows, this.task.maxTokens ?? 64, { prompt: lm.template.prompt, appendEos: lm.template.appendEos });
     if (out.length === 0) throw new Error(`none of the ${rows.length} rows keeps a response token within ${this.task.maxTokens} tokens`);
-    return out;
+    return { rows: out, dropped };
   }
 
   /** msPerStep[d - 1] for every depth on a batch of the device's rows (one warm-up step at full depth first). */

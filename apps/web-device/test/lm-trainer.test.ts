@@ -64,7 +64,8 @@ test('loads the named checkpoint, times each depth, trains the assigned layers o
   try {
     assert.equal(t.numBlocks, 3);
     assert.equal(progress.at(-1), task.causalLm!.modelBytes);
-    const encoded = t.encode(rows);
+    const { rows: encoded, dropped } = t.encode(rows);
+    assert.equal(dropped, 0);
     const ms = await t.measureStepTimes(encoded);
     assert.equal(ms.length, 3);
     assert.ok(ms.every((x) => x > 0));

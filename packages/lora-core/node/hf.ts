@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, normalize, resolve, sep } from 'node:path';
+import { FLOAT_DTYPES, SafetensorsFile } from '../src/model/safetensors';
 import { isModelFile, loadHfModel, type HfModel, type LoadHfOptions, type ModelManifest, type ReadFile } from '../src/model/hf';
 
 /** A ReadFile over a directory: null for a missing file, refusing paths that escape the directory. */
@@ -32,6 +33,14 @@ export async function loadHfModelFromDir(dir: string, o: LoadHfOptions = {}): Pr
   }
 }
 
+/** In-memory bytes of a safetensors file once its floating tensors are float32 (the header is validated). */
+export function safetensorsFloat32Bytes(bytes: Uint8Array, file: string): number {
+  const st = new SafetensorsFile(bytes, file);
+  let n = 0;
+  for (const t of st.tensors.values()) n += (FLOAT_DTYPES as readonly string[]).includes(t.dtype) ? (t.shape.reduce((a, d) => a * d, 1) * 4) : t.end - t.begin;
+  return n;
+}
+
 /** The manifest of a checkpoint directory (files the loader reads, sizes, sha256), for serving it to tabs. */
 export async function buildModelManifest(dir: string): Promise<ModelManifest> {
   return buildModelManifestSync(dir);
@@ -44,7 +53,8 @@ export function buildModelManifestSync(dir: string): ModelManifest {
   const files = [];
   for (const path of names) {
     const b = readFileSync(join(dir, path));
-    files.push({ path, bytes: b.byteLength, sha256: createHash('sha256').update(b).digest('hex') });
+    const entry = { path, bytes: b.byteLength, sha256: createHash('sha256').update(b).digest('hex') };
+    files.push(path.endsWith('.safetensors') ? { ...entry, float32Bytes: safetensorsFloat32Bytes(b, join(dir, path)) } : entry);
   }
   return { files };
 }

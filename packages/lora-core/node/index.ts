@@ -7,7 +7,7 @@ export { WORDNET_DATA_FILES, loadWordNetGlosses, readWordNetItems, wordNetDictDi
 export type { LoadWordNetOptions } from './wordnet';
 export { describeTask, loadTask, loadTaskFromFiles, readTaskSpec } from './task-files';
 export type { LoadedTask, TaskOverrides } from './task-files';
-export { buildModelManifest, buildModelManifestSync, directoryReader, loadHfModelFromDir } from './hf';
+export { buildModelManifest, buildModelManifestSync, directoryReader, loadHfModelFromDir, safetensorsFloat32Bytes } from './hf';
 export { ALL_ROWS_CATEGORY, describeLmTask, loadLmTaskData } from './lm-task';
 export type { LmTaskData } from './lm-task';
 export { modelDirectoryHandler } from './hf-serve';

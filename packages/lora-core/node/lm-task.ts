@@ -10,7 +10,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { createRng } from '../src/data/random';
 import { manifestBytes, manifestKey, parseDecoderConfig, type DecoderConfig, type ModelManifest } from '../src/model/hf';
-import { DEFAULT_SFT_TEMPLATE, parseCausalLmJsonl, type CausalLmRow, type SftTemplate } from '../src/objective/causal-lm';
+import { DEFAULT_SFT_TEMPLATE, parseCausalLmJsonl, topicNames, type CausalLmRow, type SftTemplate } from '../src/objective/causal-lm';
 import { isFileSource, TaskFileError, type DataSource, type TaskFile } from '../src/task';
 import { buildModelManifestSync } from './hf';
 
@@ -28,7 +28,9 @@ export interface LmTaskData {
   readonly modelType: string;
   readonly template: SftTemplate;
   readonly categoryField: string | undefined;
-  /** Histogram bins: the sorted distinct categories of the rows, or [ALL_ROWS_CATEGORY]. */
+  /** Topic clusters the coordinator computes from the evaluation set (no categoryField). */
+  readonly topics: number | undefined;
+  /** Histogram bins: the sorted distinct categories of the rows, topic names, or [ALL_ROWS_CATEGORY]. */
   readonly categories: readonly string[];
   readonly train: readonly CausalLmRow[] | null;
   /** The whole evaluation set (eval file or holdout), or null. */
@@ -112,8 +114,16 @@ export function loadLmTaskData(spec: TaskFile, o: LmLoadOptions): { data: LmTask
     const keep = new Set(shuffled(evalSet.length, o.seed + 1).slice(0, maxRows));
     evalSample = evalSet.filter((_, i) => keep.has(i));
   }
+  const topics = objective.topics;
+  if (topics !== undefined && (evalSample?.length ?? 0) < topics) {
+    throw new TaskFileError(o.origin, [`objective.topics: ${topics} topic clusters are computed from the evaluation set, which has ${evalSample?.length ?? 0} rows (give an "eval" file or more training rows, or fewer topics)`]);
+  }
   const categories =
-    categoryField === undefined ? [ALL_ROWS_CATEGORY] : [...new Set([...(train ?? []), ...(evalSet ?? [])].map((r) => r.category as string))].sort();
+    topics !== undefined
+      ? topicNames(topics)
+      : categoryField === undefined
+        ? [ALL_ROWS_CATEGORY]
+        : [...new Set([...(train ?? []), ...(evalSet ?? [])].map((r) => r.category as string))].sort();
   const t = objective.template;
   const template: SftTemplate = t ? { prompt: t.prompt, appendEos: t.appendEos } : DEFAULT_SFT_TEMPLATE;
   return {
@@ -126,6 +136,7 @@ export function loadLmTaskData(spec: TaskFile, o: LmLoadOptions): { data: LmTask
       modelType,
       template,
       categoryField,
+      topics,
       categories,
       train,
       evalSet,
@@ -142,7 +153,9 @@ export function describeLmTask(d: LmTaskData): string[] {
   return [
     `  model: ${d.modelType} from ${d.modelDir} (${d.config.layers} layers, ${mb} MiB, hash ${d.modelHash.slice(0, 12)})`,
     `  objective: causal-lm; training rows: ${d.train ? d.train.length : 'none (own-data devices only)'}`,
-    d.categoryField === undefined
+    d.topics !== undefined
+      ? `  grouping statistic: ${d.topics} topic clusters (computed from the evaluation set with the sentence encoder; devices report how many of their rows fall in each)`
+      : d.categoryField === undefined
       ? '  categories: none (no "categoryField"): near-IID grouping has no data statistic, devices are grouped by their resources only'
       : `  categories (${d.categories.length}, field "${d.categoryField}"): ${d.categories.slice(0, 12).join(', ')}${d.categories.length > 12 ? ', …' : ''}`,
     `  evaluation: ${d.evalSource === 'none' ? 'none' : `${d.evalSource}: ${d.evalSet?.length ?? 0} rows, scoring ${d.evalSample?.length ?? 0} per round (held-out loss and perplexity)`}`,

@@ -84,6 +84,12 @@ test('JSONL rows are parsed and bad lines are named', () => {
   assert.throws(() => parseCausalLmJsonl('{"text":"c"}\n{"label":1}', 'd.jsonl'), /d\.jsonl:2: a row needs/);
   assert.throws(() => parseCausalLmJsonl('{"text":"c"}\nnot json', 'd.jsonl'), /d\.jsonl:2: not valid JSON/);
   assert.throws(() => parseCausalLmJsonl('\n', 'd.jsonl'), /no rows/);
+  // Every bad row is named, none silently dropped: the whole file is refused.
+  const many = ['{"text":"ok"}', '{"prompt":"p"}', 'nope', '{"text":"ok"}', '{"text":""}', ...Array.from({ length: 12 }, () => '[1]')].join('\n');
+  assert.throws(
+    () => parseCausalLmJsonl(many, 'm.jsonl'),
+    (e: Error) => /^m\.jsonl: 15 bad rows \(the file is refused; fix them\): m\.jsonl:2: a row needs .*; m\.jsonl:3: not valid JSON .*; m\.jsonl:5: a row needs .*; m\.jsonl:6: .*; and 5 more$/.test(e.message),
+  );
 });
 
 test('mixed-length batches: targets shift by one, padding never changes a row\'s loss', async () => {

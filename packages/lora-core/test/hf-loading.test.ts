@@ -4,8 +4,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { loadHfModelFromDir, useBackend } from '../node';
-import { parseDecoderConfig } from '../src/model/hf';
+import { buildModelManifestSync, loadHfModelFromDir, useBackend } from '../node';
+import { manifestBytes, manifestFloat32Bytes, modelMemoryShortfall, parseDecoderConfig } from '../src/model/hf';
 import { inverseFrequencies } from '../src/model/llama';
 import { SafetensorsFile, writeSafetensors } from '../src/model/safetensors';
 import { writeTinyCheckpoints } from './hf/tiny';
@@ -122,4 +122,33 @@ test('missing tensor, wrong shape, truncated shard, missing shard, pickle-only d
   await assert.rejects(loadHfModelFromDir(noTok), /tokenizer\.json is missing/);
   const m = await loadHfModelFromDir(noTok, { tokenizer: false });
   m.decoder.dispose();
+});
+
+test('the manifest gives each weight file its float32 size: the memory check before a download counts F16 / BF16 twice', () => {
+  for (const [name, dtypeBytes] of [['gpt2-tied', 4], ['gpt2-untied-f16', 2], ['llama-gqa-bf16-sharded', 2]] as const) {
+    const dir = dirs.get(name)!;
+    const m = buildModelManifestSync(dir);
+    for (const f of m.files) {
+      if (!f.path.endsWith('.safetensors')) {
+        assert.equal(f.float32Bytes, undefined, `${name}/${f.path}`);
+        continue;
+      }
+      const st = new SafetensorsFile(readFileSync(join(dir, f.path)));
+      const values = [...st.tensors.values()].reduce((n, t) => n + t.shape.reduce((a, d) => a * d, 1), 0);
+      assert.equal(f.float32Bytes, values * 4, `${name}/${f.path}`);
+      // The file holds the values at their stored width plus a header.
+      assert.ok(f.bytes > values * dtypeBytes && f.bytes < values * dtypeBytes + 64 * 1024, `${name}/${f.path}: ${f.bytes} bytes for ${values} values`);
+    }
+    const disk = manifestBytes(m);
+    const memory = manifestFloat32Bytes(m);
+    if (dtypeBytes === 4) assert.ok(memory <= disk, name);
+    else {
+      // Room for the download, not for the converted weights: refused, naming both sizes.
+      assert.ok(memory > 1.8 * (disk - 2 * 2 ** 16), `${name}: ${memory} vs ${disk}`);
+      const between = Math.floor((disk + memory) / 2);
+      assert.match(modelMemoryShortfall(m, between) ?? '', /takes \d+ MiB as float32 \(\d+ MiB to download\), this page may use about \d+ MiB/);
+    }
+    assert.equal(modelMemoryShortfall(m, memory), undefined);
+    assert.ok(modelMemoryShortfall(m, memory - 1) !== undefined);
+  }
 });

@@ -90,3 +90,20 @@ test('bad causal-lm tasks are refused, naming the field', () => {
   assert.ok(problemsOf(() => loadTask(taskDir({ objective: { type: 'causal-lm', template: { prompt: 'no placeholder' } } }), { seed: 1 })).some((p) => /^objective\.template\.prompt: must contain "\{prompt\}"/.test(p)));
   assert.ok(problemsOf(() => loadTask(taskDir({ objective: 'classification' }), { seed: 1 })).some((p) => /^objective: an "hf" decoder model is fine-tuned with "causal-lm"/.test(p)));
 });
+
+test('topics: k topic clusters become the histogram bins; refused with a category field, outside 2..32, or with too few eval rows', () => {
+  const path = taskDir({ objective: { type: 'causal-lm', topics: 3 } }, rows(40, false));
+  const t = loadTask(path, { seed: 1 });
+  assert.equal(t.lm!.topics, 3);
+  assert.deepEqual(t.lm!.categories, ['topic 1', 'topic 2', 'topic 3']);
+  assert.ok(describeTask(t).some((l) => /grouping statistic: 3 topic clusters/.test(l)));
+  const both = problemsOf(() => loadTask(taskDir({ objective: { type: 'causal-lm', topics: 3, categoryField: 'category' } }), { seed: 1 }));
+  assert.ok(both.some((p) => /"categoryField" and "topics" are two ways of grouping devices; name one/.test(p)), both.join('\n'));
+  for (const [k, re] of [[1, /objective\.topics: needs at least 2 topic clusters/], [33, /objective\.topics: at most 32 topic clusters/], [2.5, /objective\.topics: must be a whole number/], ['3', /objective\.topics: must be a whole number/]] as const) {
+    const p = problemsOf(() => loadTask(taskDir({ objective: { type: 'causal-lm', topics: k } }, rows(40, false)), { seed: 1 }));
+    assert.ok(p.some((x) => re.test(x)), `${k}: ${p.join('\n')}`);
+  }
+  // A 10% holdout of 40 rows is 4 rows: not enough for 5 clusters.
+  const few = problemsOf(() => loadTask(taskDir({ objective: { type: 'causal-lm', topics: 5 }, evaluation: { holdoutFraction: 0.1 } }, rows(40, false)), { seed: 1 }));
+  assert.ok(few.some((x) => /objective\.topics: 5 topic clusters are computed from the evaluation set, which has 4 rows/.test(x)), few.join('\n'));
+});

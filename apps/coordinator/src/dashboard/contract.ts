@@ -153,7 +153,7 @@ export interface TaskView {
   readonly evalRows: number;
   readonly evalScoredRows: number;
   /** Causal-LM tasks: the checkpoint (see TaskSummary.lm). */
-  readonly lm?: { readonly modelType: string; readonly modelDir: string; readonly layers: number; readonly modelBytes: number; readonly modelHash: string; readonly categoryField?: string; readonly initAdapter?: string };
+  readonly lm?: { readonly modelType: string; readonly modelDir: string; readonly layers: number; readonly modelBytes: number; readonly modelHash: string; readonly categoryField?: string; readonly topics?: { readonly k: number; readonly evalRowsPerTopic: readonly number[]; readonly ms: number }; readonly grouping: string; readonly initAdapter?: string };
 }
 
 export interface DashboardState {

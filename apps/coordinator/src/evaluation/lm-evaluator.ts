@@ -31,6 +31,8 @@ export interface LmEvaluationWorker {
   readonly evalTokens: number;
   readonly dropped: number;
   readonly importedLayers: readonly number[] | undefined;
+  /** Present when init asked for topics. */
+  readonly topics: { readonly centroids: number[][]; readonly sizes: number[]; readonly trainTopics: number[]; readonly ms: number } | undefined;
   evaluate(adapter: AdapterState): Promise<LmEvaluation>;
   exportPeft(adapter: AdapterState, baseModelNameOrPath: string): Promise<PeftFiles>;
   close(): Promise<void>;
@@ -86,6 +88,7 @@ export async function startLmEvaluationWorker(init: Omit<LmInitRequest, 'type'>)
     evalTokens: r.evalTokens,
     dropped: r.dropped,
     importedLayers: r.importedLayers,
+    topics: r.topicCentroids === undefined ? undefined : { centroids: r.topicCentroids, sizes: r.topicSizes ?? [], trainTopics: r.trainTopics ?? [], ms: r.topicMs ?? 0 },
     async evaluate(adapter) {
       if (init.rows.length === 0) throw new Error('this task has no evaluation set');
       const m = await ask((id, b) => ({ type: 'evaluate', id, adapter: b }), adapter);

@@ -18,6 +18,10 @@ export interface LmInitRequest {
   readonly rows: readonly CausalLmRow[];
   /** A PEFT adapter directory the run starts from (--init-adapter). */
   readonly initAdapterDir?: string;
+  /** Topic clusters to find in `rows` (seeded k-means over USE-lite embeddings). */
+  readonly topics?: number;
+  /** With `topics`: the training rows, each placed in its nearest topic (fleet partitions and their histograms). */
+  readonly trainRows?: readonly CausalLmRow[];
 }
 
 export interface LmEvaluateRequest {
@@ -47,6 +51,12 @@ export type LmWorkerReply =
       readonly dropped: number;
       /** --init-adapter: the layers the PEFT adapter held. */
       readonly importedLayers?: number[];
+      /** `topics` centroids, and how many evaluation rows fell in each. */
+      readonly topicCentroids?: number[][];
+      readonly topicSizes?: number[];
+      /** The topic of each training row (index into topicCentroids). */
+      readonly trainTopics?: number[];
+      readonly topicMs?: number;
     }
   | { readonly type: 'result'; readonly id: number; readonly loss: number; readonly perplexity: number; readonly accuracy: number; readonly tokens: number; readonly rows: number; readonly ms: number }
   | { readonly type: 'exported'; readonly id: number; readonly configJson: string; readonly weights: Uint8Array; readonly layers: number[] }

@@ -7,9 +7,9 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { decodeAdapter, decoderMemoryBytesByDepth, encodeAdapter, encodeRows, exportPeft, lmBatches, loadPeftAdapter, LoraCausalLm } from '../core';
+import { decodeAdapter, decoderMemoryBytesByDepth, embedRowsForTopics, encodeAdapter, encodeRows, exportPeft, kMeans, lmBatches, loadPeftAdapter, loadUseLiteModel, LoraCausalLm, topicHistogram } from '../core';
 import type { AdapterState, CausalDecoder, LoraConfig } from '../core';
-import { directoryReader, loadHfModelFromDir, useBackend } from '../core-node';
+import { directoryReader, fetchUseLiteAsset, loadHfModelFromDir, useBackend } from '../core-node';
 import type { LmInitRequest, LmWorkerReply, LmWorkerRequest } from './lm-protocol';
 
 const port = parentPort;
@@ -35,6 +35,21 @@ function resolveLora(decoder: CausalDecoder, req: LmInitRequest): LoraConfig {
   return { rank: req.lora.rank, alpha: req.lora.alpha, targets: [...targets] as LoraConfig['targets'], dropout: 0 };
 }
 
+/** Once per task: centroids of `topics` clusters of the evaluation rows in USE-lite's space. */
+async function topicClusters(req: LmInitRequest, k: number): Promise<{ topicCentroids: number[][]; topicSizes: number[]; trainTopics: number[]; topicMs: number }> {
+  const t0 = performance.now();
+  const encoder = await loadUseLiteModel(fetchUseLiteAsset);
+  try {
+    const e = await embedRowsForTopics(encoder, req.rows, req.maxTokens);
+    const topicCentroids = kMeans(e, k, req.seed);
+    const train = await embedRowsForTopics(encoder, req.trainRows ?? [], req.maxTokens);
+    const trainTopics = Array.from({ length: train.count }, (_, i) => topicHistogram({ values: train.values.subarray(i * train.dim, (i + 1) * train.dim), count: 1, dim: train.dim }, topicCentroids).indexOf(1));
+    return { topicCentroids, topicSizes: topicHistogram(e, topicCentroids), trainTopics, topicMs: performance.now() - t0 };
+  } finally {
+    encoder.dispose();
+  }
+}
+
 async function init(req: LmInitRequest): Promise<Ready> {
   await useBackend('wasm');
   const { decoder, tokenizer, config } = await loadHfModelFromDir(req.modelDir);
@@ -58,6 +73,7 @@ async function init(req: LmInitRequest): Promise<Ready> {
   // Length-sorted batches pad least.
   const sorted = [...rows].sort((a, b) => a.ids.length - b.ids.length);
   const memoryBytesByDepth = decoderMemoryBytesByDepth(config, { batch: req.trainBatchSize, seqLen: req.maxTokens, rank: lora.rank, targetsPerLayer: lora.targets.length });
+  const topics = req.topics === undefined ? undefined : await topicClusters(req, req.topics);
   const bytes = new Uint8Array(encodeAdapter(start));
   reply(
     {
@@ -69,6 +85,7 @@ async function init(req: LmInitRequest): Promise<Ready> {
       evalTokens: rows.reduce((n, r) => n + r.loss.reduce((s, v) => s + v, 0), 0),
       dropped,
       ...(imported ? { importedLayers: [...imported.layers] } : {}),
+      ...(topics ?? {}),
     },
     [bytes.buffer as ArrayBuffer],
   );

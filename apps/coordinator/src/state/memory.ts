@@ -10,7 +10,7 @@ import type {
   RunStatusName,
 } from './types';
 import { StateError } from './types';
-import { checkpointsToPrune, KEEP_ALL_CHECKPOINTS, validateRetention } from './retention';
+import { bestByOf, checkpointsToPrune, KEEP_ALL_CHECKPOINTS, retentionScores, validateRetention } from './retention';
 import type { CheckpointRetention } from './retention';
 
 const deviceKey = (runId: string, deviceId: string) => `${runId}\u0000${deviceId}`;
@@ -170,7 +170,7 @@ export class MemoryState implements CoordinatorState {
     this.rounds.set(round.runId, rounds);
     if (metric) this.metrics.set(round.runId, [...(this.metrics.get(round.runId) ?? []), { ...metric }]);
     const checkpoints = [...(this.checkpoints.get(round.runId) ?? []), { ...checkpoint, bytes: new Uint8Array(checkpoint.bytes) }];
-    const accuracy = new Map((this.metrics.get(round.runId) ?? []).map((m) => [m.round, m.accuracy]));
+    const accuracy = retentionScores(this.metrics.get(round.runId) ?? [], bestByOf(this.runs.get(round.runId)));
     const prune = new Set(checkpointsToPrune(checkpoints.map((c) => c.round), accuracy, this.retention));
     this.checkpoints.set(round.runId, checkpoints.filter((c) => !prune.has(c.round)));
   }

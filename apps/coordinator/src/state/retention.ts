@@ -1,6 +1,8 @@
 /**
- * Which checkpoints a run keeps: the last `keepLast` rounds, and (with `keepBest`) the round with
- * the highest evaluated accuracy (the earliest among equals), so that a long run neither fills the
+ * Which checkpoints a run keeps: the last `keepLast` rounds, and (with `keepBest`) the best evaluated
+ * round (the earliest among equals): the highest accuracy for classification, the lowest held-out
+ * loss for causal-LM runs (their "accuracy" is top-1 next-token accuracy, not what fine-tuning
+ * optimises), so that a long run neither fills the
  * disk nor loses its best adapter. Applied by both stores inside the transaction that completes a
  * round, so a crash never leaves a round pruned without its successor stored.
  */
@@ -22,7 +24,24 @@ export function validateRetention(r: CheckpointRetention): CheckpointRetention {
   return r;
 }
 
-/** Rounds (of `stored`) whose checkpoints go; `accuracy` holds the evaluated rounds' accuracy. */
+/** What "best" means for a run's checkpoints. */
+export type BestBy = 'accuracy' | 'loss';
+
+/**
+ * Causal-LM runs are kept by loss. Their task settings (taskSettingsOf in server.ts) carry the
+ * checkpoint's `model` (what export and generate need); classification runs' do not.
+ */
+export function bestByOf(run: { readonly config: Readonly<Record<string, unknown>> } | undefined): BestBy {
+  const task = run?.config.task as { model?: unknown } | undefined;
+  return task !== null && typeof task === 'object' && task.model !== undefined && task.model !== null ? 'loss' : 'accuracy';
+}
+
+/** The score map checkpointsToPrune reads: accuracy (higher is better) or the negated loss. */
+export function retentionScores(metrics: ReadonlyArray<{ readonly round: number; readonly accuracy: number; readonly loss: number }>, by: BestBy): Map<number, number> {
+  return new Map(metrics.map((m) => [m.round, by === 'loss' ? -m.loss : m.accuracy]));
+}
+
+/** Rounds (of `stored`) whose checkpoints go; `accuracy` holds the evaluated rounds' scores (higher is better, see retentionScores). */
 export function checkpointsToPrune(
   stored: readonly number[],
   accuracy: ReadonlyMap<number, number>,

@@ -17,7 +17,7 @@ import type {
   RunStatusName,
 } from './types';
 import { StateError } from './types';
-import { checkpointsToPrune, KEEP_ALL_CHECKPOINTS, validateRetention } from './retention';
+import { bestByOf, checkpointsToPrune, KEEP_ALL_CHECKPOINTS, retentionScores, validateRetention } from './retention';
 import type { CheckpointRetention } from './retention';
 
 const SCHEMA_VERSION = 3;
@@ -391,7 +391,8 @@ export class SqliteState implements CoordinatorState {
   private pruneCheckpoints(runId: string): void {
     if (this.retention.keepLast === Number.POSITIVE_INFINITY) return;
     const stored = (this.db.prepare('SELECT round FROM checkpoints WHERE run_id = ?').all(runId) as Array<{ round: number }>).map((r) => r.round);
-    const accuracy = new Map((this.db.prepare('SELECT round, accuracy FROM metrics WHERE run_id = ?').all(runId) as Array<{ round: number; accuracy: number }>).map((r) => [r.round, r.accuracy]));
+    const metrics = this.db.prepare('SELECT round, accuracy, loss FROM metrics WHERE run_id = ?').all(runId) as Array<{ round: number; accuracy: number; loss: number }>;
+    const accuracy = retentionScores(metrics, bestByOf(this.getRun(runId)));
     const drop = this.db.prepare('DELETE FROM checkpoints WHERE run_id = ? AND round = ?');
     for (const round of checkpointsToPrune(stored, accuracy, this.retention)) drop.run(runId, round);
   }

@@ -137,6 +137,12 @@ export const causalLmTaskSchema = z.strictObject({
   template: z.strictObject({ prompt: z.string().min(1).max(4000), appendEos: z.boolean() }),
   /** The rows' categorical field behind classNames; absent: no such field, grouping by resources only. */
   categoryField: shortText(100).optional(),
+  /**
+   * Topic clusters (no category field): unit-length centroids in the built-in sentence encoder's
+   * space, one per classNames entry. The device embeds its rows with USE-lite and reports the
+   * nearest-centroid histogram.
+   */
+  topicCentroids: z.array(z.array(z.number().finite()).min(1).max(4096)).min(2).max(32).optional(),
 });
 
 export const taskInfoSchema = z.strictObject({

@@ -119,6 +119,12 @@ export const objectiveSchema = z.preprocess(
          * near-IID grouping. Without one, devices are grouped by their resources only.
          */
         categoryField: fieldName.optional(),
+        /**
+         * Without a categorical field: k topic clusters the coordinator finds in its evaluation set
+         * (seeded k-means over the built-in sentence encoder's embeddings); devices report how many
+         * of their rows fall nearest to each. Not with categoryField.
+         */
+        topics: z.number({ error: 'must be a whole number of topic clusters (2 to 32)' }).int('must be a whole number of topic clusters (2 to 32)').min(2, 'needs at least 2 topic clusters').max(32, 'at most 32 topic clusters').optional(),
       }),
     ],
     { error: 'must be one of: classification, causal-lm' },
@@ -224,6 +230,9 @@ function crossFieldProblems(t: TaskFile): string[] {
   const problems: string[] = [];
   if (lm && !hf) problems.push('model: the causal-lm objective needs a Hugging Face decoder: {"family": "hf", "dir": "path/to/checkpoint"}');
   if (hf && !lm) problems.push('objective: an "hf" decoder model is fine-tuned with "causal-lm" (classification runs on use-lite)');
+  if (t.objective.type === 'causal-lm' && t.objective.categoryField !== undefined && t.objective.topics !== undefined) {
+    problems.push('objective: "categoryField" and "topics" are two ways of grouping devices; name one (the category field when the rows have one)');
+  }
   if (lm && Array.isArray(t.labels)) problems.push('labels: a causal-lm task has no labels (name a "categoryField" in the objective for near-IID grouping)');
   const encoderOnly = t.lora.targets?.filter((x) => !(ALL_LORA_TARGETS as readonly string[]).includes(x)) ?? [];
   if (!hf && encoderOnly.length > 0) problems.push(`lora.targets: ${encoderOnly.join(', ')} are decoder modules; use-lite's targets are ${ALL_LORA_TARGETS.join(', ')}`);

@@ -32,7 +32,7 @@ export const LmMetrics = memo(function LmMetrics({ task, run, rounds, adminToken
       <h2>Causal-LM evaluation</h2>
       {lm ? (
         <p className="muted" data-testid="lm-model">
-          {lm.modelType} · {lm.layers} layers · {(lm.modelBytes / 2 ** 20).toFixed(1)} MiB · {lm.categoryField ? `grouped by "${lm.categoryField}" histograms` : 'no category field: grouped by resources only'}
+          {lm.modelType} · {lm.layers} layers · {(lm.modelBytes / 2 ** 20).toFixed(1)} MiB · <span data-testid="lm-grouping">near-IID grouping statistic: {lm.grouping}</span>
           {lm.initAdapter ? ` · started from ${lm.initAdapter}` : ''}
         </p>
       ) : null}

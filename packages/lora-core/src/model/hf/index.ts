@@ -7,5 +7,5 @@ export { buildDecoder, loadHfConfig, loadHfModel } from './load';
 export type { HfModel, LoadHfOptions } from './load';
 export { HfTokenizer } from './tokenizer';
 export type { SpecialTokens } from './tokenizer';
-export { isModelFile, manifestBytes, manifestKey, modelManifestSchema } from './manifest';
+export { isModelFile, manifestBytes, manifestFloat32Bytes, manifestKey, modelManifestSchema, modelMemoryShortfall } from './manifest';
 export type { ModelManifest } from './manifest';

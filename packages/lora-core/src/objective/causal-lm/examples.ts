@@ -86,27 +86,47 @@ export interface ParseJsonlOptions {
   readonly categoryField?: string;
 }
 
-/** Parses JSONL text into rows, naming the line of any bad row. */
+/** Bad rows named in one error; more are counted. */
+const MAX_NAMED_BAD_ROWS = 10;
+
+/**
+ * Parses JSONL text into rows. Any bad row refuses the whole file (nothing is silently dropped):
+ * the error names the line of every bad row (the first ten, and how many in all).
+ */
 export function parseCausalLmJsonl(text: string, file = 'data.jsonl', o: ParseJsonlOptions = {}): CausalLmRow[] {
   const rows: CausalLmRow[] = [];
+  const bad: string[] = [];
   text.split(/\r?\n/).forEach((line, i) => {
     if (line.trim() === '') return;
+    const at = `${file}:${i + 1}`;
     let v: unknown;
     try {
       v = JSON.parse(line);
     } catch (e) {
-      throw new Error(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`, { cause: e });
+      bad.push(`${at}: not valid JSON (${(e as Error).message})`);
+      return;
     }
     const r = causalLmRowSchema.safeParse(v);
-    if (!r.success) throw new Error(`${file}:${i + 1}: a row needs {"prompt", "response"} or {"text"} strings`);
+    if (!r.success) {
+      bad.push(`${at}: a row needs {"prompt", "response"} or {"text"} strings`);
+      return;
+    }
     const d = r.data as Record<string, unknown>;
     const base: CausalLmRow = 'text' in d && typeof d.text === 'string' && !('prompt' in d) ? { text: d.text } : { prompt: d.prompt as string, response: d.response as string };
     if (o.categoryField !== undefined) {
       const c = d[o.categoryField];
-      if (typeof c !== 'string' && typeof c !== 'number') throw new Error(`${file}:${i + 1}: field "${o.categoryField}" must be a string or number`);
+      if (typeof c !== 'string' && typeof c !== 'number') {
+        bad.push(`${at}: field "${o.categoryField}" must be a string or number`);
+        return;
+      }
       rows.push({ ...base, category: String(c) });
     } else rows.push(base);
   });
+  if (bad.length === 1) throw new Error(bad[0]);
+  if (bad.length > 1) {
+    const more = bad.length > MAX_NAMED_BAD_ROWS ? `; and ${bad.length - MAX_NAMED_BAD_ROWS} more` : '';
+    throw new Error(`${file}: ${bad.length} bad rows (the file is refused; fix them): ${bad.slice(0, MAX_NAMED_BAD_ROWS).join('; ')}${more}`);
+  }
   if (rows.length === 0) throw new Error(`${file}: no rows`);
   return rows;
 }

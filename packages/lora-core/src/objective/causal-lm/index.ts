@@ -10,3 +10,5 @@ export { LoraCausalLm } from './trainer';
 export type { CausalLmConfig, LmEvalResult } from './trainer';
 export { greedyGenerate } from './generate';
 export type { GenerateOptions, GeneratedToken } from './generate';
+export { embedRowsForTopics, kMeans, topicHistogram, topicNames, topicText } from './topics';
+export type { Embeddings } from './topics';

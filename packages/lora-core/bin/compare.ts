@@ -101,6 +101,9 @@ const HELP = `usage: npm run compare -- [options]
   --sync-global-ms N      barrier cost per global round (default 500)
   --agg-mbps F            server aggregation throughput, MB/s (default 500)
   --no-overheads          the old clock: no download, sync or aggregation time
+  --prefix-cache-mb N     frozen-prefix cache per training worker, MB (default 256; 0 = off): the embedding and the
+                          blocks below a device's depth are reused per row while their LoRA values are unchanged
+                          (src/sim/prefix-cache.ts; bit-identical results, only wall time changes)
   --no-memo               recompute identical jobs instead of reusing them (same numbers, slower; compare/memo.ts)
   --out DIR               output folder (default .cache/compare/)
   --merge DIR,DIR,…       no training: merge the runs of earlier comparisons (results.json or results.partial.json
@@ -147,6 +150,7 @@ const { values: a } = parseArgs({
     'agg-mbps': { type: 'string' },
     'no-overheads': { type: 'boolean', default: false },
     'no-memo': { type: 'boolean', default: false },
+    'prefix-cache-mb': { type: 'string', default: '256' },
     out: { type: 'string', default: '.cache/compare/' },
     merge: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -207,6 +211,7 @@ async function main(): Promise<void> {
     batchSize: num('batch', a.batch),
     evalCount: num('eval-count', a['eval-count'] ?? '1000'),
     seed: num('seed', a.seed),
+    prefixCacheMb: num('prefix-cache-mb', a['prefix-cache-mb'], false),
     ...(a.task === undefined ? {} : { task: a.task }),
   };
   const strategyOptions: { -readonly [K in keyof StrategyOptions]: StrategyOptions[K] } = {

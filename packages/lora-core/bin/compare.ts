@@ -95,7 +95,9 @@ const HELP = `usage: npm run compare -- [options]
   --weighting W           across groups: samples (default) or work (FedNova-style, by τ_g·I)
   --lora-agg R            separate (default: A and B averaged apart) or exact (product re-factorised at rank r)
   --depth-exponent F / --frequency-exponent F   planner's accuracy proxy (d/D)^α · τ^γ (default 0.5 / 0.5; bin/sweep-proxy.ts measured 0.07 / 1.10 for one group)
-  --max-speed-ratio F     grouping: slowest/fastest step-time bound within a group (default 2; inf = label-only)
+  --max-speed-ratio F     grouping: slowest/fastest step-time bound within a group (default 1.6; inf = label-only)
+  --min-band-size N       grouping: devices per speed band at least (smaller speed runs merge into a neighbour, so a
+                          band pools enough label mass for near-IID groups; default one group's worth)
   --download-ratio F      download bandwidth = F × upload when not profiled (default 4)
   --sync-intra-ms N       barrier cost per intra-group round (default 150)
   --sync-global-ms N      barrier cost per global round (default 500)
@@ -142,6 +144,7 @@ const { values: a } = parseArgs({
     weighting: { type: 'string', default: 'samples' },
     'lora-agg': { type: 'string', default: 'separate' },
     'max-speed-ratio': { type: 'string' },
+    'min-band-size': { type: 'string' },
     'depth-exponent': { type: 'string' },
     'frequency-exponent': { type: 'string' },
     'download-ratio': { type: 'string' },
@@ -230,6 +233,7 @@ async function main(): Promise<void> {
     const r = a['max-speed-ratio'] === 'inf' ? Number.POSITIVE_INFINITY : num('max-speed-ratio', a['max-speed-ratio'], false);
     strategyOptions.grouping = { ...strategyOptions.grouping, maxSpeedRatio: r };
   }
+  if (a['min-band-size'] !== undefined) strategyOptions.grouping = { ...strategyOptions.grouping, minBandSize: num('min-band-size', a['min-band-size']) };
   const baseSeed = num('seed', a.seed);
   const seeds = (a.seeds ?? `${baseSeed},${baseSeed + 1},${baseSeed + 2}`).split(',').map((x) => num('seeds', x.trim()));
   const centralizedSteps = num('centralized-steps', a['centralized-steps'] ?? (quick ? '200' : '400'));

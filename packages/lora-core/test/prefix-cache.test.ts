@@ -14,7 +14,7 @@ import { DEFAULT_LORA } from '../src/lora/config';
 import { initialAdapter } from '../src/lora/init';
 import { withMaxTokens } from '../src/lora/max-tokens';
 import { encodeAdapter } from '../src/protocol/adapter-codec';
-import { trainedBlockKeys, type AdapterState } from '../src/lora/adapter-state';
+import { blockKey, trainedBlockKeys, type AdapterState } from '../src/lora/adapter-state';
 import { LocalTrainer, PrefixCache, bindMembers, buildVirtualFleet, lengthSortedSubset, prefixFingerprints, simulate, type SimRoundRecord } from '../src/sim';
 import { realEncoder } from './helpers';
 
@@ -77,7 +77,7 @@ describe('frozen-prefix cache (real model)', async () => {
 
   it('evaluation through a cached prefix equals the full-depth evaluation', async () => {
     // Two adapters that differ only in the top block: the second evaluation reuses the prefix.
-    const top = String(numBlocks - 1);
+    const top = blockKey(numBlocks - 1);
     const second = new Map(init);
     second.set(top, perturbed(new Map([[top, init.get(top)!]]), 2.1).get(top)!);
     for (const adapter of [init, second, init, second]) {

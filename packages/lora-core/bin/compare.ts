@@ -55,7 +55,7 @@ import {
 } from '../src';
 import type { AdapterState, RoundOverheads, StrategyName, StrategyOptions } from '../src';
 import { bindMembers, buildVirtualFleet, meanCi, meanCurve, ratio, renderCurvesSvg, simulate, summarizeRun } from '../src/sim';
-import type { MeanCi, RunSummary, SimEvaluation, SimRoundRecord, VirtualDevice } from '../src/sim';
+import type { MeanCi, PrefixCacheStats, RunSummary, SimEvaluation, SimRoundRecord, VirtualDevice } from '../src/sim';
 import { InProcessBackend, WorkerPool, type SimBackend } from './compare/backends';
 import { MemoBackend } from './compare/memo';
 import { loadTask, type TaskSetting } from './compare/setup';
@@ -315,6 +315,7 @@ async function main(): Promise<void> {
           const strategy = createStrategy(name, strategyOptions);
           const records: SimRoundRecord[] = [];
           const started = performance.now();
+          const prefixBefore = backend.prefixStats?.();
           for await (const r of simulate({
             strategy,
             devices,
@@ -335,7 +336,7 @@ async function main(): Promise<void> {
           const last = records[records.length - 1]!;
           console.log(
             `    ${records.length - 1} rounds · final acc ${pct(last.accuracy)} at ${secs(last.simulatedMs)} · up ${mb(last.bytesUploaded)} down ${mb(last.bytesDownloaded)} · ` +
-              `compute ${last.computeSeconds.toFixed(0)} s · wall ${secs(performance.now() - started)}`,
+              `compute ${last.computeSeconds.toFixed(0)} s · wall ${secs(performance.now() - started)}${prefixLine(prefixBefore, backend.prefixStats?.())}`,
           );
           runs.push({ alpha, seed, strategy: name, records, wallMs: performance.now() - started, horizonMs });
           const hit = records.find((r) => r.accuracy >= target!);
@@ -529,6 +530,15 @@ function oneOf<T extends string>(name: string, raw: string, allowed: readonly T[
 
 function restrict(state: AdapterState, keys: readonly string[]): AdapterState {
   return new Map([...state].filter(([k]) => keys.includes(k)));
+}
+
+/** The frozen-prefix cache's batches served / computed during one strategy's run, and its size now. */
+function prefixLine(before: PrefixCacheStats | undefined, after: PrefixCacheStats | undefined): string {
+  if (before === undefined || after === undefined || after.hits + after.partial + after.misses === 0) return '';
+  const hits = after.hits - before.hits;
+  const partial = after.partial - before.partial;
+  const all = hits + partial + after.misses - before.misses;
+  return ` · prefix cache: of ${all} batches ${hits} served whole, ${partial} in part (${(after.bytes / 1e6).toFixed(0)} MB held)`;
 }
 
 function maxPredicted(predicted: Readonly<Record<string, number>> | undefined): number {

@@ -119,10 +119,21 @@ describe('frozen-prefix cache (real model)', async () => {
     const tokens = { ids: new Int32Array(2), lengths: Int32Array.from([1]), batch: 1, seqLen: 2 };
     const compute = (v: number) => () => tf.tensor3d([v, v, v, v, 0, 0, 0, 0], [1, 2, 4]);
     for (const [row, v] of [['a', 1], ['b', 2], ['a', 9], ['c', 3]] as const) cache.batch('L', [row], tokens, compute(v)).dispose();
-    assert.deepEqual(cache.stats, { hits: 1, misses: 3, bytes: 32, entries: 2 }, 'a was a hit (kept fresh), b evicted');
+    assert.deepEqual(cache.stats, { hits: 1, partial: 0, misses: 3, bytes: 32, entries: 2 }, 'a was a hit (kept fresh), b evicted');
     const a = cache.batch('L', ['a'], tokens, compute(7));
     assert.deepEqual([...a.dataSync()], [1, 1, 1, 1, 0, 0, 0, 0], 'served from the cache, padding zero');
     a.dispose();
+    // A batch of a cached row and a new one: the new row alone is computed (a 1-row sub-batch).
+    const two = { ids: new Int32Array(4), lengths: Int32Array.from([1, 1]), batch: 2, seqLen: 2 };
+    let computedRows = 0;
+    const mixed = cache.batch('L', ['a', 'd'], two, (t) => {
+      computedRows = t.batch;
+      return tf.tensor3d([5, 5, 5, 5, 0, 0, 0, 0], [1, 2, 4]);
+    });
+    assert.equal(computedRows, 1);
+    assert.deepEqual([...mixed.dataSync()], [1, 1, 1, 1, 0, 0, 0, 0, 5, 5, 5, 5, 0, 0, 0, 0]);
+    mixed.dispose();
+    assert.equal(cache.stats.partial, 1);
     assert.throws(() => new PrefixCache(-1), /non-negative/);
     const fps = prefixFingerprints(init, numBlocks);
     assert.equal(fps.length, numBlocks - 1);

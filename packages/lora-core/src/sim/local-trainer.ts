@@ -58,8 +58,8 @@ export class LocalTrainer {
   private readonly classifiers = new Map<number, LoraClassifier>();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly prefix: PrefixCache;
-  /** Per-level fingerprints of the last two distinct adapters evaluated (picks the evaluation's cache level). */
-  private evalFingerprints: { current: string[]; previous: string[] } = { current: [], previous: [] };
+  /** Per-level fingerprints of the adapter evaluated last (picks the evaluation's cache level). */
+  private lastEvalFingerprints: string[] = [];
   private readonly evalLevels = new Set<string>();
 
   constructor(readonly config: LocalTrainerConfig) {
@@ -92,7 +92,7 @@ export class LocalTrainer {
       for (let k = 0; k < job.localSteps; k++) {
         const rows = deviceBatchRows(job.rows, this.config.batchSize, this.config.seed, job.deviceId, job.firstStep + k);
         const batch = makeBatch(this.config.encoder, this.config.train, rows);
-        const frozen = level === undefined ? undefined : this.prefix.batch(level, rows.map(String), batch.tokens, () => clf.frozenOutput(batch.tokens));
+        const frozen = level === undefined ? undefined : this.prefix.batch(level, rows.map(String), batch.tokens, (t) => clf.frozenOutput(t));
         lossSum += (await clf.trainStep(batch, frozen)).loss;
       }
       const delta = subtractAdapters(clf.getAdapter(), job.adapter, clf.trainedKeys);
@@ -125,7 +125,7 @@ export class LocalTrainer {
       if (f === 0) return clf.evaluate(batches);
       const level = `e${prefixFingerprints(adapter, this.numBlocks)[f - 1]}`;
       this.evalLevels.add(level);
-      return clf.evaluate(batches, (batch) => this.prefix.batch(level, rowsOf.get(batch)!, batch.tokens, () => clf.frozenOutput(batch.tokens)));
+      return clf.evaluate(batches, (batch) => this.prefix.batch(level, rowsOf.get(batch)!, batch.tokens, (t) => clf.frozenOutput(t)));
     });
   }
 
@@ -160,16 +160,16 @@ export class LocalTrainer {
   /**
    * How many bottom blocks evaluation runs through the prefix cache: the deepest level already
    * cached for this adapter's lower blocks; else the deepest level whose blocks equal those of the
-   * previous distinct adapter evaluated (they were stable once, so they may be again); else none.
+   * adapter evaluated last (they were stable once, so they may be again); else none.
    * Any depth's classifier computes the same function of a full adapter, so this only moves time.
    */
   private evaluationPrefixLevel(adapter: AdapterState): number {
     if (this.prefix.maxBytes === 0) return 0;
     const fps = prefixFingerprints(adapter, this.numBlocks);
-    const e = this.evalFingerprints;
-    if (fps.join() !== e.current.join()) this.evalFingerprints = { current: fps, previous: e.current };
+    const last = this.lastEvalFingerprints;
+    this.lastEvalFingerprints = fps;
     for (let L = fps.length; L >= 1; L--) if (this.evalLevels.has(`e${fps[L - 1]}`)) return L;
-    for (let L = fps.length; L >= 1; L--) if (this.evalFingerprints.previous[L - 1] === fps[L - 1]) return L;
+    for (let L = fps.length; L >= 1; L--) if (last[L - 1] === fps[L - 1]) return L;
     return 0;
   }
 

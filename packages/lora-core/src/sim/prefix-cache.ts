@@ -7,8 +7,8 @@
  * entries simply stop matching (and age out).
  *
  * Entries are per row: the row's real positions of the prefix output, [length, width]. A batch is
- * served from the cache only when all its rows are present; it is re-assembled right-padded with
- * zeros. That is exact because positions only interact through attention, where padded keys get a
+ * re-assembled from its rows, right-padded with zeros; rows not in the cache are computed as one
+ * sub-batch (padded to its own longest row). That is exact because positions only interact through attention, where padded keys get a
  * −1e9 bias (exp underflows to 0) and pooling masks padded queries, so real positions never see
  * padded values — test/sim-speedups.test.ts checks bit-identical training and evaluation.
  *
@@ -20,7 +20,9 @@ import { blockKey } from '../lora/adapter-state';
 import type { TokenBatch } from '../model/family';
 
 export interface PrefixCacheStats {
+  /** Batches served wholly from the cache / partly (the missing rows computed as a sub-batch) / computed. */
   hits: number;
+  partial: number;
   misses: number;
   bytes: number;
   entries: number;
@@ -30,44 +32,61 @@ export class PrefixCache {
   private readonly entries = new Map<string, Float32Array>();
   private readonly widths = new Map<string, number>();
   private bytes = 0;
-  readonly stats: PrefixCacheStats = { hits: 0, misses: 0, bytes: 0, entries: 0 };
+  readonly stats: PrefixCacheStats = { hits: 0, partial: 0, misses: 0, bytes: 0, entries: 0 };
 
   constructor(readonly maxBytes: number) {
     if (!(Number.isFinite(maxBytes) && maxBytes >= 0)) throw new RangeError(`prefix cache budget must be a non-negative number of bytes, got ${maxBytes}`);
   }
 
   /**
-   * The prefix output for a batch whose row ids are `rowIds` (in batch order), from the cache when
-   * every row is there, else `compute()` (whose rows are then stored). The caller owns the tensor.
+   * The prefix output for a batch whose row ids are `rowIds` (in batch order): rows in the cache
+   * are served from it, the others computed together by `compute` (on the sub-batch of those rows,
+   * or on the whole batch when none is cached) and stored. The caller owns the tensor.
    */
-  batch(level: string, rowIds: readonly string[], tokens: TokenBatch, compute: () => tf.Tensor3D): tf.Tensor3D {
-    if (this.maxBytes === 0) return compute();
-    const found: Float32Array[] = [];
-    for (const id of rowIds) {
-      const e = this.entries.get(`${level}|${id}`);
-      if (e === undefined) break;
-      found.push(e);
+  batch(level: string, rowIds: readonly string[], tokens: TokenBatch, compute: (tokens: TokenBatch) => tf.Tensor3D): tf.Tensor3D {
+    if (this.maxBytes === 0) return compute(tokens);
+    const found = rowIds.map((id) => this.entries.get(`${level}|${id}`));
+    const missing = found.flatMap((e, b) => (e === undefined ? [b] : []));
+    if (missing.length === rowIds.length) {
+      this.stats.misses++;
+      const x = compute(tokens);
+      this.store(level, rowIds, tokens, x);
+      return x;
     }
-    if (found.length === rowIds.length && found.length > 0) {
-      this.stats.hits++;
-      const width = this.widths.get(level)!;
-      const out = new Float32Array(tokens.batch * tokens.seqLen * width);
-      found.forEach((e, b) => {
-        out.set(e, b * tokens.seqLen * width);
-        this.touch(`${level}|${rowIds[b]}`, e);
-      });
-      return tf.tensor3d(out, [tokens.batch, tokens.seqLen, width]);
+    if (missing.length === 0) this.stats.hits++;
+    else this.stats.partial++;
+    if (missing.length > 0) {
+      const sub = subBatch(tokens, missing);
+      const x = compute(sub);
+      const computed = this.store(
+        level,
+        missing.map((b) => rowIds[b]!),
+        sub,
+        x,
+      );
+      x.dispose();
+      missing.forEach((b, i) => (found[b] = computed[i]));
     }
-    this.stats.misses++;
-    const x = compute();
+    const width = this.widths.get(level)!;
+    const out = new Float32Array(tokens.batch * tokens.seqLen * width);
+    found.forEach((e, b) => {
+      out.set(e!, b * tokens.seqLen * width);
+      if (!missing.includes(b)) this.touch(`${level}|${rowIds[b]}`, e!);
+    });
+    return tf.tensor3d(out, [tokens.batch, tokens.seqLen, width]);
+  }
+
+  /** Stores each row's real positions of `x`; returns them in order (also those the budget could not hold). */
+  private store(level: string, rowIds: readonly string[], tokens: TokenBatch, x: tf.Tensor3D): Float32Array[] {
     const width = x.shape[2];
     this.widths.set(level, width);
     const data = x.dataSync() as Float32Array;
-    rowIds.forEach((id, b) => {
+    return rowIds.map((id, b) => {
       const start = b * tokens.seqLen * width;
-      this.put(`${level}|${id}`, data.slice(start, start + tokens.lengths[b]! * width));
+      const e = data.slice(start, start + tokens.lengths[b]! * width);
+      this.put(`${level}|${id}`, e);
+      return e;
     });
-    return x;
   }
 
   clear(): void {
@@ -102,6 +121,15 @@ export class PrefixCache {
     this.stats.bytes = this.bytes;
     this.stats.entries = this.entries.size;
   }
+}
+
+/** Rows `picked` of a token batch, re-padded to their own longest row. */
+function subBatch(tokens: TokenBatch, picked: readonly number[]): TokenBatch {
+  const lengths = Int32Array.from(picked, (b) => tokens.lengths[b]!);
+  const seqLen = Math.max(1, ...lengths);
+  const ids = new Int32Array(picked.length * seqLen);
+  picked.forEach((b, i) => ids.set(tokens.ids.subarray(b * tokens.seqLen, b * tokens.seqLen + seqLen), i * seqLen));
+  return { ids, lengths, batch: picked.length, seqLen };
 }
 
 /**

@@ -316,6 +316,8 @@ async function main(): Promise<void> {
           const records: SimRoundRecord[] = [];
           const started = performance.now();
           const prefixBefore = backend.prefixStats?.();
+          // Process CPU (this thread and the workers'): less sensitive than wall time to other load on the machine.
+          const cpuBefore = process.cpuUsage();
           for await (const r of simulate({
             strategy,
             devices,
@@ -336,7 +338,7 @@ async function main(): Promise<void> {
           const last = records[records.length - 1]!;
           console.log(
             `    ${records.length - 1} rounds · final acc ${pct(last.accuracy)} at ${secs(last.simulatedMs)} · up ${mb(last.bytesUploaded)} down ${mb(last.bytesDownloaded)} · ` +
-              `compute ${last.computeSeconds.toFixed(0)} s · wall ${secs(performance.now() - started)}${prefixLine(prefixBefore, backend.prefixStats?.())}`,
+              `compute ${last.computeSeconds.toFixed(0)} s · wall ${secs(performance.now() - started)} · cpu ${cpuSeconds(cpuBefore).toFixed(1)} s${prefixLine(prefixBefore, backend.prefixStats?.())}`,
           );
           runs.push({ alpha, seed, strategy: name, records, wallMs: performance.now() - started, horizonMs });
           const hit = records.find((r) => r.accuracy >= target!);
@@ -530,6 +532,11 @@ function oneOf<T extends string>(name: string, raw: string, allowed: readonly T[
 
 function restrict(state: AdapterState, keys: readonly string[]): AdapterState {
   return new Map([...state].filter(([k]) => keys.includes(k)));
+}
+
+function cpuSeconds(since: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(since);
+  return (d.user + d.system) / 1e6;
 }
 
 /** The frozen-prefix cache's batches served / computed during one strategy's run, and its size now. */

@@ -58,8 +58,8 @@ export class LocalTrainer {
   private readonly classifiers = new Map<number, LoraClassifier>();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly prefix: PrefixCache;
-  /** Per-level fingerprints of the adapter evaluated last (picks the evaluation's cache level). */
-  private lastEvalFingerprints: string[] = [];
+  /** Per-level fingerprints of the last two distinct adapters evaluated (picks the evaluation's cache level). */
+  private evalFingerprints: { current: string[]; previous: string[] } = { current: [], previous: [] };
   private readonly evalLevels = new Set<string>();
 
   constructor(readonly config: LocalTrainerConfig) {
@@ -160,16 +160,18 @@ export class LocalTrainer {
   /**
    * How many bottom blocks evaluation runs through the prefix cache: the deepest level already
    * cached for this adapter's lower blocks; else the deepest level whose blocks equal those of the
-   * adapter evaluated last (they were stable once, so they may be again); else none.
+   * previous distinct adapter evaluated (they were stable once, so they may be again); else none.
    * Any depth's classifier computes the same function of a full adapter, so this only moves time.
    */
   private evaluationPrefixLevel(adapter: AdapterState): number {
     if (this.prefix.maxBytes === 0) return 0;
-    const fps = prefixFingerprints(adapter, this.numBlocks);
-    const last = this.lastEvalFingerprints;
-    this.lastEvalFingerprints = fps;
+    // Levels 1..numBlocks−1, then one over every block: it tells a new adapter from another chunk of the same one.
+    const all = prefixFingerprints(adapter, this.numBlocks + 1);
+    const fps = all.slice(0, this.numBlocks - 1);
+    const e = this.evalFingerprints;
+    if (all[all.length - 1] !== e.current[e.current.length - 1]) this.evalFingerprints = { current: all, previous: e.current };
     for (let L = fps.length; L >= 1; L--) if (this.evalLevels.has(`e${fps[L - 1]}`)) return L;
-    for (let L = fps.length; L >= 1; L--) if (last[L - 1] === fps[L - 1]) return L;
+    for (let L = fps.length; L >= 1; L--) if (this.evalFingerprints.previous[L - 1] === fps[L - 1]) return L;
     return 0;
   }
 

@@ -6,11 +6,14 @@
  * stays valid for a whole run; a strategy that trains a block changes its fingerprint and the old
  * entries simply stop matching (and age out).
  *
- * Entries are per row: the row's real positions of the prefix output, [length, width]. A batch is
- * re-assembled from its rows, right-padded with zeros; rows not in the cache are computed as one
- * sub-batch (padded to its own longest row). That is exact because positions only interact through attention, where padded keys get a
- * −1e9 bias (exp underflows to 0) and pooling masks padded queries, so real positions never see
- * padded values — test/sim-speedups.test.ts checks bit-identical training and evaluation.
+ * Entries are per row and per padded batch length: the row's real positions of the prefix output,
+ * [length, width], valid for batches padded to the same seqLen. A batch is re-assembled from its
+ * rows, right-padded with zeros; rows not in the cache are computed as one sub-batch at the same
+ * padded length. Padded keys get a −1e9 attention bias (exp underflows to 0) and pooling masks padded
+ * queries, so the padding's values never reach a real position; the padded *length* does (the
+ * attention matMul's reduction runs over it and its kernels group terms by length: a row re-batched
+ * at another length differed by ~1e-8 in a quick run), hence the seqLen in the key. Results are
+ * bit-identical with and without the cache (test/prefix-cache.test.ts, compared on a quick run).
  *
  * Bounded by bytes, least recently used evicted first.
  */
@@ -45,7 +48,7 @@ export class PrefixCache {
    */
   batch(level: string, rowIds: readonly string[], tokens: TokenBatch, compute: (tokens: TokenBatch) => tf.Tensor3D): tf.Tensor3D {
     if (this.maxBytes === 0) return compute(tokens);
-    const found = rowIds.map((id) => this.entries.get(`${level}|${id}`));
+    const found = rowIds.map((id) => this.entries.get(`${level}|${tokens.seqLen}|${id}`));
     const missing = found.flatMap((e, b) => (e === undefined ? [b] : []));
     if (missing.length === rowIds.length) {
       this.stats.misses++;
@@ -71,7 +74,7 @@ export class PrefixCache {
     const out = new Float32Array(tokens.batch * tokens.seqLen * width);
     found.forEach((e, b) => {
       out.set(e!, b * tokens.seqLen * width);
-      if (!missing.includes(b)) this.touch(`${level}|${rowIds[b]}`, e!);
+      if (!missing.includes(b)) this.touch(`${level}|${tokens.seqLen}|${rowIds[b]}`, e!);
     });
     return tf.tensor3d(out, [tokens.batch, tokens.seqLen, width]);
   }
@@ -84,7 +87,7 @@ export class PrefixCache {
     return rowIds.map((id, b) => {
       const start = b * tokens.seqLen * width;
       const e = data.slice(start, start + tokens.lengths[b]! * width);
-      this.put(`${level}|${id}`, e);
+      this.put(`${level}|${tokens.seqLen}|${id}`, e);
       return e;
     });
   }
@@ -123,10 +126,10 @@ export class PrefixCache {
   }
 }
 
-/** Rows `picked` of a token batch, re-padded to their own longest row. */
+/** Rows `picked` of a token batch, at the batch's padded length (see the file comment). */
 function subBatch(tokens: TokenBatch, picked: readonly number[]): TokenBatch {
   const lengths = Int32Array.from(picked, (b) => tokens.lengths[b]!);
-  const seqLen = Math.max(1, ...lengths);
+  const seqLen = tokens.seqLen;
   const ids = new Int32Array(picked.length * seqLen);
   picked.forEach((b, i) => ids.set(tokens.ids.subarray(b * tokens.seqLen, b * tokens.seqLen + seqLen), i * seqLen));
   return { ids, lengths, batch: picked.length, seqLen };

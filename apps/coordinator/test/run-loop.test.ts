@@ -4,18 +4,30 @@ import { afterEach, describe, it } from 'node:test';
 import { createStrategy, decodeAdapter } from '../src/core';
 import { startCoordinator } from '../src/server';
 import type { RunningCoordinator } from '../src/server';
+import type { RoundPlan, Strategy } from '../src/core';
 import { MemoryState } from '../src/state';
 import { fakeTask, startFakeDevice } from './support/fakes';
 import type { FakeDevice } from './support/fakes';
 
 const TOKEN = 'test-token';
 
-async function start(rounds: number, devicesExpected: number, partitionSizes: number[], roundTimeoutMs = 10_000) {
+/** FedLoRA's plan with a fixed straggler deadline on its group (what fedlora-deadline plans, at a known value). */
+function withDeadline(deadlineMs: number): Strategy {
+  const inner = createStrategy('fedlora', { planner: { localSteps: 3 } });
+  return Object.assign(Object.create(inner) as Strategy, {
+    plan: (devices: Parameters<Strategy['plan']>[0], ctx: Parameters<Strategy['plan']>[1]): RoundPlan => {
+      const p = inner.plan(devices, ctx);
+      return { ...p, groups: p.groups.map((g) => ({ ...g, deadlineMs })) };
+    },
+  });
+}
+
+async function start(rounds: number, devicesExpected: number, partitionSizes: number[], roundTimeoutMs = 10_000, strategy?: Strategy) {
   const state = new MemoryState();
   const task = fakeTask(partitionSizes);
   const coordinator = await startCoordinator({
     config: { port: 0, host: '127.0.0.1', token: TOKEN, rounds, devicesExpected, seed: 1, batchSize: 4, learningRate: 0.01, headLearningRate: 0.05, roundTimeoutMs, rejoinGraceMs: 100, normBoundFactor: null },
-    strategy: createStrategy('fedlora', { planner: { localSteps: 3 } }),
+    strategy: strategy ?? createStrategy('fedlora', { planner: { localSteps: 3 } }),
     task,
     state,
   });
@@ -92,5 +104,21 @@ describe('run loop', () => {
     devices.push(await startFakeDevice(coordinator.localUrl, TOKEN, 'dev-bbbbbbbb', { numSamples: 2, value: 100, autoTrain: false }));
     assert.equal(await coordinator.done, 'finished');
     assert.equal(coordinator.loop.globalAdapter.get('0')?.get('qkv.A')?.data[0], 2);
+  });
+
+  it("enforces the strategy's round deadline: a member slower than the group's deadlineMs is dropped well before the run's timeout", async () => {
+    const s = await start(2, 2, [2, 2], 20_000, withDeadline(600));
+    coordinator = s.coordinator;
+    const started = Date.now();
+    devices.push(await startFakeDevice(coordinator.localUrl, TOKEN, 'dev-aaaaaaaa', { numSamples: 2, value: 2 }));
+    const slow = await startFakeDevice(coordinator.localUrl, TOKEN, 'dev-bbbbbbbb', { numSamples: 2, value: 100, uploadDelayMs: 2_000 });
+    devices.push(slow);
+    assert.equal(await coordinator.done, 'finished');
+    const rounds = s.state.listRounds(coordinator.runId);
+    assert.deepEqual(rounds.map((r) => [r.round, r.participants]), [[0, []], [1, ['dev-aaaaaaaa']], [2, ['dev-aaaaaaaa']]]);
+    // Only the fast device's +2 per round counts; the slow one's late uploads are not aggregated.
+    assert.equal(coordinator.loop.globalAdapter.get('head')?.get('W')?.data[0], 4);
+    assert.ok(Date.now() - started < 8_000, `two rounds ended by the 600 ms deadline, not the 20 s timeout (${Date.now() - started} ms)`);
+    assert.equal(slow.assignments.length, 2, 'the straggler still gets the next round');
   });
 });

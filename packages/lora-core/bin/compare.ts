@@ -55,7 +55,7 @@ import {
 } from '../src';
 import type { AdapterState, RoundOverheads, StrategyName, StrategyOptions } from '../src';
 import { bindMembers, buildVirtualFleet, meanCi, meanCurve, ratio, renderCurvesSvg, simulate, summarizeRun } from '../src/sim';
-import type { MeanCi, RunSummary, SimEvaluation, SimRoundRecord, VirtualDevice } from '../src/sim';
+import type { MeanCi, PrefixCacheStats, RunSummary, SimEvaluation, SimRoundRecord, VirtualDevice } from '../src/sim';
 import { InProcessBackend, WorkerPool, type SimBackend } from './compare/backends';
 import { MemoBackend } from './compare/memo';
 import { loadTask, type TaskSetting } from './compare/setup';
@@ -95,12 +95,17 @@ const HELP = `usage: npm run compare -- [options]
   --weighting W           across groups: samples (default) or work (FedNova-style, by τ_g·I)
   --lora-agg R            separate (default: A and B averaged apart) or exact (product re-factorised at rank r)
   --depth-exponent F / --frequency-exponent F   planner's accuracy proxy (d/D)^α · τ^γ (default 0.5 / 0.5; bin/sweep-proxy.ts measured 0.07 / 1.10 for one group)
-  --max-speed-ratio F     grouping: slowest/fastest step-time bound within a group (default 2; inf = label-only)
+  --max-speed-ratio F     grouping: slowest/fastest step-time bound within a group (default 1.6; inf = label-only)
+  --min-band-size N       grouping: devices per speed band at least (smaller speed runs merge into a neighbour, so a
+                          band pools enough label mass for near-IID groups; default one group's worth)
   --download-ratio F      download bandwidth = F × upload when not profiled (default 4)
   --sync-intra-ms N       barrier cost per intra-group round (default 150)
   --sync-global-ms N      barrier cost per global round (default 500)
   --agg-mbps F            server aggregation throughput, MB/s (default 500)
   --no-overheads          the old clock: no download, sync or aggregation time
+  --prefix-cache-mb N     frozen-prefix cache per training worker, MB (default 256; 0 = off): the embedding and the
+                          blocks below a device's depth are reused per row while their LoRA values are unchanged
+                          (src/sim/prefix-cache.ts; bit-identical results, only wall time changes)
   --no-memo               recompute identical jobs instead of reusing them (same numbers, slower; compare/memo.ts)
   --out DIR               output folder (default .cache/compare/)
   --merge DIR,DIR,…       no training: merge the runs of earlier comparisons (results.json or results.partial.json
@@ -139,6 +144,7 @@ const { values: a } = parseArgs({
     weighting: { type: 'string', default: 'samples' },
     'lora-agg': { type: 'string', default: 'separate' },
     'max-speed-ratio': { type: 'string' },
+    'min-band-size': { type: 'string' },
     'depth-exponent': { type: 'string' },
     'frequency-exponent': { type: 'string' },
     'download-ratio': { type: 'string' },
@@ -147,6 +153,7 @@ const { values: a } = parseArgs({
     'agg-mbps': { type: 'string' },
     'no-overheads': { type: 'boolean', default: false },
     'no-memo': { type: 'boolean', default: false },
+    'prefix-cache-mb': { type: 'string', default: '256' },
     out: { type: 'string', default: '.cache/compare/' },
     merge: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -207,6 +214,7 @@ async function main(): Promise<void> {
     batchSize: num('batch', a.batch),
     evalCount: num('eval-count', a['eval-count'] ?? '1000'),
     seed: num('seed', a.seed),
+    prefixCacheMb: num('prefix-cache-mb', a['prefix-cache-mb'], false),
     ...(a.task === undefined ? {} : { task: a.task }),
   };
   const strategyOptions: { -readonly [K in keyof StrategyOptions]: StrategyOptions[K] } = {
@@ -225,6 +233,7 @@ async function main(): Promise<void> {
     const r = a['max-speed-ratio'] === 'inf' ? Number.POSITIVE_INFINITY : num('max-speed-ratio', a['max-speed-ratio'], false);
     strategyOptions.grouping = { ...strategyOptions.grouping, maxSpeedRatio: r };
   }
+  if (a['min-band-size'] !== undefined) strategyOptions.grouping = { ...strategyOptions.grouping, minBandSize: num('min-band-size', a['min-band-size']) };
   const baseSeed = num('seed', a.seed);
   const seeds = (a.seeds ?? `${baseSeed},${baseSeed + 1},${baseSeed + 2}`).split(',').map((x) => num('seeds', x.trim()));
   const centralizedSteps = num('centralized-steps', a['centralized-steps'] ?? (quick ? '200' : '400'));
@@ -306,6 +315,9 @@ async function main(): Promise<void> {
           const strategy = createStrategy(name, strategyOptions);
           const records: SimRoundRecord[] = [];
           const started = performance.now();
+          const prefixBefore = backend.prefixStats?.();
+          // Process CPU (this thread and the workers'): less sensitive than wall time to other load on the machine.
+          const cpuBefore = process.cpuUsage();
           for await (const r of simulate({
             strategy,
             devices,
@@ -326,7 +338,7 @@ async function main(): Promise<void> {
           const last = records[records.length - 1]!;
           console.log(
             `    ${records.length - 1} rounds · final acc ${pct(last.accuracy)} at ${secs(last.simulatedMs)} · up ${mb(last.bytesUploaded)} down ${mb(last.bytesDownloaded)} · ` +
-              `compute ${last.computeSeconds.toFixed(0)} s · wall ${secs(performance.now() - started)}`,
+              `compute ${last.computeSeconds.toFixed(0)} s · wall ${secs(performance.now() - started)} · cpu ${cpuSeconds(cpuBefore).toFixed(1)} s${prefixLine(prefixBefore, backend.prefixStats?.())}`,
           );
           runs.push({ alpha, seed, strategy: name, records, wallMs: performance.now() - started, horizonMs });
           const hit = records.find((r) => r.accuracy >= target!);
@@ -520,6 +532,20 @@ function oneOf<T extends string>(name: string, raw: string, allowed: readonly T[
 
 function restrict(state: AdapterState, keys: readonly string[]): AdapterState {
   return new Map([...state].filter(([k]) => keys.includes(k)));
+}
+
+function cpuSeconds(since: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(since);
+  return (d.user + d.system) / 1e6;
+}
+
+/** The frozen-prefix cache's batches served / computed during one strategy's run, and its size now. */
+function prefixLine(before: PrefixCacheStats | undefined, after: PrefixCacheStats | undefined): string {
+  if (before === undefined || after === undefined || after.hits + after.partial + after.misses === 0) return '';
+  const hits = after.hits - before.hits;
+  const partial = after.partial - before.partial;
+  const all = hits + partial + after.misses - before.misses;
+  return ` · prefix cache: of ${all} batches ${hits} served whole, ${partial} in part (${(after.bytes / 1e6).toFixed(0)} MB held)`;
 }
 
 function maxPredicted(predicted: Readonly<Record<string, number>> | undefined): number {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { groupDivergences, nearIidGroups, randomGroups, resolveGroupCount } from '../src/federated/grouping';
+import { groupDivergences, nearIidGroups, randomGroups, resolveGroupCount, speedBandsOf } from '../src/federated/grouping';
 import type { DeviceGroup } from '../src/federated/grouping';
 import { jensenShannon } from '../src/federated/label-distribution';
 import { seededRandom, shuffled } from '../src/federated/random';
@@ -90,5 +90,31 @@ describe('near-IID grouping', () => {
       const groups = nearIidGroups(devices, { numGroups: 2, minGroupSize: 4, maxGroupSize: 4, seed });
       assert.deepEqual(groups.map((g) => g.deviceIds), [['a', 'c', 'e', 'g'], ['b', 'd', 'f', 'h']]);
     }
+  });
+
+  it('minBandSize: speed runs smaller than it merge into the closer neighbour, and groups stay inside bands', () => {
+    // 4 devices at 1×, 4 at 2×, 12 at 4×: with the 1.6 ratio bound, three speed runs of 4 / 4 / 12.
+    const fleet = syntheticFleet({ numDevices: 20, numClasses: 6, alpha: 0.1, numBlocks: 4, seed: 5, tiers: [1, 2, 4, 4, 4] });
+    const tier = (id: string) => [1, 2, 4, 4, 4][Number(id.slice(4)) % 5]!;
+    const opts = { targetGroupSize: 2, maxSpeedRatio: 1.6, seed: 5 };
+    const tiersOf = (bands: string[][]) => bands.map((b) => [...new Set(b.map(tier))].sort((x, y) => x - y));
+    assert.deepEqual(tiersOf(speedBandsOf(fleet, opts)), [[1], [2], [4]]);
+    assert.deepEqual(speedBandsOf(fleet, opts).map((b) => b.length), [4, 4, 12]);
+    // 8: the 1× run (only a right neighbour) joins the 2× run; the 4× run is big enough.
+    assert.deepEqual(tiersOf(speedBandsOf(fleet, { ...opts, minBandSize: 8 })), [[1, 2], [4]]);
+    // 13: the 8 fast devices are still too few, and merge into the slow band: one band.
+    assert.deepEqual(speedBandsOf(fleet, { ...opts, minBandSize: 13 }).map((b) => b.length), [20]);
+    // Below one group's worth it changes nothing.
+    assert.deepEqual(speedBandsOf(fleet, { ...opts, minBandSize: 2 }), speedBandsOf(fleet, opts));
+    for (const minBandSize of [undefined, 8]) {
+      const o = { ...opts, ...(minBandSize === undefined ? {} : { minBandSize }) };
+      const bandOf = new Map(speedBandsOf(fleet, o).flatMap((b, i) => b.map((id) => [id, i] as const)));
+      const groups = nearIidGroups(fleet, o);
+      assertPartition(fleet, groups);
+      for (const g of groups) assert.equal(new Set(g.deviceIds.map((id) => bandOf.get(id))).size, 1, `group ${g.groupId} spans bands`);
+    }
+    assert.throws(() => nearIidGroups(fleet, { ...opts, minBandSize: 0 }), /minBandSize must be a positive integer/);
+    assert.throws(() => nearIidGroups(fleet, { ...opts, minBandSize: 2.5 }), /minBandSize must be a positive integer/);
+    assert.throws(() => nearIidGroups(fleet, { ...opts, minBandSize: 200 }), /minBandSize \(200\) must be ≤ maxBandSize/);
   });
 });

@@ -542,13 +542,17 @@ export class RunLoop {
     }
     return new Promise<ClientUpdate | undefined>((resolve) => {
       let settled = false;
+      // The strategy's straggler deadline (fedlora-deadline) binds when it is shorter than the run's timeout.
+      const byDeadline = a.deadlineMs !== undefined && a.deadlineMs < settings.roundTimeoutMs;
+      const waitMs = byDeadline ? Math.max(0, a.deadlineMs!) : settings.roundTimeoutMs;
       const timer = setTimeout(() => {
         const paused = registry.get(a.deviceId)?.paused;
         this.log(
-          `round ${a.round}.${a.intraRound} group ${a.groupId}: no upload from ${a.deviceId} within ${settings.roundTimeoutMs} ms${paused ? ` (paused: ${paused.reasons.join(', ')})` : ''}`,
+          `round ${a.round}.${a.intraRound} group ${a.groupId}: no upload from ${a.deviceId} within ${waitMs} ms` +
+            `${byDeadline ? " (the strategy's round deadline: dropped from this round as a straggler)" : ''}${paused ? ` (paused: ${paused.reasons.join(', ')})` : ''}`,
         );
         work.settle(undefined);
-      }, settings.roundTimeoutMs);
+      }, waitMs);
       timer.unref?.();
       const partitionIndex = registry.get(a.deviceId)?.report?.partitionIndex;
       const wire: PendingWork['wire'] = {

@@ -109,13 +109,13 @@ export interface FakeDevice {
 /**
  * Connects, says hello (fleet mode), joins with the partition it was given, and answers every
  * assignment by uploading `delta(assignment)` (default: +`value` on each trained block), except
- * the first `ignoreFirst` ones (a straggler).
+ * the first `ignoreFirst` ones (a straggler); `uploadDelayMs` makes it a slow one.
  */
 export async function startFakeDevice(
   url: string,
   token: string,
   deviceId: string,
-  opts: { numSamples: number; value: number; autoTrain?: boolean; ignoreFirst?: number },
+  opts: { numSamples: number; value: number; autoTrain?: boolean; ignoreFirst?: number; uploadDelayMs?: number },
 ): Promise<FakeDevice> {
   const socket = openSocket(url);
   const assignments: Assignment[] = [];
@@ -140,8 +140,12 @@ export async function startFakeDevice(
     const start = decodeAdapter(parsed.value.payload);
     const keys = trainedBlockKeys(w.task.numBlocks, a.depth);
     const payload = new Uint8Array(encodeAdapter(constantDelta(keys, opts.value, start)));
-    socket.emit('progress', { runId: a.runId, round: a.round, intraRound: a.intraRound, step: a.localSteps, localSteps: a.localSteps, loss: 0.5 });
-    socket.emit('upload', { runId: a.runId, round: a.round, intraRound: a.intraRound, groupId: a.groupId, numSamples: opts.numSamples, payload });
+    const send = () => {
+      socket.emit('progress', { runId: a.runId, round: a.round, intraRound: a.intraRound, step: a.localSteps, localSteps: a.localSteps, loss: 0.5 });
+      socket.emit('upload', { runId: a.runId, round: a.round, intraRound: a.intraRound, groupId: a.groupId, numSamples: opts.numSamples, payload });
+    };
+    if (opts.uploadDelayMs === undefined) send();
+    else setTimeout(send, opts.uploadDelayMs);
   });
   const joined = next(socket, 'joined');
   socket.emit('join', joinMessage(deviceId, token, partitionIndex, opts.numSamples));

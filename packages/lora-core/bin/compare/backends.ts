@@ -6,13 +6,15 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { AdapterState, EvalResult } from '../../src';
-import type { LocalTrainer, LocalTrainingJob, LocalTrainingResult, SimEvaluation, TrainingService } from '../../src/sim';
+import type { LocalTrainer, LocalTrainingJob, LocalTrainingResult, PrefixCacheStats, SimEvaluation, TrainingService } from '../../src/sim';
 import type { WorkerReply, WorkerRequest } from './messages';
 import type { TaskSetting } from './setup';
 
 export interface SimBackend extends TrainingService {
   evaluate(adapter: AdapterState): Promise<SimEvaluation>;
   measureMsPerStep(rows: Int32Array, runs: number, warmup: number): Promise<number[]>;
+  /** Frozen-prefix cache counters, summed over the trainers. */
+  prefixStats?(): PrefixCacheStats;
   close(): Promise<void>;
 }
 
@@ -27,6 +29,9 @@ export class InProcessBackend implements SimBackend {
   measureMsPerStep(rows: Int32Array, runs: number, warmup: number): Promise<number[]> {
     return this.trainer.measureMsPerStep(rows, runs, warmup);
   }
+  prefixStats(): PrefixCacheStats {
+    return this.trainer.prefixCacheStats;
+  }
   async close(): Promise<void> {}
 }
 
@@ -37,6 +42,7 @@ export class WorkerPool implements SimBackend {
   private readonly idle: Worker[] = [];
   private readonly queue: Pending[] = [];
   private readonly inFlight = new Map<number, { worker: Worker; pending: Pending }>();
+  private readonly prefixByWorker = new Map<Worker, PrefixCacheStats>();
   private nextId = 1;
 
   private constructor(
@@ -104,6 +110,12 @@ export class WorkerPool implements SimBackend {
     return this.request({ kind: 'measure', rows, runs, warmup }) as Promise<number[]>;
   }
 
+  prefixStats(): PrefixCacheStats {
+    const sum: PrefixCacheStats = { hits: 0, partial: 0, misses: 0, bytes: 0, entries: 0 };
+    for (const s of this.prefixByWorker.values()) for (const k of ['hits', 'partial', 'misses', 'bytes', 'entries'] as const) sum[k] += s[k];
+    return sum;
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
@@ -130,6 +142,7 @@ export class WorkerPool implements SimBackend {
     if (entry === undefined) return;
     this.inFlight.delete(m.id);
     this.idle.push(worker);
+    if (m.kind === 'done' && m.prefix !== undefined) this.prefixByWorker.set(worker, m.prefix);
     if (m.kind === 'done') entry.pending.resolve(m.result);
     else entry.pending.reject(new Error(`worker: ${m.error}`));
     this.dispatch();

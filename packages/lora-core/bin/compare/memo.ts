@@ -12,7 +12,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { AdapterState } from '../../src';
-import type { LocalTrainingJob, LocalTrainingResult, SimEvaluation } from '../../src/sim';
+import type { LocalTrainingJob, LocalTrainingResult, PrefixCacheStats, SimEvaluation } from '../../src/sim';
 import type { SimBackend } from './backends';
 
 export interface MemoStats {
@@ -49,6 +49,10 @@ export class MemoBackend implements SimBackend {
 
   measureMsPerStep(rows: Int32Array, runs: number, warmup: number): Promise<number[]> {
     return this.inner.measureMsPerStep(rows, runs, warmup);
+  }
+
+  prefixStats(): PrefixCacheStats {
+    return this.inner.prefixStats?.() ?? { hits: 0, partial: 0, misses: 0, bytes: 0, entries: 0 };
   }
 
   close(): Promise<void> {

@@ -1,6 +1,6 @@
 /** Messages between the compare CLI and its training workers (structured-cloned: Maps and typed arrays survive). */
 import type { AdapterState, EvalResult } from '../../src';
-import type { LocalTrainingJob, LocalTrainingResult } from '../../src/sim';
+import type { LocalTrainingJob, LocalTrainingResult, PrefixCacheStats } from '../../src/sim';
 
 export type WorkerRequest =
   | { readonly id: number; readonly kind: 'train'; readonly job: LocalTrainingJob }
@@ -10,5 +10,5 @@ export type WorkerRequest =
 export type WorkerReply =
   | { readonly kind: 'ready' }
   | { readonly kind: 'failed'; readonly error: string }
-  | { readonly kind: 'done'; readonly id: number; readonly result: LocalTrainingResult | EvalResult | number[] }
+  | { readonly kind: 'done'; readonly id: number; readonly result: LocalTrainingResult | EvalResult | number[]; readonly prefix?: PrefixCacheStats }
   | { readonly kind: 'error'; readonly id: number; readonly error: string };

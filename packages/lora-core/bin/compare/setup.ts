@@ -18,6 +18,8 @@ export interface TaskSetting {
   readonly batchSize: number;
   readonly evalCount: number;
   readonly seed: number;
+  /** Frozen-prefix cache budget per trainer (each worker has its own), MB; 0 = off. */
+  readonly prefixCacheMb?: number;
   /** --task: a built-in task name or a task file; undefined = WordNet (top-K, per-class cap, 20% holdout). */
   readonly task?: string;
 }
@@ -50,6 +52,7 @@ export async function loadTask(s: TaskSetting): Promise<LoadedTask> {
     seed: s.seed,
     evaluation,
     evaluationBatchSize: 64,
+    prefixCacheBytes: (s.prefixCacheMb ?? 0) * 1e6,
   });
   return { name, encoder, train, test, evaluation, numClasses, trainer };
 }

@@ -17,7 +17,7 @@ try {
           ? trainer.evaluate(req.adapter, req.start, req.end)
           : trainer.measureMsPerStep(req.rows, req.runs, req.warmup);
     work.then(
-      (result) => send({ kind: 'done', id: req.id, result }),
+      (result) => send({ kind: 'done', id: req.id, result, prefix: trainer.prefixCacheStats }),
       (e: unknown) => send({ kind: 'error', id: req.id, error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
     );
   });

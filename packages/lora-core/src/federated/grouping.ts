@@ -56,6 +56,13 @@ export interface GroupingOptions {
   readonly maxSpeedRatio?: number;
   /** Devices per speed band at most (bounds the greedy's and the search's cost at large n). Default 100. */
   readonly maxBandSize?: number;
+  /**
+   * Devices per speed band at least: a band pools the label mass its groups are drawn from, and a
+   * few skewed devices cannot make near-IID groups (at α = 0.1 a device holds 1–3 labels), so a
+   * speed run smaller than this merges into its closer neighbour (its ratio bound then gives way).
+   * Default: one group's worth (max(minGroupSize, ⌈n / K⌉)); values below that change nothing.
+   */
+  readonly minBandSize?: number;
   /** Local search: 'bounded' (default, worst group only) or 'exhaustive' (every pair, O(n²) per pass). */
   readonly search?: 'bounded' | 'exhaustive';
   /** Wall-clock bound on the local search, ms (the greedy result is always complete). Default none; setting it makes results machine-dependent. */
@@ -101,7 +108,7 @@ export function nearIidGroups(devices: readonly DeviceInfo[], options: GroupingO
   const deadline = options.searchBudgetMs !== undefined ? performance.now() + options.searchBudgetMs : Number.POSITIVE_INFINITY;
   const random = seededRandom(options.seed ?? 0);
 
-  const bands = speedBands(fleet, k, minSize, maxSize, ratio, options.maxBandSize ?? DEFAULT_MAX_BAND_SIZE);
+  const bands = speedBands(fleet, k, minSize, maxSize, ratio, options.maxBandSize ?? DEFAULT_MAX_BAND_SIZE, options.minBandSize);
   const members: DeviceInfo[][] = [];
   for (const band of bands) {
     const groups = greedyGroups(band.devices, band.groups, minSize, maxSize, global, options.capabilityTieTolerance ?? 1e-3, random);
@@ -155,13 +162,16 @@ function speedBands(
   maxSize: number,
   maxRatio: number,
   maxBandSize: number,
+  minBandSize = 1,
 ): Band[] {
   if (!(Number.isInteger(maxBandSize) && maxBandSize >= 1)) throw new Error(`maxBandSize must be a positive integer, got ${maxBandSize}`);
+  if (!(Number.isInteger(minBandSize) && minBandSize >= 1)) throw new Error(`minBandSize must be a positive integer, got ${minBandSize}`);
+  if (minBandSize > maxBandSize) throw new Error(`minBandSize (${minBandSize}) must be ≤ maxBandSize (${maxBandSize})`);
   const sorted = [...fleet].map((d) => ({ d, c: capability(d) })).sort((a, b) => a.c - b.c || (a.d.id < b.d.id ? -1 : 1));
   const logRatio = Math.log(maxRatio);
   const meanSize = fleet.length / k;
-  // Big enough for one group, and for whole groups of about the mean size.
-  const minBand = Math.max(minSize, Math.ceil(meanSize));
+  // Big enough for one group, for whole groups of about the mean size, and for the caller's minimum.
+  const minBand = Math.max(minSize, Math.ceil(meanSize), minBandSize);
   const runs: Array<typeof sorted> = [];
   let run: typeof sorted = [];
   for (const x of sorted) {
@@ -221,6 +231,22 @@ function speedBands(
     return [{ devices: sorted.map((x) => x.d), groups: k }];
   }
   return runs.map((r, i) => ({ devices: r.map((x) => x.d), groups: counts[i]! }));
+}
+
+/** The speed bands nearIidGroups cuts the fleet into (device ids, fastest band first); for tests and logs. */
+export function speedBandsOf(devices: readonly DeviceInfo[], options: GroupingOptions = {}): string[][] {
+  const fleet = prepare(devices);
+  const k = resolveGroupCount(fleet.length, options);
+  const bands = speedBands(
+    fleet,
+    k,
+    options.minGroupSize ?? 1,
+    options.maxGroupSize ?? Number.POSITIVE_INFINITY,
+    options.maxSpeedRatio ?? Number.POSITIVE_INFINITY,
+    options.maxBandSize ?? DEFAULT_MAX_BAND_SIZE,
+    options.minBandSize,
+  );
+  return bands.map((b) => b.devices.map((d) => d.id));
 }
 
 /** Step 1 (see the file comment): skew-ordered greedy with sizes kept balanced. */

@@ -23,7 +23,7 @@ export {
   validateRobustOptions,
 } from './robust';
 export type { RobustOptions, RobustReport, RobustRule, RobustUpdateDecision } from './robust';
-export { DEFAULT_MAX_SPEED_RATIO, groupDivergences, groupSpeedRatios, nearIidGroups, randomGroups, resolveGroupCount } from './grouping';
+export { DEFAULT_MAX_SPEED_RATIO, groupDivergences, groupSpeedRatios, nearIidGroups, randomGroups, resolveGroupCount, speedBandsOf } from './grouping';
 export type { DeviceGroup, GroupingOptions } from './grouping';
 export { addHistograms, countsDivergence, jensenShannon, normalize } from './label-distribution';
 export {

@@ -32,6 +32,8 @@ export interface MemberAssignment {
   readonly blockKeys: readonly BlockKey[];
   /** The group's current adapter A_g, every block (those below the depth run frozen). Shared: do not mutate. */
   readonly adapter: AdapterState;
+  /** The group's straggler deadline (GroupPlan.deadlineMs), ms from the work's dispatch; absent = none. */
+  readonly deadlineMs?: number;
 }
 
 /**
@@ -113,7 +115,17 @@ async function runGroup(
     const current = adapter;
     const received = await Promise.all(
       plan.deviceIds.map((deviceId) =>
-        trainMember({ round, groupId: plan.groupId, intraRound, deviceId, depth: plan.depth, localSteps: plan.localSteps, blockKeys, adapter: current }),
+        trainMember({
+          round,
+          groupId: plan.groupId,
+          intraRound,
+          deviceId,
+          depth: plan.depth,
+          localSteps: plan.localSteps,
+          blockKeys,
+          adapter: current,
+          ...(plan.deadlineMs === undefined ? {} : { deadlineMs: plan.deadlineMs }),
+        }),
       ),
     );
     const updates: ClientUpdate[] = [];

@@ -168,17 +168,32 @@ export class LoraClassifier {
     return out;
   }
 
-  /** One step: forward, backward (through the trained blocks only), Adam. Returns the batch loss. */
-  async trainStep(batch: LabeledBatch): Promise<{ loss: number }> {
+  /** Blocks below the depth (run frozen), counted from the input. */
+  get frozenBlocks(): number {
+    return this.firstTrained;
+  }
+
+  /** The embedding and the frozen blocks' output for a batch, [batch, seqLen, width]; the caller owns it. */
+  frozenOutput(tokens: TokenBatch): tf.Tensor3D {
+    return tf.tidy(() => this.runFrozen(tokens, this.encoder.prepare(tokens)));
+  }
+
+  /**
+   * One step: forward, backward (through the trained blocks only), Adam. Returns the batch loss.
+   * `frozenOut`, when given, stands for frozenOutput(batch.tokens) (e.g. from a cache) and is
+   * disposed here.
+   */
+  async trainStep(batch: LabeledBatch, frozenOut?: tf.Tensor3D): Promise<{ loss: number }> {
     this.checkLabels(batch);
     const stepSeed = this.config.seed * 1_000_003 + this.steps++;
     const loss = tf.tidy(() => {
-      const { value, grads } = this.lossAndGradients(batch, stepSeed);
+      const { value, grads } = this.lossAndGradients(batch, stepSeed, frozenOut);
       const step = (optimizer: FlatAdam, vars: tf.Variable[]) => optimizer.applyGradients(vars, vars.map((v) => grads[v.name]!));
       step(this.loraOptimizer, this.loraVariables());
       step(this.headOptimizer, [this.headW, this.headB]);
       return value;
     });
+    frozenOut?.dispose();
     const [v] = await loss.data();
     loss.dispose();
     return { loss: v as number };
@@ -203,9 +218,9 @@ export class LoraClassifier {
     return { loss, gradients };
   }
 
-  private lossAndGradients(batch: LabeledBatch, dropoutSeed?: number): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+  private lossAndGradients(batch: LabeledBatch, dropoutSeed?: number, given?: tf.Tensor3D): { value: tf.Scalar; grads: tf.NamedTensorMap } {
     const ctx = this.encoder.prepare(batch.tokens);
-    const frozenOut = this.runFrozen(batch.tokens, ctx);
+    const frozenOut = given ?? this.runFrozen(batch.tokens, ctx);
     const onehot = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), this.config.numClasses);
     return tf.variableGrads(
       () => crossEntropy(this.logitsFrom(frozenOut, ctx, dropoutSeed), onehot),
@@ -226,18 +241,24 @@ export class LoraClassifier {
     return v as number;
   }
 
-  async evaluate(batches: Iterable<LabeledBatch>): Promise<EvalResult> {
+  /**
+   * Accuracy and mean loss over the batches. `frozenFor`, when given, returns frozenOutput of a
+   * batch (e.g. from a cache); its tensors are disposed here.
+   */
+  async evaluate(batches: Iterable<LabeledBatch>, frozenFor?: (batch: LabeledBatch) => tf.Tensor3D): Promise<EvalResult> {
     let correct = 0;
     let lossSum = 0;
     let count = 0;
     for (const batch of batches) {
       this.checkLabels(batch);
+      const given = frozenFor?.(batch);
       const [pred, losses] = tf.tidy(() => {
         const ctx = this.encoder.prepare(batch.tokens);
-        const logits = this.logitsFrom(this.runFrozen(batch.tokens, ctx), ctx);
+        const logits = this.logitsFrom(given ?? this.runFrozen(batch.tokens, ctx), ctx);
         const onehot = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), this.config.numClasses);
         return [tf.argMax(logits, 1), tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1))];
       });
+      given?.dispose();
       const p = await pred.data();
       const l = await losses.data();
       tf.dispose([pred, losses]);

@@ -11,6 +11,8 @@ export { simulate } from './engine';
 export type { MemberTrainingResult, SimEvaluation, SimGroupRecord, SimRoundRecord, SimTrainMember, SimulationOptions } from './engine';
 export { LocalTrainer, deviceBatchRows, hashSeed, lengthSortedSubset } from './local-trainer';
 export type { LocalTrainerConfig, LocalTrainingJob, LocalTrainingResult } from './local-trainer';
+export { PrefixCache, prefixFingerprints } from './prefix-cache';
+export type { PrefixCacheStats } from './prefix-cache';
 export { bindMembers } from './members';
 export type { TrainingService } from './members';
 export { ratio, summarizeRun } from './metrics';

@@ -15,6 +15,7 @@ import { makeBatch } from '../lora/batching';
 import { LoraClassifier, type EvalResult, type LabeledBatch } from '../lora/classifier';
 import type { LoraConfig } from '../lora/config';
 import { subtractAdapters } from '../federated/aggregate';
+import { PrefixCache, prefixFingerprints, type PrefixCacheStats } from './prefix-cache';
 
 export interface LocalTrainerConfig {
   readonly encoder: TextEncoder;
@@ -29,6 +30,8 @@ export interface LocalTrainerConfig {
   /** The fixed evaluation set (see lengthSortedSubset). */
   readonly evaluation?: LabeledDataset;
   readonly evaluationBatchSize?: number;
+  /** Bytes for the frozen-prefix cache (prefix-cache.ts); 0 or absent = no cache. Results do not change. */
+  readonly prefixCacheBytes?: number;
 }
 
 export interface LocalTrainingJob {
@@ -54,9 +57,19 @@ export interface LocalTrainingResult {
 export class LocalTrainer {
   private readonly classifiers = new Map<number, LoraClassifier>();
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly prefix: PrefixCache;
+  /** Per-level fingerprints of the last two distinct adapters evaluated (picks the evaluation's cache level). */
+  private evalFingerprints: { current: string[]; previous: string[] } = { current: [], previous: [] };
+  private readonly evalLevels = new Set<string>();
 
   constructor(readonly config: LocalTrainerConfig) {
     if (!(Number.isInteger(config.batchSize) && config.batchSize >= 1)) throw new RangeError(`batchSize must be a positive integer, got ${config.batchSize}`);
+    this.prefix = new PrefixCache(config.prefixCacheBytes ?? 0);
+  }
+
+  /** Frozen-prefix cache counters (batches served whole from the cache vs computed). */
+  get prefixCacheStats(): PrefixCacheStats {
+    return { ...this.prefix.stats };
   }
 
   get numBlocks(): number {
@@ -73,10 +86,14 @@ export class LocalTrainer {
       const clf = this.classifierAt(job.depth);
       clf.setAdapter(job.adapter);
       clf.resetOptimizerState();
+      const f = clf.frozenBlocks;
+      const level = f > 0 && this.prefix.maxBytes > 0 ? `t${prefixFingerprints(job.adapter, this.numBlocks)[f - 1]}` : undefined;
       let lossSum = 0;
       for (let k = 0; k < job.localSteps; k++) {
         const rows = deviceBatchRows(job.rows, this.config.batchSize, this.config.seed, job.deviceId, job.firstStep + k);
-        lossSum += (await clf.trainStep(makeBatch(this.config.encoder, this.config.train, rows))).loss;
+        const batch = makeBatch(this.config.encoder, this.config.train, rows);
+        const frozen = level === undefined ? undefined : this.prefix.batch(level, rows.map(String), batch.tokens, (t) => clf.frozenOutput(t));
+        lossSum += (await clf.trainStep(batch, frozen)).loss;
       }
       const delta = subtractAdapters(clf.getAdapter(), job.adapter, clf.trainedKeys);
       return { delta, trainLoss: lossSum / job.localSteps, ms: performance.now() - t0 };
@@ -93,14 +110,22 @@ export class LocalTrainer {
       if (data === undefined) throw new Error('LocalTrainer has no evaluation set');
       if (!(start >= 0 && end <= data.texts.length && start <= end)) throw new RangeError(`evaluation range ${start}..${end} outside 0..${data.texts.length}`);
       if (start === end) return { accuracy: 0, loss: 0, count: 0 };
-      const clf = this.classifierAt(this.numBlocks);
+      const f = this.evaluationPrefixLevel(adapter);
+      const clf = this.classifierAt(this.numBlocks - f);
       clf.setAdapter(adapter);
       const size = this.config.evaluationBatchSize ?? 64;
       const batches: LabeledBatch[] = [];
+      const rowsOf = new Map<LabeledBatch, string[]>();
       for (let s = start; s < end; s += size) {
-        batches.push(makeBatch(this.config.encoder, data, Array.from({ length: Math.min(size, end - s) }, (_, i) => s + i)));
+        const rows = Array.from({ length: Math.min(size, end - s) }, (_, i) => s + i);
+        const batch = makeBatch(this.config.encoder, data, rows);
+        batches.push(batch);
+        rowsOf.set(batch, rows.map(String));
       }
-      return clf.evaluate(batches);
+      if (f === 0) return clf.evaluate(batches);
+      const level = `e${prefixFingerprints(adapter, this.numBlocks)[f - 1]}`;
+      this.evalLevels.add(level);
+      return clf.evaluate(batches, (batch) => this.prefix.batch(level, rowsOf.get(batch)!, batch.tokens, (t) => clf.frozenOutput(t)));
     });
   }
 
@@ -132,7 +157,26 @@ export class LocalTrainer {
     });
   }
 
+  /**
+   * How many bottom blocks evaluation runs through the prefix cache: the deepest level already
+   * cached for this adapter's lower blocks; else the deepest level whose blocks equal those of the
+   * previous distinct adapter evaluated (they were stable once, so they may be again); else none.
+   * Any depth's classifier computes the same function of a full adapter, so this only moves time.
+   */
+  private evaluationPrefixLevel(adapter: AdapterState): number {
+    if (this.prefix.maxBytes === 0) return 0;
+    // Levels 1..numBlocks−1, then one over every block: it tells a new adapter from another chunk of the same one.
+    const all = prefixFingerprints(adapter, this.numBlocks + 1);
+    const fps = all.slice(0, this.numBlocks - 1);
+    const e = this.evalFingerprints;
+    if (all[all.length - 1] !== e.current[e.current.length - 1]) this.evalFingerprints = { current: all, previous: e.current };
+    for (let L = fps.length; L >= 1; L--) if (this.evalLevels.has(`e${fps[L - 1]}`)) return L;
+    for (let L = fps.length; L >= 1; L--) if (this.evalFingerprints.previous[L - 1] === fps[L - 1]) return L;
+    return 0;
+  }
+
   dispose(): void {
+    this.prefix.clear();
     for (const clf of this.classifiers.values()) clf.dispose();
     this.classifiers.clear();
   }

@@ -166,7 +166,7 @@ describe('a cluster of coordinators on Redis', { timeout: 600_000 }, () => {
   });
 
   it('Redis restarted mid-run, then the leader killed: the run continues and finishes on another node', async () => {
-    const spec: RunSpec = { devices: 60, robust: 'mean', rounds: 4, seed: 14 };
+    const spec: RunSpec = { devices: 60, robust: 'mean', rounds: 6, seed: 14 };
     const nodes = await cluster('faults', spec);
     let killed: NodeProcess | undefined;
     const roundsDone = (n: NodeProcess) => n.lines.filter((l) => /\] round [1-9]\d*: no evaluation set/.test(l)).length;
@@ -178,7 +178,8 @@ describe('a cluster of coordinators on Redis', { timeout: 600_000 }, () => {
       const first = leaderOf()!;
       await redis.restart();
       // Right after the restart the nodes' status lines may not name a leader yet: wait for one.
-      await wait(() => roundsDone(first) >= 2 && leaderOf() !== undefined);
+      // Kill only once round ≥ 2's checkpoint has landed in Redis: the next leader resumes from there.
+      await wait(() => first.lines.some((l) => /round [2-9]: checkpoint written to Redis/.test(l)) && leaderOf() !== undefined);
       killed = leaderOf();
       assert.equal(killed, first, 'the leader kept its lease through the Redis restart');
       await killed!.kill('SIGKILL');
@@ -187,7 +188,7 @@ describe('a cluster of coordinators on Redis', { timeout: 600_000 }, () => {
     assert.ok(killed);
     assert.notEqual(result.leader, killed, 'another node led the run to its end');
     assert.ok(result.leader.lines.some((l) => /took over run .* at its last completed round [2-9]/.test(l)), result.leader.lines.slice(-30).join('\n'));
-    assert.ok(result.leader.lines.some((l) => /run .* finished: finished 4 rounds/.test(l)));
+    assert.ok(result.leader.lines.some((l) => /run .* finished: finished 6 rounds/.test(l)));
     assert.ok(movedFromInitial(result.adapter) > 0);
   });
 });

@@ -329,7 +329,10 @@ export class ClusterNode implements ClusterHooks {
           .exec(),
       superseded,
       this.log,
-    ).catch((err: unknown) => this.log(`round ${cp.round}'s checkpoint was not written to Redis: ${(err as Error).message}`));
+    ).then(
+      () => this.log(`round ${cp.round}: checkpoint written to Redis`),
+      (err: unknown) => this.log(`round ${cp.round}'s checkpoint was not written to Redis: ${(err as Error).message}`),
+    );
   }
 
   /** Every 250 ms: the cluster's device count, and the leader's status (written by the leader, read by the others). */

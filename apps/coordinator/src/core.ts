@@ -48,6 +48,7 @@ export type {
   LabeledDataset,
   LoraConfig,
   NamedArray,
+  NonFiniteValue,
   PlanContext,
   ResourceProfile,
   RoundPlan,

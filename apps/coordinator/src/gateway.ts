@@ -149,7 +149,11 @@ export class DeviceGateway implements DeviceChannel {
     return true;
   }
 
-  /** To every socket, coalesced (status-throttle.ts): a changed state or round at once, counts at most 4 per second. */
+  /**
+   * To every socket, coalesced (status-throttle.ts): a changed state or round at once, an unchanged
+   * status never, counts (a device joined or left) at most 4 per second, less often for a large fleet
+   * and during rounds.
+   */
   broadcastStatus(status: RunStatus): void {
     this.statusThrottle.push(status);
   }

@@ -12,6 +12,7 @@ import type { AddressLimits, ConnectionLimits } from './connection-limits';
 import { RunLoop } from './engine/run-loop';
 import { workerPlanner } from './planning/planner';
 import type { RoundPlanner, StrategySpec } from './planning/planner';
+import type { SendPacerOptions } from './engine/send-pacer';
 import type { ClusterHooks } from './engine/run-loop';
 import type { HelloAdmission } from './gateway';
 import type { InviteBook } from './invites';
@@ -45,6 +46,8 @@ export interface OpenRunOptions {
   readonly strategy?: Strategy;
   /** Where rounds are planned; default: a worker planner for a strategy built from params, else in process. */
   readonly planner?: RoundPlanner;
+  /** Batching of the work sends (engine/send-pacer.ts defaults when absent). */
+  readonly sendPacing?: SendPacerOptions;
   readonly task: FederatedTask;
   readonly state: CoordinatorState;
   readonly joinToken: string;
@@ -195,6 +198,7 @@ export function openRun(opts: OpenRunOptions): RunSession {
     },
     ...(opts.cluster ? { cluster: opts.cluster } : {}),
     ...(planner ? { planner } : {}),
+    ...(opts.sendPacing ? { sendPacing: opts.sendPacing } : {}),
     log,
   });
   gateway.attachEngine(loop);

@@ -18,6 +18,7 @@ import type { ConnectionLimits } from './connection-limits';
 import { decodeAdapter } from './core';
 import type { Strategy } from './core';
 import type { RoundPlanner } from './planning/planner';
+import type { SendPacerOptions } from './engine/send-pacer';
 import { attachDashboardNamespace } from './dashboard/namespace';
 import type { DashboardSource } from './dashboard/namespace';
 import type { RunParams, RunSummary } from './dashboard/contract';
@@ -54,6 +55,8 @@ export interface CoordinatorOptions {
   readonly strategy?: Strategy;
   /** The first run's planner (benches); by default planning/planner.ts's worker planner. */
   readonly planner?: RoundPlanner;
+  /** Batching of each run's work sends (engine/send-pacer.ts; tests and benches); its defaults when absent. */
+  readonly sendPacing?: SendPacerOptions;
   readonly task: FederatedTask;
   readonly state: CoordinatorState;
   readonly assets?: AssetDirs;
@@ -193,6 +196,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       params,
       ...(strategy ? { strategy } : {}),
       ...(strategy && strategy === opts.strategy && opts.planner ? { planner: opts.planner } : {}),
+      ...(opts.sendPacing ? { sendPacing: opts.sendPacing } : {}),
       task,
       state,
       joinToken,

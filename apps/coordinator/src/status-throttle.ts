@@ -3,7 +3,10 @@
  * connected socket, and a joining fleet changes the status on every hello, join and disconnect, so
  * unthrottled a fleet of n joining devices costs O(n²) writes. A status whose run state or round
  * differs from the last one sent goes out at once (devices act on those); otherwise at most one per
- * `minIntervalMs` goes out, always the latest, so nothing is lost but intermediate counts.
+ * `minIntervalMs` goes out, always the latest, so nothing is lost but intermediate counts. A status
+ * equal to the last one sent is not sent again (a round pushes one per group aggregation, most of
+ * them unchanged), and while a round runs, count updates are spaced further apart: devices are
+ * busy with their work then, and each broadcast costs a write per socket.
  */
 import type { RunStatus } from './core';
 
@@ -15,6 +18,8 @@ export interface StatusThrottleOptions {
    * 1 s at 10,000), so count updates cost a bounded number of writes per second at any fleet size.
    */
   readonly audience?: () => number;
+  /** While the run state is 'running': ms per socket of the audience between two broadcasts (default 0.5: 5 s at 10,000). */
+  readonly runningMsPerSocket?: number;
   readonly now?: () => number;
 }
 
@@ -26,6 +31,7 @@ export class StatusThrottle {
   private readonly minIntervalMs: number;
   private readonly now: () => number;
   private readonly audience: () => number;
+  private readonly runningMsPerSocket: number;
 
   constructor(
     private readonly send: (status: RunStatus) => void,
@@ -34,15 +40,22 @@ export class StatusThrottle {
     this.minIntervalMs = opts.minIntervalMs ?? 250;
     this.now = opts.now ?? Date.now;
     this.audience = opts.audience ?? (() => 0);
+    this.runningMsPerSocket = opts.runningMsPerSocket ?? 0.5;
   }
 
-  private interval(): number {
-    return Math.max(this.minIntervalMs, 0.1 * this.audience());
+  private interval(state: RunStatus['state']): number {
+    const perSocket = state === 'running' ? this.runningMsPerSocket : 0.1;
+    return Math.max(this.minIntervalMs, perSocket * this.audience());
   }
 
   push(status: RunStatus): void {
+    if (this.last !== undefined && sameStatus(this.last, status)) {
+      // Nothing new: a change waiting to go out was undone, so it need not go out either.
+      this.pending = undefined;
+      return;
+    }
     const milestone = this.last === undefined || this.last.state !== status.state || this.last.round !== status.round || this.last.runId !== status.runId;
-    const interval = this.interval();
+    const interval = this.interval(status.state);
     if (milestone || this.now() - this.lastAt >= interval) {
       this.flushNow(status);
       return;
@@ -70,4 +83,9 @@ export class StatusThrottle {
     this.lastAt = this.now();
     this.send(status);
   }
+}
+
+function sameStatus(a: RunStatus, b: RunStatus): boolean {
+  const keys = Object.keys(a) as Array<keyof RunStatus>;
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }

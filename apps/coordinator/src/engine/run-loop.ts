@@ -10,14 +10,11 @@ import {
   adamCoordinateBound,
   adamDeltaNormBound,
   capDeclaredSamples,
-  coordinateBoundProblems,
   HEAD,
-  normBoundProblems,
   chooseRoundPlan,
   isDegeneratePlan,
   decodeAdapter,
   encodeAdapter,
-  findNonFinite,
   formatRobustReport,
   maxFeasibleDepth,
   runGlobalRound,
@@ -48,6 +45,9 @@ import { toDeviceInfo } from '../registry';
 import type { CoordinatorState, GroupAggregationRecord, RunStatusName } from '../state';
 import type { FederatedTask } from '../task';
 import { fullAdapterBytes, uploadBytesByDepth } from './adapter-sizes';
+import { SendPacer } from './send-pacer';
+import { checkDeltaValues } from './upload-values';
+import type { SendPacerOptions } from './send-pacer';
 
 export interface DeviceChannel {
   /** Sends the assignment, then the adapter to start from. False when the device has no live socket. */
@@ -138,6 +138,8 @@ export interface RunLoopDeps {
   readonly cluster?: ClusterHooks;
   /** Where rounds are planned (planning/planner.ts); default: in process with `strategy`. */
   readonly planner?: RoundPlanner;
+  /** Batching of the work sends (send-pacer.ts defaults). */
+  readonly sendPacing?: SendPacerOptions;
   readonly now?: () => number;
   readonly log?: (line: string) => void;
 }
@@ -156,6 +158,8 @@ interface PendingWork {
    * connection (the page reset itself, e.g. after losing its GPU backend) gets the work again.
    */
   sentBeforeJoinOn: string | null;
+  /** Its send went out (or would have, had the device not left while the send waited for its batch). */
+  dispatched: boolean;
   /** Running while the device is disconnected: it ends the work unless the device rejoins first. */
   graceTimer: ReturnType<typeof setTimeout> | undefined;
   /** Resolves the member's promise (undefined = dropped out); idempotent. */
@@ -187,6 +191,9 @@ export class RunLoop {
   private readonly pending = new Map<string, PendingWork>();
   /** The encoded form of each adapter sent this round (one encoding per group and intra-round). */
   private encoded = new WeakMap<AdapterState, Uint8Array>();
+  private shapes: { readonly of: AdapterState; readonly table: ReturnType<typeof shapesOf> } | undefined;
+  /** Work sends, in bounded batches per turn of the event loop (send-pacer.ts). */
+  private readonly sender: SendPacer;
   /** Device id → measured ms per local step in its last upload (plan drift detection). */
   private readonly measuredMs = new Map<string, number>();
   private previousPlan: RoundPlan | undefined;
@@ -214,6 +221,7 @@ export class RunLoop {
     this.global = deps.task.initialAdapter;
     this.uploadBytes = uploadBytesByDepth(this.global, this.numBlocks);
     this.maxUploadBytes = Math.ceil(fullAdapterBytes(this.global) * 1.25) + 4096;
+    this.sender = new SendPacer(deps.sendPacing);
     deps.registry.onChange(() => this.wake());
     deps.cluster?.onChange(() => this.wake());
   }
@@ -315,6 +323,7 @@ export class RunLoop {
   stop(reason: StopReason = 'stopped'): void {
     this.stopReason ??= reason;
     for (const work of [...this.pending.values()]) work.settle(undefined);
+    this.sender.clear();
     this.wake();
   }
 
@@ -343,26 +352,30 @@ export class RunLoop {
       if (err instanceof AdapterCodecError) return reject('bad-adapter', err.message);
       throw err;
     }
-    const problems = validateAdapter(delta, { blockKeys: a.blockKeys, shapes: shapesOf(this.global) });
+    const problems = validateAdapter(delta, { blockKeys: a.blockKeys, shapes: this.globalShapes() });
     if (problems.length > 0) return reject('bad-adapter', `delta does not match the assignment: ${problems.slice(0, 5).join('; ')}`);
-    const nonFinite = findNonFinite(delta);
-    if (nonFinite.length > 0) return reject('bad-adapter', `delta holds a non-finite value (${JSON.stringify(nonFinite[0])})`);
     const normFactor = this.deps.settings.normBoundFactor === undefined ? 1.01 : this.deps.settings.normBoundFactor;
-    if (normFactor !== null) {
-      const { learningRate, headLearningRate } = this.deps.settings;
-      const lrOf = (key: string) => (key === HEAD ? headLearningRate : learningRate);
-      const tooLarge = normBoundProblems(delta, (key, n) => normFactor * adamDeltaNormBound(lrOf(key), a.localSteps, n));
-      // An upload no honest training can produce: refused, and the device's work in this round is
-      // dropped (the round does not wait for a second try, and the bound cannot be probed for free).
-      if (tooLarge.length > 0) {
-        work.settle(undefined);
-        return reject('bad-adapter', `delta is larger than ${a.localSteps} Adam steps can move it: ${tooLarge.slice(0, 3).join('; ')}; its work in this round is dropped`);
-      }
-      const concentrated = coordinateBoundProblems(delta, (key) => normFactor * adamCoordinateBound(lrOf(key), a.localSteps));
-      if (concentrated.length > 0) {
-        work.settle(undefined);
-        return reject('bad-adapter', `delta moves a value further than ${a.localSteps} Adam steps can: ${concentrated.slice(0, 3).join('; ')}; its work in this round is dropped`);
-      }
+    const { learningRate, headLearningRate } = this.deps.settings;
+    const lrOf = (key: string) => (key === HEAD ? headLearningRate : learningRate);
+    const values = checkDeltaValues(
+      delta,
+      normFactor === null
+        ? null
+        : {
+            normOf: (key, n) => normFactor * adamDeltaNormBound(lrOf(key), a.localSteps, n),
+            valueOf: (key) => normFactor * adamCoordinateBound(lrOf(key), a.localSteps),
+          },
+    );
+    if (values.kind === 'non-finite') return reject('bad-adapter', `delta holds a non-finite value (${JSON.stringify(values.first)})`);
+    // An upload no honest training can produce: refused, and the device's work in this round is
+    // dropped (the round does not wait for a second try, and the bound cannot be probed for free).
+    if (values.kind === 'norm') {
+      work.settle(undefined);
+      return reject('bad-adapter', `delta is larger than ${a.localSteps} Adam steps can move it: ${values.problems.slice(0, 3).join('; ')}; its work in this round is dropped`);
+    }
+    if (values.kind === 'value') {
+      work.settle(undefined);
+      return reject('bad-adapter', `delta moves a value further than ${a.localSteps} Adam steps can: ${values.problems.slice(0, 3).join('; ')}; its work in this round is dropped`);
     }
     if (upload.trainMs !== undefined) this.measuredMs.set(deviceId, upload.trainMs / work.localSteps);
     const own = this.deps.registry.get(deviceId)?.dataMode !== 'fleet';
@@ -377,6 +390,12 @@ export class RunLoop {
       bytes: upload.payload.byteLength,
     });
     return { ok: true, bytes: upload.payload.byteLength };
+  }
+
+  /** The shape table uploads are checked against, built once per global adapter (not per upload). */
+  private globalShapes(): ReturnType<typeof shapesOf> {
+    if (this.shapes?.of !== this.global) this.shapes = { of: this.global, table: shapesOf(this.global) };
+    return this.shapes.table;
   }
 
   /**
@@ -406,6 +425,8 @@ export class RunLoop {
     if (!work) return;
     clearTimeout(work.graceTimer);
     work.graceTimer = undefined;
+    // Its paced send has not gone out yet: it will, on this connection.
+    if (!work.dispatched) return;
     const socketId = this.deps.registry.get(deviceId)?.socketId ?? null;
     if (socketId !== null && socketId === work.sentBeforeJoinOn) {
       work.sentBeforeJoinOn = null;
@@ -535,25 +556,32 @@ export class RunLoop {
   private trainMember(a: MemberAssignment, traffic: RoundTraffic, awaitAbsent = false): Promise<ClientUpdate | undefined> {
     const { registry, channel, runId, settings } = this.deps;
     if (this.stopReason !== undefined || (!awaitAbsent && !registry.isConnected(a.deviceId))) return Promise.resolve(undefined);
+    // One encoding per adapter object: every member of intra-round 0 (all groups) shares the
+    // global's bytes, every member of a later intra-round its group's.
     let payload = this.encoded.get(a.adapter);
     if (!payload) {
       payload = new Uint8Array(encodeAdapter(a.adapter));
       this.encoded.set(a.adapter, payload);
     }
+    const bytes = payload.byteLength;
     return new Promise<ClientUpdate | undefined>((resolve) => {
       let settled = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
       // The strategy's straggler deadline (fedlora-deadline) binds when it is shorter than the run's timeout.
       const byDeadline = a.deadlineMs !== undefined && a.deadlineMs < settings.roundTimeoutMs;
       const waitMs = byDeadline ? Math.max(0, a.deadlineMs!) : settings.roundTimeoutMs;
-      const timer = setTimeout(() => {
-        const paused = registry.get(a.deviceId)?.paused;
-        this.log(
-          `round ${a.round}.${a.intraRound} group ${a.groupId}: no upload from ${a.deviceId} within ${waitMs} ms` +
-            `${byDeadline ? " (the strategy's round deadline: dropped from this round as a straggler)" : ''}${paused ? ` (paused: ${paused.reasons.join(', ')})` : ''}`,
-        );
-        work.settle(undefined);
-      }, waitMs);
-      timer.unref?.();
+      // The wait runs from the work's dispatch (a paced send may go out a few batches later).
+      const startTimer = () => {
+        timer = setTimeout(() => {
+          const paused = registry.get(a.deviceId)?.paused;
+          this.log(
+            `round ${a.round}.${a.intraRound} group ${a.groupId}: no upload from ${a.deviceId} within ${waitMs} ms` +
+              `${byDeadline ? " (the strategy's round deadline: dropped from this round as a straggler)" : ''}${paused ? ` (paused: ${paused.reasons.join(', ')})` : ''}`,
+          );
+          work.settle(undefined);
+        }, waitMs);
+        timer.unref?.();
+      };
       const partitionIndex = registry.get(a.deviceId)?.report?.partitionIndex;
       const wire: PendingWork['wire'] = {
         assignment: {
@@ -575,7 +603,8 @@ export class RunLoop {
         assignment: a,
         localSteps: a.localSteps,
         wire,
-        sentBeforeJoinOn: notYetJoinedSocket(registry.get(a.deviceId)),
+        sentBeforeJoinOn: null,
+        dispatched: false,
         graceTimer: undefined,
         settle: (update, uploadBytes = 0) => {
           if (settled) return;
@@ -594,7 +623,8 @@ export class RunLoop {
       if (awaitAbsent && !(here?.socketId && here.report)) {
         // Not joined here yet: the work waits for its join (deviceRejoined sends it), as long as a
         // device that left mid-work would be waited for.
-        work.sentBeforeJoinOn = null;
+        work.dispatched = true;
+        startTimer();
         work.graceTimer = setTimeout(() => {
           this.log(`device ${a.deviceId} did not reach this node; its work in round ${a.round}.${a.intraRound} is dropped`);
           work.settle(undefined);
@@ -602,14 +632,33 @@ export class RunLoop {
         work.graceTimer.unref?.();
         return;
       }
-      const sent = channel.sendWork(a.deviceId, wire.assignment, wire.adapter);
-      if (!sent) {
-        work.settle(undefined);
-        return;
-      }
-      traffic.bytesDown += payload.byteLength;
-      registry.addBytes(a.deviceId, 0, payload.byteLength);
-      registry.setWork(a.deviceId, { groupId: a.groupId, depth: a.depth, localSteps: a.localSteps });
+      this.sender.submit(a.deviceId, bytes, () => {
+        // Dropped while it waited for its batch (stopped, revoked, replaced): nothing to send.
+        if (settled) return;
+        work.dispatched = true;
+        if (work.graceTimer !== undefined) {
+          // The device left while its send waited: as if sent on the lost connection, a rejoin
+          // within the grace gets it (deviceRejoined).
+          startTimer();
+          return;
+        }
+        work.sentBeforeJoinOn = notYetJoinedSocket(registry.get(a.deviceId));
+        startTimer();
+        let sent: boolean;
+        try {
+          sent = channel.sendWork(a.deviceId, wire.assignment, wire.adapter);
+        } catch (err) {
+          this.log(`round ${a.round}.${a.intraRound} group ${a.groupId}: sending work to ${a.deviceId} failed: ${(err as Error).message}`);
+          sent = false;
+        }
+        if (!sent) {
+          work.settle(undefined);
+          return;
+        }
+        traffic.bytesDown += bytes;
+        registry.addBytes(a.deviceId, 0, bytes);
+        registry.setWork(a.deviceId, { groupId: a.groupId, depth: a.depth, localSteps: a.localSteps });
+      });
     });
   }
 

@@ -10,6 +10,7 @@ import {
   adamCoordinateBound,
   adamDeltaNormBound,
   capDeclaredSamples,
+  checkDeltaValues,
   HEAD,
   chooseRoundPlan,
   isDegeneratePlan,
@@ -46,7 +47,6 @@ import type { CoordinatorState, GroupAggregationRecord, RunStatusName } from '..
 import type { FederatedTask } from '../task';
 import { fullAdapterBytes, uploadBytesByDepth } from './adapter-sizes';
 import { SendPacer } from './send-pacer';
-import { checkDeltaValues } from './upload-values';
 import type { SendPacerOptions } from './send-pacer';
 
 export interface DeviceChannel {

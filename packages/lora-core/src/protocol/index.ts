@@ -19,5 +19,7 @@ export {
   validateAdapter,
 } from './adapter-validation';
 export type { AdapterExpectation, AdapterShapes, NonFiniteValue } from './adapter-validation';
+export { checkDeltaValues } from './delta-values';
+export type { ValueBounds, ValueCheck } from './delta-values';
 export { decodeFloat16, encodeFloat16, float16BitsToFloat32, float32ToFloat16Bits } from './float16';
 export * from './messages';

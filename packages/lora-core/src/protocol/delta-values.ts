@@ -2,10 +2,11 @@
  * The value checks on an upload's delta in one pass over its values: the first non-finite value
  * (findNonFinite), each block's L2 norm against its bound (normBoundProblems) and each value against
  * its block's per-value bound (coordinateBoundProblems). Same results, same sentences as those three
- * lora-core functions run one after another, which read every value three times (3.2 s of a
+ * functions (adapter-validation.ts) run one after another, which read every value three times (3.2 s of a
  * 1,000-device round's profile).
  */
-import type { AdapterState, BlockKey, NonFiniteValue } from '../core';
+import type { AdapterState, BlockKey } from '../lora/adapter-state';
+import type { NonFiniteValue } from './adapter-validation';
 
 export interface ValueBounds {
   /** The most a block's L2 norm may be (adamDeltaNormBound × factor). */

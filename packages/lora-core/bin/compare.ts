@@ -224,7 +224,7 @@ async function main(): Promise<void> {
       localSteps: cfg.localSteps,
       maxIntraRounds: cfg.maxIntraRounds,
       ...(a['budget-quantile'] !== undefined ? { budgetQuantile: num('budget-quantile', a['budget-quantile'], false) } : {}),
-      ...(a['budget-rule'] !== undefined ? { budgetRule: oneOf('budget-rule', a['budget-rule'], ['rate', 'group', 'device'] as const) } : {}),
+      ...(a['budget-rule'] !== undefined ? { budgetRule: oneOf('budget-rule', a['budget-rule'], ['floor', 'rate', 'group', 'device'] as const) } : {}),
       ...(a['depth-exponent'] !== undefined ? { depthExponent: num('depth-exponent', a['depth-exponent'], false) } : {}),
       ...(a['frequency-exponent'] !== undefined ? { frequencyExponent: num('frequency-exponent', a['frequency-exponent'], false) } : {}),
     },

@@ -65,9 +65,12 @@ export interface PlannerOptions {
    * How T is derived. Quantile rules: 'group' (default) — each group's own full-depth intra-round time,
    * meaningful once groups are speed-coherent; 'device' — each device's as a group of one (the
    * first version's rule, which collapses to one plan for near-IID groups that each hold a slow device);
-   * 'rate' — T chosen jointly with the plans to maximise the proxy per unit of time (see rateBudget).
+   * 'rate' — T chosen jointly with the plans to maximise the proxy per unit of time (see rateBudget);
+   * 'floor' — T = the slowest group's cheapest plan (depth 1, τ_min): the round no group can
+   * shorten, as short as the cheapest uniform plan (FedLoRA at depth 1); faster groups spend the
+   * time they would otherwise wait at the barrier on depth and frequency.
    */
-  readonly budgetRule?: 'rate' | 'group' | 'device';
+  readonly budgetRule?: 'floor' | 'rate' | 'group' | 'device';
   /**
    * Groups whose own full-depth reference is within (1 + slack) of the quantile raise T to it, so
    * a homogeneous fleet is not cut one depth below full by jitter. Default 0.15.
@@ -194,6 +197,8 @@ export function planGroups(
   let budgetMs: number;
   if (options.budgetMs !== undefined) {
     budgetMs = options.budgetMs;
+  } else if (rule === 'floor') {
+    budgetMs = floorMs;
   } else if (rule === 'rate') {
     budgetMs = rateBudget(prepared, floorMs, tauMin, tauMax, ctx, options, overheads.syncMsPerGlobalRound);
   } else {

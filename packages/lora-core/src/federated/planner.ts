@@ -286,9 +286,10 @@ interface MemberChoice {
 
 /**
  * memberDepth 'member': for each τ, the intra-round may last R = T / τ; every member takes the
- * deepest depth whose own time (download + I steps + upload) plus the intra-round sync and an upper
- * bound of the group aggregation (every member at the group's deepest allowed depth) fits R. A τ
- * where some member fits nothing is infeasible. Utility: the sample-weighted mean over members of
+ * deepest depth whose own time (download + I steps + upload) plus the intra-round sync and the
+ * group aggregation at depth 1 fits R; then, while the aggregation of the chosen depths pushes the
+ * intra-round past R, the deepest member steps back one block. A τ where some member fits nothing
+ * is infeasible. Utility: the sample-weighted mean over members of
  * U(d_m, τ). Ties go to the plan closer to T, then the deeper one. Nothing fits: τ_min, depth 1.
  */
 function bestMemberPlan(
@@ -302,7 +303,7 @@ function bestMemberPlan(
 ): MemberChoice {
   const o = resolveOverheads(ctx.overheads);
   const deepest = members.map((m) => maxFeasibleDepth(m.profile, ctx));
-  const aggUpper = aggregationMs(members.length * (ctx.adapterBytes[Math.max(...deepest) - 1] ?? 0), o);
+  const aggLower = aggregationMs(members.length * ctx.adapterBytes[0]!, o);
   const ownMs = (m: DeviceInfo, d: number) => {
     const bytes = ctx.adapterBytes[d - 1]!;
     const upload = m.profile.uploadBytesPerSec > 0 ? (bytes / m.profile.uploadBytesPerSec) * 1000 : Number.POSITIVE_INFINITY;
@@ -328,7 +329,8 @@ function bestMemberPlan(
   let best: MemberChoice | undefined;
   let bestDepthSum = 0;
   for (let tau = tauMin; tau <= tauMax; tau++) {
-    const room = budgetMs * (1 + 1e-9) / tau - o.syncMsPerIntraRound - aggUpper;
+    const limit = (budgetMs * (1 + 1e-9)) / tau;
+    const room = limit - o.syncMsPerIntraRound - aggLower;
     const chosen: number[] = [];
     for (let i = 0; i < members.length; i++) {
       let d = 0;
@@ -337,6 +339,13 @@ function bestMemberPlan(
       chosen.push(d);
     }
     if (chosen.length < members.length) break;
+    // The aggregation grows with the members' depths: step the deepest back until the intra-round fits.
+    while (intraMs(chosen) > limit) {
+      const i = chosen.indexOf(Math.max(...chosen));
+      if (chosen[i]! <= 1) break;
+      chosen[i]! -= 1;
+    }
+    if (intraMs(chosen) > limit) break;
     const utility = chosen.reduce((u, d, i) => u + weight[i]! * accuracyProxy(d, tau, ctx.numBlocks, options), 0) / totalWeight;
     const candidate = pack(tau, chosen, utility);
     const depthSum = chosen.reduce((a, b) => a + b, 0);

@@ -200,7 +200,8 @@ export function planGroups(
   });
 
   const overheads = resolveOverheads(ctx.overheads);
-  const floorMs = Math.max(...prepared.map((p) => tauMin * p.msAt.get(p.depths[0]!)!));
+  const perMember = options.memberDepth === 'member' && options.fixedDepth === undefined;
+  const floorMs = Math.max(...prepared.map((p) => tauMin * (perMember ? memberFloorMs(p.members, ctx, localSteps) : p.msAt.get(p.depths[0]!)!)));
   const rule = options.budgetRule ?? 'group';
   let budgetMs: number;
   if (options.budgetMs !== undefined) {
@@ -220,7 +221,6 @@ export function planGroups(
   if (!(budgetMs > 0)) throw new PlanningError(`round budget must be positive, got ${budgetMs}`);
 
   const predictedGroupMs: Record<string, number> = {};
-  const perMember = options.memberDepth === 'member' && options.fixedDepth === undefined;
   const plans: GroupPlan[] = prepared.map(({ group, members, depths, msAt }) => {
     if (perMember) {
       const best = bestMemberPlan(members, budgetMs, tauMin, tauMax, ctx, localSteps, options);
@@ -277,6 +277,19 @@ function bestGroupPlan(
   return best;
 }
 
+/** The aggregation time a member-depth group reserves per intra-round: all members at the deepest depth any can train. */
+function memberAggregationReserveMs(members: readonly DeviceInfo[], ctx: PlanContext): number {
+  const deepest = Math.max(...members.map((m) => maxFeasibleDepth(m.profile, ctx)));
+  return aggregationMs(members.length * (ctx.adapterBytes[deepest - 1] ?? 0), resolveOverheads(ctx.overheads));
+}
+
+/** memberDepth 'member': one intra-round with every member at depth 1, aggregation reserve included. */
+function memberFloorMs(members: readonly DeviceInfo[], ctx: PlanContext, localSteps: number): number {
+  const o = resolveOverheads(ctx.overheads);
+  const slowest = Math.max(...members.map((m) => intraRoundMs([m], 1, ctx, localSteps) - o.syncMsPerIntraRound - aggregationMs(ctx.adapterBytes[0]!, o)));
+  return slowest + o.syncMsPerIntraRound + memberAggregationReserveMs(members, ctx);
+}
+
 interface MemberChoice {
   readonly tau: number;
   readonly depths: Record<string, number>;
@@ -287,9 +300,10 @@ interface MemberChoice {
 /**
  * memberDepth 'member': for each τ, the intra-round may last R = T / τ; every member takes the
  * deepest depth whose own time (download + I steps + upload) plus the intra-round sync and the
- * group aggregation at depth 1 fits R; then, while the aggregation of the chosen depths pushes the
- * intra-round past R, the deepest member steps back one block. A τ where some member fits nothing
- * is infeasible. Utility: the sample-weighted mean over members of
+ * aggregation reserve (every member uploading at the deepest depth any of them can train:
+ * memberAggregationReserveMs) fits R. The 'floor' budget reserves the same, so the slowest group's
+ * fast members are not held at depth 1 by the microseconds their deeper uploads add to the
+ * aggregation. A τ where some member fits nothing is infeasible. Utility: the sample-weighted mean over members of
  * U(d_m, τ). Ties go to the plan closer to T, then the deeper one. Nothing fits: τ_min, depth 1.
  */
 function bestMemberPlan(
@@ -303,7 +317,7 @@ function bestMemberPlan(
 ): MemberChoice {
   const o = resolveOverheads(ctx.overheads);
   const deepest = members.map((m) => maxFeasibleDepth(m.profile, ctx));
-  const aggLower = aggregationMs(members.length * ctx.adapterBytes[0]!, o);
+  const aggUpper = memberAggregationReserveMs(members, ctx);
   const ownMs = (m: DeviceInfo, d: number) => {
     const bytes = ctx.adapterBytes[d - 1]!;
     const upload = m.profile.uploadBytesPerSec > 0 ? (bytes / m.profile.uploadBytesPerSec) * 1000 : Number.POSITIVE_INFINITY;
@@ -329,8 +343,7 @@ function bestMemberPlan(
   let best: MemberChoice | undefined;
   let bestDepthSum = 0;
   for (let tau = tauMin; tau <= tauMax; tau++) {
-    const limit = (budgetMs * (1 + 1e-9)) / tau;
-    const room = limit - o.syncMsPerIntraRound - aggLower;
+    const room = (budgetMs * (1 + 1e-9)) / tau - o.syncMsPerIntraRound - aggUpper;
     const chosen: number[] = [];
     for (let i = 0; i < members.length; i++) {
       let d = 0;
@@ -339,13 +352,6 @@ function bestMemberPlan(
       chosen.push(d);
     }
     if (chosen.length < members.length) break;
-    // The aggregation grows with the members' depths: step the deepest back until the intra-round fits.
-    while (intraMs(chosen) > limit) {
-      const i = chosen.indexOf(Math.max(...chosen));
-      if (chosen[i]! <= 1) break;
-      chosen[i]! -= 1;
-    }
-    if (intraMs(chosen) > limit) break;
     const utility = chosen.reduce((u, d, i) => u + weight[i]! * accuracyProxy(d, tau, ctx.numBlocks, options), 0) / totalWeight;
     const candidate = pack(tau, chosen, utility);
     const depthSum = chosen.reduce((a, b) => a + b, 0);

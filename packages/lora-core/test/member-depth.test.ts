@@ -9,7 +9,7 @@ import { runGlobalRound, RoundContractError, type MemberAssignment } from '../sr
 import { BlockwiseFedAvgStrategy } from '../src/federated/strategies/blockwise-fedavg';
 import { createStrategy } from '../src/federated/strategies';
 import { nearIidGroups } from '../src/federated/grouping';
-import { intraRoundMs, maxFeasibleDepth, planGroups } from '../src/federated/planner';
+import { intraRoundMs, isDegeneratePlan, maxFeasibleDepth, planGroups } from '../src/federated/planner';
 import { validateRoundPlan } from '../src/federated/plan-validation';
 import { groupComputeMs, groupRoundMs, memberRoundMs } from '../src/sim/clock';
 import type { ClientUpdate, DeviceInfo, GroupPlan, PlanContext, RoundPlan } from '../src/federated/types';
@@ -128,6 +128,12 @@ describe('round contract and clock with member depths', () => {
       }),
       RoundContractError,
     );
+  });
+
+  it('a plan whose groups share depth and τ is degenerate only if every member trains at that depth', () => {
+    const twin = { ...group, groupId: 'B', deviceIds: ['b1', 'b2'], memberDepths: { b1: 3, b2: 3 } };
+    assert.equal(isDegeneratePlan({ groups: [{ ...group, memberDepths: { a1: 3, a2: 3 } }, twin] }), true);
+    assert.equal(isDegeneratePlan({ groups: [group, twin] }), false);
   });
 
   it('plan validation refuses a member depth deeper than the group or a non-member', () => {

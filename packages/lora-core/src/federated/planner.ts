@@ -140,7 +140,8 @@ export function intraRoundMs(members: readonly DeviceInfo[], depth: number, ctx:
 export function isDegeneratePlan(plan: RoundPlan): boolean {
   const g = plan.groups;
   if (g.length < 2) return false;
-  return g.every((x) => x.depth === g[0]!.depth && x.intraRounds === g[0]!.intraRounds);
+  const uniformDepth = (x: GroupPlan) => x.memberDepths === undefined || x.deviceIds.every((id) => (x.memberDepths![id] ?? x.depth) === x.depth);
+  return g.every((x) => x.depth === g[0]!.depth && x.intraRounds === g[0]!.intraRounds && uniformDepth(x));
 }
 
 export const DEFAULT_DEPTH_EXPONENT = 0.5;

@@ -22,6 +22,17 @@ function withDeadline(deadlineMs: number): Strategy {
   });
 }
 
+/** FedLoRA's one group, but a per-member depth: the first device (by id) at depth 2, the second at 1. */
+function withMemberDepths(): Strategy {
+  const inner = createStrategy('fedlora', { planner: { localSteps: 3 } });
+  return Object.assign(Object.create(inner) as Strategy, {
+    plan: (devices: Parameters<Strategy['plan']>[0], ctx: Parameters<Strategy['plan']>[1]): RoundPlan => {
+      const p = inner.plan(devices, ctx);
+      return { ...p, groups: p.groups.map((g) => ({ ...g, depth: 2, memberDepths: { [g.deviceIds[0]!]: 2, [g.deviceIds[1]!]: 1 } })) };
+    },
+  });
+}
+
 async function start(rounds: number, devicesExpected: number, partitionSizes: number[], roundTimeoutMs = 10_000, strategy?: Strategy) {
   const state = new MemoryState();
   const task = fakeTask(partitionSizes);
@@ -120,5 +131,20 @@ describe('run loop', () => {
     assert.equal(coordinator.loop.globalAdapter.get('head')?.get('W')?.data[0], 4);
     assert.ok(Date.now() - started < 8_000, `two rounds ended by the 600 ms deadline, not the 20 s timeout (${Date.now() - started} ms)`);
     assert.equal(slow.assignments.length, 2, 'the straggler still gets the next round');
+  });
+
+  it('carries per-member depths: each device trains and uploads its own blocks; a block is averaged over the members that trained it', async () => {
+    const s = await start(1, 2, [1, 3], 10_000, withMemberDepths());
+    coordinator = s.coordinator;
+    const deep = await startFakeDevice(coordinator.localUrl, TOKEN, 'dev-aaaaaaaa', { numSamples: 1, value: 1 });
+    const shallow = await startFakeDevice(coordinator.localUrl, TOKEN, 'dev-bbbbbbbb', { numSamples: 3, value: 3 });
+    devices.push(deep, shallow);
+    assert.equal(await coordinator.done, 'finished');
+    assert.deepEqual([deep.assignments[0]!.depth, shallow.assignments[0]!.depth], [2, 1]);
+    // From zeros. Block '0' (below the shallow member's depth): only the deep member's +1; block '1'
+    // and the head: (1·1 + 3·3) / 4 = 2.5.
+    assert.equal(coordinator.loop.globalAdapter.get('0')?.get('qkv.A')?.data[0], 1);
+    assert.ok(Math.abs(coordinator.loop.globalAdapter.get('1')!.get('qkv.A')!.data[0]! - 2.5) < 1e-6);
+    assert.ok(Math.abs(coordinator.loop.globalAdapter.get('head')!.get('W')!.data[0]! - 2.5) < 1e-6);
   });
 });

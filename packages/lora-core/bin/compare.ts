@@ -83,7 +83,10 @@ const HELP = `usage: npm run compare -- [options]
   --capability-tolerance F  grouping: label-divergence slack (bits) within which devices of similar
                           speed are put together (default: the grouping's own, 1e-3)
   --budget-quantile Q     planner: the round budget's quantile for the quantile rules (default: the planner's, 0.5)
-  --budget-rule R         planner: group (default) or device (quantile rules), or rate (T and the plans jointly, proxy per unit time)
+  --budget-rule R         planner: group (default) or device (quantile rules), rate (T and the plans jointly, proxy per
+                          unit time), or floor (T = the slowest group's depth-1 plan, the cheapest uniform round)
+  --member-depth M        planner: group (one depth per group, default) or member (τ per group, each member the
+                          deepest depth that fits T / τ)
   --target F              absolute target accuracy (default: target-fraction × centralized LoRA's accuracy)
   --target-fraction F     default 0.9
   --workers N             training worker threads (default 2; 0 = in this process)
@@ -134,6 +137,7 @@ const { values: a } = parseArgs({
     'capability-tolerance': { type: 'string' },
     'budget-quantile': { type: 'string' },
     'budget-rule': { type: 'string' },
+    'member-depth': { type: 'string' },
     target: { type: 'string' },
     'target-fraction': { type: 'string', default: '0.9' },
     workers: { type: 'string', default: '2' },
@@ -224,7 +228,8 @@ async function main(): Promise<void> {
       localSteps: cfg.localSteps,
       maxIntraRounds: cfg.maxIntraRounds,
       ...(a['budget-quantile'] !== undefined ? { budgetQuantile: num('budget-quantile', a['budget-quantile'], false) } : {}),
-      ...(a['budget-rule'] !== undefined ? { budgetRule: oneOf('budget-rule', a['budget-rule'], ['rate', 'group', 'device'] as const) } : {}),
+      ...(a['budget-rule'] !== undefined ? { budgetRule: oneOf('budget-rule', a['budget-rule'], ['floor', 'rate', 'group', 'device'] as const) } : {}),
+      ...(a['member-depth'] !== undefined ? { memberDepth: oneOf('member-depth', a['member-depth'], ['group', 'member'] as const) } : {}),
       ...(a['depth-exponent'] !== undefined ? { depthExponent: num('depth-exponent', a['depth-exponent'], false) } : {}),
       ...(a['frequency-exponent'] !== undefined ? { frequencyExponent: num('frequency-exponent', a['frequency-exponent'], false) } : {}),
     },

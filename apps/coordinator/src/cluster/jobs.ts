@@ -14,6 +14,7 @@ export const groupPlanSchema = z.object({
   intraRounds: z.number().int().positive(),
   localSteps: z.number().int().positive(),
   deadlineMs: z.number().positive().optional(),
+  memberDepths: z.record(z.string().min(1).max(128), z.number().int().positive()).optional(),
 });
 
 export const groupJobSchema = z.object({
@@ -57,5 +58,5 @@ export function parseJson<T>(schema: z.ZodType<T>, raw: string, what: string): T
 }
 
 export function asGroupPlan(p: z.output<typeof groupPlanSchema>): GroupPlan {
-  return { groupId: p.groupId, deviceIds: p.deviceIds, depth: p.depth, intraRounds: p.intraRounds, localSteps: p.localSteps, ...(p.deadlineMs === undefined ? {} : { deadlineMs: p.deadlineMs }) };
+  return { groupId: p.groupId, deviceIds: p.deviceIds, depth: p.depth, intraRounds: p.intraRounds, localSteps: p.localSteps, ...(p.deadlineMs === undefined ? {} : { deadlineMs: p.deadlineMs }), ...(p.memberDepths === undefined ? {} : { memberDepths: p.memberDepths }) };
 }

@@ -482,7 +482,7 @@ export class RunLoop {
       `round ${round}: ${choice.replanned ? `new plan (${choice.reasons.map(clip).join('; ')})` : 'same plan'}: ` +
         plan.groups
           .slice(0, MAX_LOGGED_GROUPS)
-          .map((g) => `group ${g.groupId} depth ${g.depth} τ ${g.intraRounds} I ${g.localSteps} [${g.deviceIds.length} devices]`)
+          .map((g) => `group ${g.groupId} depth ${g.depth} τ ${g.intraRounds} I ${g.localSteps} [${g.deviceIds.length} devices${memberDepthsText(g)}]`)
           .join(', ') +
         (plan.groups.length > MAX_LOGGED_GROUPS ? `, … (${plan.groups.length} groups)` : ''),
     );
@@ -787,4 +787,11 @@ function reject(code: ServerErrorCode, message: string): UploadVerdict {
 /** The device's current connection when it has said hello there but not joined yet; else null. */
 function notYetJoinedSocket(d: { socketId: string | null; joinedOn: string | null } | undefined): string | null {
   return d?.socketId != null && d.joinedOn !== d.socketId ? d.socketId : null;
+}
+
+/** '; member depths 3/1/2' for a plan with per-member depths that differ; '' otherwise. */
+function memberDepthsText(g: GroupPlan): string {
+  if (g.memberDepths === undefined) return '';
+  const depths = g.deviceIds.map((id) => g.memberDepths![id] ?? g.depth);
+  return depths.every((d) => d === g.depth) ? '' : `; member depths ${depths.join('/')}`;
 }

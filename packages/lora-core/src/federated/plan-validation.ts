@@ -16,6 +16,13 @@ export function validateRoundPlan(plan: RoundPlan, devices: readonly DeviceInfo[
     }
     if (!(Number.isInteger(g.intraRounds) && g.intraRounds >= 1)) problems.push(`group ${g.groupId}: intraRounds ${g.intraRounds}`);
     if (!(Number.isInteger(g.localSteps) && g.localSteps >= 1)) problems.push(`group ${g.groupId}: localSteps ${g.localSteps}`);
+    if (g.memberDepths !== undefined) {
+      const members = new Set(g.deviceIds);
+      for (const [id, d] of Object.entries(g.memberDepths)) {
+        if (!members.has(id)) problems.push(`group ${g.groupId}: memberDepths names ${id}, not a member`);
+        if (!(Number.isInteger(d) && d >= 1 && d <= g.depth)) problems.push(`group ${g.groupId}: member ${id} depth ${d} outside 1..${g.depth}`);
+      }
+    }
     for (const id of g.deviceIds) {
       if (!known.has(id)) problems.push(`group ${g.groupId} names unknown device ${id}`);
       const other = seenDevices.get(id);

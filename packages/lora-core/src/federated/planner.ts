@@ -65,14 +65,25 @@ export interface PlannerOptions {
    * How T is derived. Quantile rules: 'group' (default) — each group's own full-depth intra-round time,
    * meaningful once groups are speed-coherent; 'device' — each device's as a group of one (the
    * first version's rule, which collapses to one plan for near-IID groups that each hold a slow device);
-   * 'rate' — T chosen jointly with the plans to maximise the proxy per unit of time (see rateBudget).
+   * 'rate' — T chosen jointly with the plans to maximise the proxy per unit of time (see rateBudget);
+   * 'floor' — T = the slowest group's cheapest plan (depth 1, τ_min): the round no group can
+   * shorten, as short as the cheapest uniform plan (FedLoRA at depth 1); faster groups spend the
+   * time they would otherwise wait at the barrier on depth and frequency.
    */
-  readonly budgetRule?: 'rate' | 'group' | 'device';
+  readonly budgetRule?: 'floor' | 'rate' | 'group' | 'device';
   /**
    * Groups whose own full-depth reference is within (1 + slack) of the quantile raise T to it, so
    * a homogeneous fleet is not cut one depth below full by jitter. Default 0.15.
    */
   readonly budgetSlack?: number;
+  /**
+   * 'group' (default): one depth d_g per group, the paper's rule. 'member': τ_g stays per group, but
+   * each member trains at the deepest depth d_m whose intra-round time fits T / τ_g (see
+   * bestMemberPlan), so a group's fast members do not idle behind its slowest one; the intra-group
+   * mean is block by block over the members that trained each block, as the global one is over
+   * groups. The budget T comes from the budget rule as before (for 'rate', scored on group-level plans).
+   */
+  readonly memberDepth?: 'group' | 'member';
   /** Every group trains at this depth (ablations). Throws if memory rules it out for a group. */
   readonly fixedDepth?: number;
   /** Every group uses this τ (ablations). */
@@ -129,7 +140,8 @@ export function intraRoundMs(members: readonly DeviceInfo[], depth: number, ctx:
 export function isDegeneratePlan(plan: RoundPlan): boolean {
   const g = plan.groups;
   if (g.length < 2) return false;
-  return g.every((x) => x.depth === g[0]!.depth && x.intraRounds === g[0]!.intraRounds);
+  const uniformDepth = (x: GroupPlan) => x.memberDepths === undefined || x.deviceIds.every((id) => (x.memberDepths![id] ?? x.depth) === x.depth);
+  return g.every((x) => x.depth === g[0]!.depth && x.intraRounds === g[0]!.intraRounds && uniformDepth(x));
 }
 
 export const DEFAULT_DEPTH_EXPONENT = 0.5;
@@ -185,15 +197,18 @@ export function planGroups(
           })
         : [tauMin * msAt.get(depths[depths.length - 1]!)!];
     const samples = members.reduce((n, m) => n + m.numSamples, 0);
-    return { group, depths, msAt, ownReferenceMs, samples };
+    return { group, members, depths, msAt, ownReferenceMs, samples };
   });
 
   const overheads = resolveOverheads(ctx.overheads);
-  const floorMs = Math.max(...prepared.map((p) => tauMin * p.msAt.get(p.depths[0]!)!));
+  const perMember = options.memberDepth === 'member' && options.fixedDepth === undefined;
+  const floorMs = Math.max(...prepared.map((p) => tauMin * (perMember ? memberFloorMs(p.members, ctx, localSteps) : p.msAt.get(p.depths[0]!)!)));
   const rule = options.budgetRule ?? 'group';
   let budgetMs: number;
   if (options.budgetMs !== undefined) {
     budgetMs = options.budgetMs;
+  } else if (rule === 'floor') {
+    budgetMs = floorMs;
   } else if (rule === 'rate') {
     budgetMs = rateBudget(prepared, floorMs, tauMin, tauMax, ctx, options, overheads.syncMsPerGlobalRound);
   } else {
@@ -207,7 +222,13 @@ export function planGroups(
   if (!(budgetMs > 0)) throw new PlanningError(`round budget must be positive, got ${budgetMs}`);
 
   const predictedGroupMs: Record<string, number> = {};
-  const plans: GroupPlan[] = prepared.map(({ group, depths, msAt }) => {
+  const plans: GroupPlan[] = prepared.map(({ group, members, depths, msAt }) => {
+    if (perMember) {
+      const best = bestMemberPlan(members, budgetMs, tauMin, tauMax, ctx, localSteps, options);
+      predictedGroupMs[group.groupId] = best.ms + overheads.syncMsPerGlobalRound;
+      const depth = Math.max(...Object.values(best.depths));
+      return { groupId: group.groupId, deviceIds: [...group.deviceIds], depth, memberDepths: best.depths, intraRounds: best.tau, localSteps };
+    }
     const best = bestGroupPlan(depths, msAt, budgetMs, tauMin, tauMax, ctx.numBlocks, options);
     predictedGroupMs[group.groupId] = best.ms + overheads.syncMsPerGlobalRound;
     return { groupId: group.groupId, deviceIds: [...group.deviceIds], depth: best.depth, intraRounds: best.tau, localSteps };
@@ -255,6 +276,96 @@ function bestGroupPlan(
     best = { depth, tau: tauMin, ms: tauMin * msAt.get(depth)!, utility: 0 };
   }
   return best;
+}
+
+/** The aggregation time a member-depth group reserves per intra-round: all members at the deepest depth any can train. */
+function memberAggregationReserveMs(members: readonly DeviceInfo[], ctx: PlanContext): number {
+  const deepest = Math.max(...members.map((m) => maxFeasibleDepth(m.profile, ctx)));
+  return aggregationMs(members.length * (ctx.adapterBytes[deepest - 1] ?? 0), resolveOverheads(ctx.overheads));
+}
+
+/** memberDepth 'member': one intra-round with every member at depth 1, aggregation reserve included. */
+function memberFloorMs(members: readonly DeviceInfo[], ctx: PlanContext, localSteps: number): number {
+  const o = resolveOverheads(ctx.overheads);
+  const slowest = Math.max(...members.map((m) => intraRoundMs([m], 1, ctx, localSteps) - o.syncMsPerIntraRound - aggregationMs(ctx.adapterBytes[0]!, o)));
+  return slowest + o.syncMsPerIntraRound + memberAggregationReserveMs(members, ctx);
+}
+
+interface MemberChoice {
+  readonly tau: number;
+  readonly depths: Record<string, number>;
+  readonly ms: number;
+  readonly utility: number;
+}
+
+/**
+ * memberDepth 'member': for each τ, the intra-round may last R = T / τ; every member takes the
+ * deepest depth whose own time (download + I steps + upload) plus the intra-round sync and the
+ * aggregation reserve (every member uploading at the deepest depth any of them can train:
+ * memberAggregationReserveMs) fits R. The 'floor' budget reserves the same, so the slowest group's
+ * fast members are not held at depth 1 by the microseconds their deeper uploads add to the
+ * aggregation. A τ where some member fits nothing is infeasible. Utility: the sample-weighted mean over members of
+ * U(d_m, τ). Ties go to the plan closer to T, then the deeper one. Nothing fits: τ_min, depth 1.
+ */
+function bestMemberPlan(
+  members: readonly DeviceInfo[],
+  budgetMs: number,
+  tauMin: number,
+  tauMax: number,
+  ctx: PlanContext,
+  localSteps: number,
+  options: PlannerOptions,
+): MemberChoice {
+  const o = resolveOverheads(ctx.overheads);
+  const deepest = members.map((m) => maxFeasibleDepth(m.profile, ctx));
+  const aggUpper = memberAggregationReserveMs(members, ctx);
+  const ownMs = (m: DeviceInfo, d: number) => {
+    const bytes = ctx.adapterBytes[d - 1]!;
+    const upload = m.profile.uploadBytesPerSec > 0 ? (bytes / m.profile.uploadBytesPerSec) * 1000 : Number.POSITIVE_INFINITY;
+    return downloadMs(m.profile, o.downloadBytes, o) + localSteps * m.profile.msPerStep[d - 1]! + upload;
+  };
+  const intraMs = (chosen: readonly number[]) => {
+    let slowest = 0;
+    let bytes = 0;
+    chosen.forEach((d, i) => {
+      slowest = Math.max(slowest, ownMs(members[i]!, d));
+      bytes += ctx.adapterBytes[d - 1]!;
+    });
+    return slowest + o.syncMsPerIntraRound + aggregationMs(bytes, o);
+  };
+  const weight = members.map((m) => Math.max(1, m.numSamples));
+  const totalWeight = weight.reduce((a, b) => a + b, 0);
+  const pack = (tau: number, chosen: readonly number[], utility: number): MemberChoice => ({
+    tau,
+    depths: Object.fromEntries(members.map((m, i) => [m.id, chosen[i]!])),
+    ms: tau * intraMs(chosen),
+    utility,
+  });
+  let best: MemberChoice | undefined;
+  let bestDepthSum = 0;
+  for (let tau = tauMin; tau <= tauMax; tau++) {
+    const room = (budgetMs * (1 + 1e-9)) / tau - o.syncMsPerIntraRound - aggUpper;
+    const chosen: number[] = [];
+    for (let i = 0; i < members.length; i++) {
+      let d = 0;
+      for (let c = 1; c <= deepest[i]!; c++) if (ownMs(members[i]!, c) <= room) d = c;
+      if (d === 0) break;
+      chosen.push(d);
+    }
+    if (chosen.length < members.length) break;
+    const utility = chosen.reduce((u, d, i) => u + weight[i]! * accuracyProxy(d, tau, ctx.numBlocks, options), 0) / totalWeight;
+    const candidate = pack(tau, chosen, utility);
+    const depthSum = chosen.reduce((a, b) => a + b, 0);
+    if (
+      best === undefined ||
+      utility > best.utility + 1e-12 ||
+      (Math.abs(utility - best.utility) <= 1e-12 && (candidate.ms > best.ms || (candidate.ms === best.ms && depthSum > bestDepthSum)))
+    ) {
+      best = candidate;
+      bestDepthSum = depthSum;
+    }
+  }
+  return best ?? pack(tauMin, members.map(() => 1), 0);
 }
 
 /** Candidate budgets the 'rate' rule scores at most (evenly spaced in the sorted candidates beyond this). */

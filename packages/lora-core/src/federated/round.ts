@@ -107,6 +107,14 @@ async function runGroup(
   onGroupAggregated: GlobalRoundInput['onGroupAggregated'],
 ): Promise<GroupOutcome> {
   const blockKeys = adapterTrainedKeys(global, numBlocks, plan.depth);
+  const memberDepth = (id: string) => plan.memberDepths?.[id] ?? plan.depth;
+  const keysByDepth = new Map<number, readonly BlockKey[]>([[plan.depth, blockKeys]]);
+  const memberKeys = (id: string) => {
+    const d = memberDepth(id);
+    let keys = keysByDepth.get(d);
+    if (keys === undefined) keysByDepth.set(d, (keys = adapterTrainedKeys(global, numBlocks, d)));
+    return keys;
+  };
   let adapter = global;
   const contributors: string[][] = [];
   const samplesByDevice = new Map<string, number>();
@@ -120,9 +128,9 @@ async function runGroup(
           groupId: plan.groupId,
           intraRound,
           deviceId,
-          depth: plan.depth,
+          depth: memberDepth(deviceId),
           localSteps: plan.localSteps,
-          blockKeys,
+          blockKeys: memberKeys(deviceId),
           adapter: current,
           ...(plan.deadlineMs === undefined ? {} : { deadlineMs: plan.deadlineMs }),
         }),
@@ -131,7 +139,7 @@ async function runGroup(
     const updates: ClientUpdate[] = [];
     received.forEach((u, i) => {
       if (u === undefined) return;
-      checkUpdate(u, plan.deviceIds[i]!, blockKeys, plan.groupId);
+      checkUpdate(u, plan.deviceIds[i]!, memberKeys(plan.deviceIds[i]!), plan.groupId);
       updates.push(u);
     });
     contributors.push(updates.map((u) => u.deviceId));

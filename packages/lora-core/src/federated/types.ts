@@ -26,12 +26,17 @@ export interface DeviceInfo {
   readonly profile: ResourceProfile;
 }
 
-/** Work for one group during one global round. All members share depth and schedule. */
+/** Work for one group during one global round. All members share the schedule (τ_g, I); depth is the group's unless memberDepths says otherwise. */
 export interface GroupPlan {
   readonly groupId: string;
   readonly deviceIds: readonly string[];
   /** Fine-tuning depth d_g: LoRA + gradients in the top d_g blocks (plus the head). */
   readonly depth: number;
+  /**
+   * Per-member depth (planner option memberDepth: 'member'): each member's own d_m ≤ depth, where
+   * depth is then the deepest of them. Absent: every member trains at depth.
+   */
+  readonly memberDepths?: Readonly<Record<string, number>>;
   /** τ_g: intra-group aggregations per global round. */
   readonly intraRounds: number;
   /** I: local steps between two intra-group aggregations. */

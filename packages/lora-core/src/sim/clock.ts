@@ -23,6 +23,8 @@ export interface Contribution {
   readonly profile: ResourceProfile;
   /** Encoded bytes this member uploaded in this intra-group round. */
   readonly uploadBytes: number;
+  /** The member's own depth (GroupPlan.memberDepths); absent: the group's. */
+  readonly depth?: number;
 }
 
 export function computeMs(profile: ResourceProfile, depth: number, localSteps: number): number {
@@ -59,7 +61,7 @@ export function groupRoundMs(
     let slowest = deadlineMs?.[k] ?? 0;
     let bytes = 0;
     for (const c of contributions) {
-      slowest = Math.max(slowest, memberRoundMs(c.profile, depth, localSteps, c.uploadBytes, overheads));
+      slowest = Math.max(slowest, memberRoundMs(c.profile, c.depth ?? depth, localSteps, c.uploadBytes, overheads));
       bytes += c.uploadBytes;
     }
     total += slowest + o.syncMsPerIntraRound + aggregationMs(bytes, o);
@@ -77,6 +79,6 @@ export function globalRoundMs(groupMs: readonly number[], groupBytes: number, ov
 /** Σ over every contribution of its compute time. */
 export function groupComputeMs(intraRounds: readonly (readonly Contribution[])[], depth: number, localSteps: number): number {
   let total = 0;
-  for (const contributions of intraRounds) for (const c of contributions) total += computeMs(c.profile, depth, localSteps);
+  for (const contributions of intraRounds) for (const c of contributions) total += computeMs(c.profile, c.depth ?? depth, localSteps);
   return total;
 }

@@ -170,7 +170,7 @@ export async function* simulate(o: SimulationOptions): AsyncGenerator<SimRoundRe
 
     const groups: SimGroupRecord[] = outcome.groups.map(({ plan: g, contributors }) => {
       const intraRounds: Contribution[][] = contributors.map((ids, k) =>
-        ids.map((id) => ({ profile: byId.get(id)!.profile, uploadBytes: uploads.get(uploadKey(g.groupId, k, id))! })),
+        ids.map((id) => ({ profile: byId.get(id)!.profile, uploadBytes: uploads.get(uploadKey(g.groupId, k, id))!, depth: g.memberDepths?.[id] ?? g.depth })),
       );
       computeMsTotal += groupComputeMs(intraRounds, g.depth, g.localSteps);
       for (const list of intraRounds) for (const c of list) bytesTotal += c.uploadBytes;

@@ -79,7 +79,7 @@ for (const [depth, shards] of [[2, 2], [4, 3], [3, 4]] as const) {
 
     const reference = new LoraClassifier(encoder, config(depth));
     reference.setAdapter(start);
-    const runners = Array.from({ length: shards - 1 }, () => new ReplicaShardRunner(encoder));
+    const runners = Array.from({ length: shards }, () => new ReplicaShardRunner(encoder));
     const parallel = new DataParallelClassifier(new LoraClassifier(encoder, config(depth)), runners);
     await parallel.setAdapter(start);
     assert.equal(parallel.shards, shards);
@@ -120,7 +120,8 @@ test('replicas refuse values of blocks they do not train; data-parallel steps re
     assert.throws(() => shallow.setTrainedValues(trained), /values lack block head/);
     assert.throws(() => shallow.applyGradients(trained), /gradients lack block head/);
     const withDropout = new LoraClassifier(encoder, { ...config(1), lora: { ...DEFAULT_LORA, rank: 4, dropout: 0.1 } });
-    assert.throws(() => new DataParallelClassifier(withDropout, []), /need LoRA dropout 0/);
+    assert.throws(() => new DataParallelClassifier(withDropout, [new ReplicaShardRunner(encoder)]), /need LoRA dropout 0/);
+    assert.throws(() => new DataParallelClassifier(shallow, []), /at least one shard runner/);
     withDropout.dispose();
   } finally {
     full.dispose();

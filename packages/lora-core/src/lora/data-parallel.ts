@@ -10,7 +10,7 @@
  * shard computes exactly the rows' part of the full-batch computation.
  *
  * The transport is a ShardRunner; ReplicaShardRunner is one in this thread (tests, and the body
- * of the page's worker).
+ * of the page's Web Workers).
  */
 import type { TextEncoder, TokenBatch } from '../model/family';
 import { sizeOf, type AdapterState, type NamedArray } from './adapter-state';
@@ -116,21 +116,22 @@ export class ReplicaShardRunner implements ShardRunner {
 }
 
 /**
- * Trains `clf` with data-parallel steps: the first shard of each batch here, one shard per runner
- * beside it. Needs LoRA dropout 0 (computeGradients runs without dropout, and per-shard masks
- * could not match the full batch's anyway).
+ * Trains `clf` with data-parallel steps: one shard of each batch per runner (this thread only
+ * combines and steps, so a page stays responsive). Needs LoRA dropout 0: computeGradients runs
+ * without dropout, and per-shard masks could not match the full batch's anyway.
  */
 export class DataParallelClassifier implements StepModel {
   constructor(
     readonly clf: LoraClassifier,
     private readonly runners: readonly ShardRunner[],
   ) {
+    if (runners.length === 0) throw new Error('data-parallel steps need at least one shard runner');
     if (clf.config.lora.dropout !== 0) throw new Error(`data-parallel steps need LoRA dropout 0, got ${clf.config.lora.dropout}`);
   }
 
-  /** Shards per step (this thread's and the runners'). */
+  /** Shards per step (at most; a batch of fewer rows has fewer). */
   get shards(): number {
-    return this.runners.length + 1;
+    return this.runners.length;
   }
 
   /** Loads `adapter` here and into every replica (call whenever the classifier's adapter is set). */
@@ -141,13 +142,9 @@ export class DataParallelClassifier implements StepModel {
 
   async trainStep(batch: LabeledBatch): Promise<{ loss: number }> {
     const ranges = shardRanges(batch.labels.length, this.shards);
-    if (ranges.length === 1) return this.clf.trainStep(batch);
     const trained = this.clf.getAdapter();
     const rows = ranges.map(([s, e]) => e - s);
-    const shards = ranges.map(([s, e]) => sliceBatch(batch, s, e));
-    // The runners' shards go out first, so they compute while this thread does its own.
-    const remote = shards.slice(1).map((shard, i) => this.runners[i]!.gradients(trained, shard));
-    const results = await Promise.all([this.clf.computeGradients(shards[0]!), ...remote]);
+    const results = await Promise.all(ranges.map(([s, e], i) => this.runners[i]!.gradients(trained, sliceBatch(batch, s, e))));
     this.clf.applyGradients(combineShardGradients(results.map((r, i) => ({ rows: rows[i]!, gradients: r.gradients }))));
     return { loss: results.reduce((sum, r, i) => sum + (r.loss * rows[i]!) / batch.labels.length, 0) };
   }

@@ -17,21 +17,19 @@ export function StatusPanel({ view }: { view: DeviceView }) {
         <dt>Backend</dt>
         <dd data-testid="backend">
           {b ? `${b.name}${b.forced ? ' (forced)' : ''}` : '…'}
-          {b?.name === 'wasm' && (view.dataParallelWorkers ?? 1) > 1 ? (
+          {b?.name === 'wasm' && view.wasmThreads !== undefined && (
+            <span data-testid="wasm-threads">
+              {' '}
+              · {view.wasmThreads} thread{view.wasmThreads === 1 ? '' : 's'}
+              {view.wasmThreads < view.wasmThreadsWanted && ` (asked for ${view.wasmThreadsWanted})`}
+            </span>
+          )}
+          {b?.name === 'wasm' && (view.dataParallelWorkers ?? 1) > 1 && (
             <span data-testid="data-parallel">
               {' '}
-              · {view.dataParallelWorkers} data-parallel workers × 1 thread
+              · training steps on {view.dataParallelWorkers} data-parallel workers × 1 thread
               {(view.dataParallelWorkers ?? 1) < view.dataParallelWanted && ` (asked for ${view.dataParallelWanted})`}
             </span>
-          ) : (
-            b?.name === 'wasm' &&
-            view.wasmThreads !== undefined && (
-              <span data-testid="wasm-threads">
-                {' '}
-                · {view.wasmThreads} thread{view.wasmThreads === 1 ? '' : 's'}
-                {view.wasmThreads < view.wasmThreadsWanted && ` (asked for ${view.wasmThreadsWanted})`}
-              </span>
-            )
           )}
           {view.dataParallelNote && <span className="muted" data-testid="data-parallel-note"> · {view.dataParallelNote}</span>}
           {view.backendCached && <span className="muted"> · cached choice</span>}

@@ -637,7 +637,7 @@ export class DeviceSession {
     const count = this.lm ? this.lm.rows.length : (data as LabeledDataset).texts.length;
     const dataKey = this.v.mode === 'fleet' ? `fleet:${this.v.partitionIndex}` : `own:${count}:${fnv1a(new TextEncoder().encode(sample.join('\n')))}`;
     // Step times depend on how many workers split each step, not only on the backend.
-    const workers = this.lm ? 1 : (this.v.dataParallelWorkers ?? 1);
+    const workers = this.lm ? 1 : (trainer as LocalTrainer).dataParallelShards;
     const key = profileKey(this.envKey, workers > 1 ? `${backend.name}×${workers}` : backend.name, task, dataKey);
     let msPerStep = this.cache.profile(key);
     const profileCached = msPerStep !== undefined && msPerStep.length === trainer.numBlocks;

@@ -421,7 +421,7 @@ export class DeviceSession {
           this.trainer?.dispose();
           this.trainer = undefined;
           if (this.data) {
-            this.trainer = await LocalTrainer.load(this.fetchAsset, this.v.task, this.identity.slowdown, await this.shardRunners());
+            this.trainer = await LocalTrainer.load(this.fetchAsset, this.v.task, this.identity.slowdown, await this.shardRunners(), (err) => this.onShardFailure(err));
             await this.measureProfile(this.v.task);
           } else {
             // Lost before the data was read: the whole preparation, on the new backend.
@@ -517,7 +517,7 @@ export class DeviceSession {
     // A backend lost part-way: this preparation stops at its next step, the recovery loads and measures again.
     const alive = this.backendAlive.signal;
     this.update({ phase: 'loading-data', message: 'loading the model' });
-    const trainer = await LocalTrainer.load(this.fetchAsset, task, this.identity.slowdown, await this.shardRunners());
+    const trainer = await LocalTrainer.load(this.fetchAsset, task, this.identity.slowdown, await this.shardRunners(), (err) => this.onShardFailure(err));
     if (alive.aborted) {
       trainer.dispose();
       throw alive.reason as Error;
@@ -544,6 +544,19 @@ export class DeviceSession {
     const workers = Math.max(runners.length, 1);
     this.update({ backend: { ...b, dataParallelWorkers: workers }, dataParallelWorkers: workers });
     return runners;
+  }
+
+  /** A data-parallel worker failed: the trainer steps in the page from now on; the workers are stopped. */
+  private onShardFailure(err: Error): void {
+    const old = this.pool;
+    this.pool = Promise.resolve([]);
+    void old?.then((runners) => runners.forEach((r) => r.dispose()));
+    const b = this.v.backend;
+    this.update({
+      dataParallelWorkers: 1,
+      dataParallelNote: `${err.message}; training steps run in the page from now on`,
+      ...(b?.name === 'wasm' ? { backend: { ...b, dataParallelWorkers: 1 } } : {}),
+    });
   }
 
   private async startPool(): Promise<ShardRunner[]> {

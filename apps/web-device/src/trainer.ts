@@ -104,12 +104,20 @@ export class LocalTrainer {
     /** Emulated slowdown factor (slowdown.ts); 1 = none. */
     readonly slowdown: number,
     /** Data-parallel replicas (Web Workers): with any, every training step is split across them. */
-    private readonly shardRunners: readonly ShardRunner[],
+    private shardRunners: readonly ShardRunner[],
+    /** Told when a replica failed; steps then run on this thread's classifier (the same step). */
+    private readonly onDataParallelFailure: (err: Error) => void,
   ) {}
 
-  static async load(fetchAsset: FetchAsset, task: TaskInfo, slowdown = 1, shardRunners: readonly ShardRunner[] = []): Promise<LocalTrainer> {
+  static async load(
+    fetchAsset: FetchAsset,
+    task: TaskInfo,
+    slowdown = 1,
+    shardRunners: readonly ShardRunner[] = [],
+    onDataParallelFailure: (err: Error) => void = () => {},
+  ): Promise<LocalTrainer> {
     const encoder = await loadUseLiteModel(fetchAsset);
-    return new LocalTrainer(task.maxTokens === undefined ? encoder : withMaxTokens(encoder, task.maxTokens), task, slowdown, shardRunners);
+    return new LocalTrainer(task.maxTokens === undefined ? encoder : withMaxTokens(encoder, task.maxTokens), task, slowdown, shardRunners, onDataParallelFailure);
   }
 
   /** Shards of each training step: the data-parallel workers, or 1 (this thread's own step). */
@@ -123,7 +131,10 @@ export class LocalTrainer {
       clf.setAdapter(start);
       return clf;
     }
-    const parallel = new DataParallelClassifier(clf, this.shardRunners);
+    const parallel = new DataParallelClassifier(clf, this.shardRunners, (err) => {
+      this.shardRunners = [];
+      this.onDataParallelFailure(err);
+    });
     await parallel.setAdapter(start);
     return parallel;
   }

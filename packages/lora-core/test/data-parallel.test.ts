@@ -5,7 +5,7 @@ import { createRng } from '../src/data/random';
 import { LoraClassifier, type ClassifierConfig, type LabeledBatch } from '../src/lora/classifier';
 import { DEFAULT_LORA } from '../src/lora/config';
 import { HEAD, type AdapterState } from '../src/lora/adapter-state';
-import { combineShardGradients, DataParallelClassifier, ReplicaShardRunner, shardRanges, sliceBatch } from '../src/lora/data-parallel';
+import { combineShardGradients, DataParallelClassifier, ReplicaShardRunner, shardRanges, sliceBatch, type ShardRunner } from '../src/lora/data-parallel';
 import { SENTENCES, realEncoder } from './helpers';
 
 const NUM_CLASSES = 3;
@@ -108,6 +108,40 @@ for (const [depth, shards] of [[2, 2], [4, 3], [3, 4]] as const) {
     }
   });
 }
+
+test('a runner that fails mid-run: that step and the later ones are the full-batch steps, and the failure is told', async () => {
+  const encoder = await realEncoder('wasm');
+  const batch: LabeledBatch = { tokens: encoder.tokenize(SENTENCES), labels: new Int32Array([0, 1, 2, 0, 1, 2]) };
+  const reference = new LoraClassifier(encoder, config(2));
+  const start = reference.getAdapter();
+  const good = new ReplicaShardRunner(encoder);
+  let calls = 0;
+  // A transport whose worker dies at its second step (as a crashed Web Worker's requests reject).
+  const dying = new ReplicaShardRunner(encoder);
+  const flaky: ShardRunner = {
+    configure: (c, a) => dying.configure(c, a),
+    gradients: (t, b) => (++calls >= 2 ? Promise.reject(new Error('worker 2 crashed')) : dying.gradients(t, b)),
+    dispose: () => dying.dispose(),
+  };
+  const failures: string[] = [];
+  const parallel = new DataParallelClassifier(new LoraClassifier(encoder, config(2)), [good, flaky], (err) => failures.push(err.message));
+  await parallel.setAdapter(start);
+  try {
+    for (let step = 0; step < 3; step++) {
+      const want = await reference.trainStep(batch);
+      const got = await parallel.trainStep(batch);
+      assert.ok(Math.abs(want.loss - got.loss) < 1e-5, `step ${step}: loss ${got.loss} vs ${want.loss}`);
+      assert.ok(maxAbsDiff(parallel.clf.getAdapter(), reference.getAdapter()) < 1e-5, `step ${step}`);
+    }
+    assert.deepEqual(failures, ['worker 2 crashed']);
+    assert.equal(parallel.shards, 1);
+  } finally {
+    reference.dispose();
+    parallel.clf.dispose();
+    good.dispose();
+    flaky.dispose();
+  }
+});
 
 test('replicas refuse values of blocks they do not train; data-parallel steps refuse dropout', async () => {
   const encoder = await realEncoder('wasm');

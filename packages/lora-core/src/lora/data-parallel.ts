@@ -119,37 +119,60 @@ export class ReplicaShardRunner implements ShardRunner {
  * Trains `clf` with data-parallel steps: one shard of each batch per runner (this thread only
  * combines and steps, so a page stays responsive). Needs LoRA dropout 0: computeGradients runs
  * without dropout, and per-shard masks could not match the full batch's anyway.
+ *
+ * A runner that fails (a crashed worker) leaves `clf` untouched, so the step is then taken by
+ * `clf.trainStep` itself, as are all later ones; `onFailure` is told why.
  */
 export class DataParallelClassifier implements StepModel {
+  private failed: Error | undefined;
+
   constructor(
     readonly clf: LoraClassifier,
     private readonly runners: readonly ShardRunner[],
+    private readonly onFailure: (err: Error) => void = () => {},
   ) {
     if (runners.length === 0) throw new Error('data-parallel steps need at least one shard runner');
     if (clf.config.lora.dropout !== 0) throw new Error(`data-parallel steps need LoRA dropout 0, got ${clf.config.lora.dropout}`);
   }
 
-  /** Shards per step (at most; a batch of fewer rows has fewer). */
+  /** Shards per step (at most; a batch of fewer rows has fewer); 1 once a runner failed. */
   get shards(): number {
-    return this.runners.length;
+    return this.failed ? 1 : this.runners.length;
   }
 
   /** Loads `adapter` here and into every replica (call whenever the classifier's adapter is set). */
   async setAdapter(adapter: AdapterState): Promise<void> {
     this.clf.setAdapter(adapter);
-    await Promise.all(this.runners.map((r) => r.configure(this.clf.config, adapter)));
+    if (this.failed) return;
+    try {
+      await Promise.all(this.runners.map((r) => r.configure(this.clf.config, adapter)));
+    } catch (err) {
+      this.fail(err as Error);
+    }
   }
 
   async trainStep(batch: LabeledBatch): Promise<{ loss: number }> {
+    if (this.failed) return this.clf.trainStep(batch);
     const ranges = shardRanges(batch.labels.length, this.shards);
     const trained = this.clf.getAdapter();
     const rows = ranges.map(([s, e]) => e - s);
-    const results = await Promise.all(ranges.map(([s, e], i) => this.runners[i]!.gradients(trained, sliceBatch(batch, s, e))));
+    let results: ShardGradients[];
+    try {
+      results = await Promise.all(ranges.map(([s, e], i) => this.runners[i]!.gradients(trained, sliceBatch(batch, s, e))));
+    } catch (err) {
+      this.fail(err as Error);
+      return this.clf.trainStep(batch);
+    }
     this.clf.applyGradients(combineShardGradients(results.map((r, i) => ({ rows: rows[i]!, gradients: r.gradients }))));
     return { loss: results.reduce((sum, r, i) => sum + (r.loss * rows[i]!) / batch.labels.length, 0) };
   }
 
   evaluate(batches: Iterable<LabeledBatch>): Promise<EvalResult> {
     return this.clf.evaluate(batches);
+  }
+
+  private fail(err: Error): void {
+    this.failed = err;
+    this.onFailure(err);
   }
 }

@@ -421,7 +421,7 @@ export class DeviceSession {
           this.trainer?.dispose();
           this.trainer = undefined;
           if (this.data) {
-            this.trainer = await LocalTrainer.load(this.fetchAsset, this.v.task, this.identity.slowdown, await this.shardRunners(), (err) => this.onShardFailure(err));
+            this.trainer = await LocalTrainer.load(this.fetchAsset, this.v.task, this.identity.slowdown, this.shardRunners(), (err) => this.onShardFailure(err));
             await this.measureProfile(this.v.task);
           } else {
             // Lost before the data was read: the whole preparation, on the new backend.
@@ -517,7 +517,7 @@ export class DeviceSession {
     // A backend lost part-way: this preparation stops at its next step, the recovery loads and measures again.
     const alive = this.backendAlive.signal;
     this.update({ phase: 'loading-data', message: 'loading the model' });
-    const trainer = await LocalTrainer.load(this.fetchAsset, task, this.identity.slowdown, await this.shardRunners(), (err) => this.onShardFailure(err));
+    const trainer = await LocalTrainer.load(this.fetchAsset, task, this.identity.slowdown, this.shardRunners(), (err) => this.onShardFailure(err));
     if (alive.aborted) {
       trainer.dispose();
       throw alive.reason as Error;

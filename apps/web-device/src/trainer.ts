@@ -113,11 +113,12 @@ export class LocalTrainer {
     fetchAsset: FetchAsset,
     task: TaskInfo,
     slowdown = 1,
-    shardRunners: readonly ShardRunner[] = [],
+    /** Started alongside the model load here (the workers load their replicas meanwhile). */
+    shardRunners: readonly ShardRunner[] | Promise<readonly ShardRunner[]> = [],
     onDataParallelFailure: (err: Error) => void = () => {},
   ): Promise<LocalTrainer> {
-    const encoder = await loadUseLiteModel(fetchAsset);
-    return new LocalTrainer(task.maxTokens === undefined ? encoder : withMaxTokens(encoder, task.maxTokens), task, slowdown, shardRunners, onDataParallelFailure);
+    const [encoder, runners] = await Promise.all([loadUseLiteModel(fetchAsset), shardRunners]);
+    return new LocalTrainer(task.maxTokens === undefined ? encoder : withMaxTokens(encoder, task.maxTokens), task, slowdown, runners, onDataParallelFailure);
   }
 
   /** Shards of each training step: the data-parallel workers, or 1 (this thread's own step). */

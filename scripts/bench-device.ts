@@ -85,8 +85,10 @@ async function main(): Promise<void> {
     ...workerCounts.filter((w) => w > 1).map((workers) => ({ threads: counts[0] as number, workers })),
   ];
   const runs = Array.from({ length: repeats }, () => configs).flat();
+  // One device more than tabs: the run never starts, so no tab trains a round while it is timed
+  // (with exactly runs.length, the last tab got work the moment it joined, and its figures lost a core).
   const coordinator = await startCoordinatorProcess([
-    '--https', '--fresh', '--devices', String(runs.length), '--rounds', '1',
+    '--https', '--fresh', '--devices', String(runs.length + 1), '--rounds', '1',
     '--max-per-class', '40', '--local-steps', '1', '--batch-size', String(batchSize),
   ]);
   const browser = await launchBrowser(false);

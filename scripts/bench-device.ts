@@ -11,8 +11,12 @@
  * apart from "is the training step parallel?". `--profile D` prints where one step at depth D
  * spends its time, per tfjs kernel, for each thread count.
  *
- * Options: --threads 1,2  --repeats N (default 2)  --batch-size N (default 16)  --steps N (default 5)
- *          --matmul N (default 1024)  --profile D
+ * `--workers 1,2` adds the data-parallel dimension: tabs with ?workers=W split each step's batch
+ * across W Web Workers (each its own single-threaded tfjs and model replica; apps/web-device/src/
+ * parallel), at the first --threads count; a second table gives their ms/step and speed-up.
+ *
+ * Options: --threads 1,2  --workers 1,2  --repeats N (default 2)  --batch-size N (default 16)
+ *          --steps N (default 5)  --matmul N (default 1024)  --profile D
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -26,6 +30,7 @@ interface PageReport {
   profile?: { totalMs: number; kernels: { kernel: string; calls: number; ms: number }[] } | undefined;
   wasmThreads: number | undefined;
   wasmThreadsWanted: number;
+  dataParallelWorkers: number | undefined;
   isolated: boolean;
   secureContext: boolean;
   backend: string | undefined;
@@ -33,7 +38,7 @@ interface PageReport {
 
 interface Microbench {
   matMulRates(n: number, runs: number): Promise<{ op: string; gflops: number }[]>;
-  trainingStepMs(maxDepth: number, runs: number, batchSize: number): Promise<number[]>;
+  trainingStepMs(maxDepth: number, runs: number, batchSize: number, workers: number): Promise<number[]>;
   trainingStepProfile(depth: number, batchSize: number): Promise<{ totalMs: number; kernels: { kernel: string; calls: number; ms: number }[] }>;
 }
 
@@ -49,6 +54,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       threads: { type: 'string' },
+      workers: { type: 'string' },
       repeats: { type: 'string' },
       'batch-size': { type: 'string' },
       steps: { type: 'string' },
@@ -61,6 +67,8 @@ async function main(): Promise<void> {
     ? values.threads.split(',').map((t) => Number(t))
     : Array.from({ length: Math.min(cores, 8) }, (_, i) => i + 1).filter((n) => n === 1 || n === 2 || n % 2 === 0);
   if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) throw new Error(`--threads must list integers from 1 to 8, got ${values.threads}`);
+  const workerCounts = values.workers ? values.workers.split(',').map((w) => Number(w)) : [1];
+  if (workerCounts.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) throw new Error(`--workers must list integers from 1 to 8, got ${values.workers}`);
   const repeats = Number(values.repeats ?? 2);
   if (!Number.isInteger(repeats) || repeats < 1) throw new Error('--repeats must be an integer >= 1');
   const steps = Number(values.steps ?? 5);
@@ -71,28 +79,37 @@ async function main(): Promise<void> {
   if (profileDepth !== undefined && (!Number.isInteger(profileDepth) || profileDepth < 1)) throw new Error('--profile must be a depth >= 1');
   const batchSize = Number(values['batch-size'] ?? 16);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error('--batch-size must be an integer >= 1');
-  const runs = Array.from({ length: repeats }, () => counts).flat();
+  // Kernel threads without workers; workers at the first thread count (1 worker = the page's own step).
+  const configs: Config[] = [
+    ...counts.map((threads) => ({ threads, workers: 1 })),
+    ...workerCounts.filter((w) => w > 1).map((workers) => ({ threads: counts[0] as number, workers })),
+  ];
+  const runs = Array.from({ length: repeats }, () => configs).flat();
+  // One device more than tabs: the run never starts, so no tab trains a round while it is timed
+  // (with exactly runs.length, the last tab got work the moment it joined, and its figures lost a core).
   const coordinator = await startCoordinatorProcess([
-    '--https', '--fresh', '--devices', String(runs.length), '--rounds', '1',
+    '--https', '--fresh', '--devices', String(runs.length + 1), '--rounds', '1',
     '--max-per-class', '40', '--local-steps', '1', '--batch-size', String(batchSize),
   ]);
   const browser = await launchBrowser(false);
-  const results = new Map<number, PageReport[]>();
+  const results = new Map<string, PageReport[]>();
   try {
-    console.log(`coordinator ${coordinator.url}; ${cores} cores here; thread counts ${counts.join(', ')}, ${repeats} repeat(s); load average ${loadText()}`);
-    for (const threads of runs) {
+    console.log(`coordinator ${coordinator.url}; ${cores} cores here; thread counts ${counts.join(', ')}, data-parallel workers ${workerCounts.join(', ')}, ${repeats} repeat(s); load average ${loadText()}`);
+    for (const { threads, workers } of runs) {
       const context = await browser.newContext({ ignoreHTTPSErrors: true });
       const page = await context.newPage();
       const url = new URL(deviceUrl(coordinator.url, coordinator.token, 'fleet', 'wasm'));
       url.searchParams.set('threads', String(threads));
+      url.searchParams.set('workers', String(workers));
       await page.goto(url.toString());
       await waitForFirstJoin(page, 180_000);
-      const report = await page.evaluate(async ({ steps, matmulN, profileDepth, batchSize }) => {
+      const report = await page.evaluate(async ({ steps, matmulN, profileDepth, batchSize, workers }) => {
         const hook = (globalThis as unknown as { __tabfleet: { view(): Record<string, unknown>; microbench(): Promise<Microbench> } }).__tabfleet;
         const v = hook.view() as {
           profile?: { msPerStep: number[] };
           wasmThreads?: number;
           wasmThreadsWanted: number;
+          dataParallelWorkers?: number;
           isolated: boolean;
           secureContext: boolean;
           backend?: { name: string };
@@ -100,7 +117,7 @@ async function main(): Promise<void> {
         const mb = await hook.microbench();
         const depths = v.profile?.msPerStep.length ?? 0;
         const rates = await mb.matMulRates(matmulN, 5);
-        const benchMs = await mb.trainingStepMs(depths, steps, batchSize);
+        const benchMs = await mb.trainingStepMs(depths, steps, batchSize, workers);
         const profile = profileDepth === undefined ? undefined : await mb.trainingStepProfile(Math.min(profileDepth, depths), batchSize);
         return {
           msPerStep: v.profile?.msPerStep ?? [],
@@ -109,15 +126,16 @@ async function main(): Promise<void> {
           profile,
           wasmThreads: v.wasmThreads,
           wasmThreadsWanted: v.wasmThreadsWanted,
+          dataParallelWorkers: v.dataParallelWorkers,
           isolated: v.isolated,
           secureContext: v.secureContext,
           backend: v.backend?.name,
         };
-      }, { steps, matmulN, profileDepth, batchSize });
+      }, { steps, matmulN, profileDepth, batchSize, workers });
       await context.close();
       const fmt = (xs: number[]) => xs.map((m) => m.toFixed(0)).join(' / ');
       console.log(
-        `  asked ${threads} thread(s): got ${report.wasmThreads} (${report.backend}, isolated ${report.isolated}); ` +
+        `  asked ${threads} thread(s), ${workers} worker(s): got ${report.wasmThreads} × ${report.dataParallelWorkers} (${report.backend}, isolated ${report.isolated}); ` +
           `page profile ms/step ${fmt(report.msPerStep)}; bench ms/step ${fmt(report.benchMs)}; ` +
           report.rates.map((r) => `${r.op} ${matmulN}² ${r.gflops.toFixed(2)} GFLOP/s`).join(', '),
       );
@@ -128,15 +146,19 @@ async function main(): Promise<void> {
         for (const k of top) console.log(`      ${k.kernel.padEnd(22)} ${String(k.calls).padStart(5)} calls ${k.ms.toFixed(1).padStart(8)} ms`);
       }
       if (report.wasmThreads !== threads) throw new Error(`asked for ${threads} wasm threads, the page runs ${report.wasmThreads}`);
-      results.set(threads, [...(results.get(threads) ?? []), report]);
+      if (report.dataParallelWorkers !== workers) throw new Error(`asked for ${workers} data-parallel workers, the page runs ${report.dataParallelWorkers}`);
+      const key = configKey({ threads, workers });
+      results.set(key, [...(results.get(key) ?? []), report]);
     }
   } finally {
     await browser.close();
     await coordinator.stop();
   }
-  const depths = results.get(counts[0] as number)?.[0]?.benchMs.length ?? 0;
-  const cell = (threads: number, d: number) => median((results.get(threads) ?? []).map((r) => r.benchMs[d] as number));
-  const rate = (threads: number, op: string) => median((results.get(threads) ?? []).map((r) => r.rates.find((x) => x.op === op)?.gflops ?? Number.NaN));
+  const t0 = counts[0] as number;
+  const depths = results.get(configKey({ threads: t0, workers: 1 }))?.[0]?.benchMs.length ?? 0;
+  const cellOf = (c: Config, d: number) => median((results.get(configKey(c)) ?? []).map((r) => r.benchMs[d] as number));
+  const cell = (threads: number, d: number) => cellOf({ threads, workers: 1 }, d);
+  const rate = (threads: number, op: string) => median((results.get(configKey({ threads, workers: 1 })) ?? []).map((r) => r.rates.find((x) => x.op === op)?.gflops ?? Number.NaN));
   console.log('');
   console.log(`load average at the end ${loadText()} (1 / 5 / 15 min) on ${cores} cores`);
   console.log(`raw kernels, ${matmulN}² float32 product, GFLOP/s (median of ${repeats} tabs × 5 runs)`);
@@ -153,7 +175,25 @@ async function main(): Promise<void> {
     const row = [String(d + 1), ...counts.map((t) => cell(t, d).toFixed(0)), ...counts.slice(1).map((t) => (base / cell(t, d)).toFixed(2))];
     console.log(row.map((c) => c.padStart(9)).join(''));
   }
+  const ws = [1, ...workerCounts.filter((w) => w > 1)];
+  if (ws.length > 1) {
+    console.log('');
+    console.log(`data-parallel: ms per training step split across W Web Workers (each 1 wasm thread; W = 1: the page's own step at ${t0} thread(s)), same tabs × steps`);
+    console.log(['depth', ...ws.map((w) => `${w} wkr`), ...ws.slice(1).map((w) => `×${w} vs 1`)].map((h) => h.padStart(9)).join(''));
+    for (let d = 0; d < depths; d++) {
+      const base = cellOf({ threads: t0, workers: 1 }, d);
+      const row = [String(d + 1), ...ws.map((w) => cellOf({ threads: t0, workers: w }, d).toFixed(0)), ...ws.slice(1).map((w) => (base / cellOf({ threads: t0, workers: w }, d)).toFixed(2))];
+      console.log(row.map((c) => c.padStart(9)).join(''));
+    }
+  }
 }
+
+interface Config {
+  readonly threads: number;
+  readonly workers: number;
+}
+
+const configKey = (c: Config) => `${c.threads}x${c.workers}`;
 
 main().then(
   () => process.exit(0),

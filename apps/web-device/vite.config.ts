@@ -10,6 +10,8 @@ export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   plugins: [react()],
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 4096 },
+  // The data-parallel workers (src/parallel/shard-worker.ts) are module workers with code-split chunks.
+  worker: { format: 'es' },
   server: {
     proxy: {
       '/model': coordinator,

@@ -34,6 +34,8 @@ export interface DeviceRow {
   readonly paused: readonly string[] | null;
   /** wasm threads the device runs with (null for other backends or old clients). */
   readonly wasmThreads: number | null;
+  /** Data-parallel Web Workers the device splits each step across (null for other backends or old clients). */
+  readonly dataParallelWorkers: number | null;
 }
 
 export interface RoundRow {
@@ -97,6 +99,7 @@ export function takeSnapshot(runId: string, status: RunStatus, registry: DeviceR
         lastError: d.lastError ?? null,
         paused: d.paused ? [...d.paused.reasons] : null,
         wasmThreads: r?.backend.wasmThreads ?? null,
+        dataParallelWorkers: r?.backend.dataParallelWorkers ?? null,
       };
     })
     .map((row): DeviceRow => (admin ? row : withoutPrivateFields(row)))

@@ -5,6 +5,7 @@ export {
   checkLabels,
   describeUnknownLabels,
   classCounts,
+  DataParallelClassifier,
   DEFAULT_LORA,
   decodeAdapter,
   deltaNorm,
@@ -16,6 +17,7 @@ export {
   makeBatch,
   median,
   parseLabeledFile,
+  ReplicaShardRunner,
   scaleDelta,
   subtractAdapters,
   timeRuns,
@@ -25,6 +27,7 @@ export {
   withMaxTokens,
 } from '@tabfleet/lora-core';
 export type { LabelCheck } from '@tabfleet/lora-core';
+export type { ClassifierConfig, LabeledBatch, ShardGradients, ShardRunner, StepModel } from '@tabfleet/lora-core';
 export type { AdapterState, LabeledDataset, LoraConfig, LoraTarget, ResourceProfile, TextEncoder } from '@tabfleet/lora-core';
 // Hugging Face decoders (issue 11): checkpoint manifests and the loader the model cache feeds.
 export { loadHfModel, manifestBytes, modelManifestSchema, modelMemoryShortfall } from '@tabfleet/lora-core';

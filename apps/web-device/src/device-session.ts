@@ -10,6 +10,7 @@ import type {
   Assignment,
   BackendReport,
   DeviceToServerWire,
+  ShardRunner,
   DataMode,
   GlobalAdapter,
   LabeledDataset,
@@ -21,6 +22,7 @@ import type {
 } from './core';
 import type { BackendTrial } from './backend/choose';
 import { environmentKey, fnv1a, MeasurementCache, profileKey } from './backend/profile-cache';
+import { WASM_PATH } from './backend/register';
 import { selectBackend } from './backend/select';
 import { chooseThreadCount, threadsPossible } from './backend/threads';
 import { watchBackendLoss } from './backend/loss';
@@ -33,6 +35,8 @@ import { claimDeviceTab, watchCharging, WakeLockKeeper } from './lifecycle';
 import type { WakeLockState } from './lifecycle';
 import { poisonMultiplier } from './poison';
 import type { Poison } from './poison';
+import { startShardWorkers } from './parallel/worker-pool';
+import { chooseWorkerCount } from './parallel/worker-count';
 import { measureUploadBytesPerSec, usableMemoryBytes } from './profile';
 import { benchmarkCurrentBackend, cachedModelFetch, LocalTrainer } from './trainer';
 import type { LocalResult } from './trainer';
@@ -103,6 +107,12 @@ export interface DeviceView {
   readonly wasmThreads: number | undefined;
   /** Threads this page asked for. */
   readonly wasmThreadsWanted: number;
+  /** Data-parallel Web Workers this page wants for classifier steps (1 = none: the page's own step). */
+  readonly dataParallelWanted: number;
+  /** Data-parallel workers each training step actually runs on (wasm only; undefined until the model is loaded). */
+  readonly dataParallelWorkers: number | undefined;
+  /** Why there are fewer data-parallel workers than wanted (memory, another backend, a worker that failed). */
+  readonly dataParallelNote: string | undefined;
   /** The backend choice came from this browser's cache (no benchmark this visit). */
   readonly backendCached: boolean;
   /** The per-depth profile came from the cache (no step timing this visit). */
@@ -180,6 +190,8 @@ export class DeviceSession {
   /** Set while the backend is being replaced after a lost WebGL context / WebGPU device. */
   private recovering: Promise<void> | undefined;
   private readonly lostBackends: BackendName[] = [];
+  /** The data-parallel workers, started once per visit (empty: none). */
+  private pool: Promise<ShardRunner[]> | undefined;
   /** Aborted when the active backend is lost: work under way on it is given up (its reads may never settle). */
   private backendAlive = new AbortController();
 
@@ -215,6 +227,11 @@ export class DeviceSession {
       isolated: globalThis.crossOriginIsolated === true,
       wasmThreads: undefined,
       wasmThreadsWanted: threadsPossible() ? chooseThreadCount(navigator.hardwareConcurrency, identity.threads) : 1,
+      ...(() => {
+        const choice = chooseWorkerCount(navigator.hardwareConcurrency, usableMemoryBytes(), { workers: identity.workers, threads: identity.threads });
+        return { dataParallelWanted: choice.workers, dataParallelNote: choice.note };
+      })(),
+      dataParallelWorkers: undefined,
       backendCached: false,
       profileCached: false,
       profileNote: undefined,
@@ -357,6 +374,7 @@ export class DeviceSession {
       modelHash: fnv1a(manifest),
       wasmThreads: this.v.wasmThreadsWanted,
       crossOriginIsolated: this.v.isolated,
+      dataParallelWorkers: this.v.dataParallelWanted,
     });
     const cached = forced ? undefined : this.cache.backend(this.envKey);
     this.update({ phase: 'choosing-backend', trials: [], message: cached ? `using ${cached.name} (measured on an earlier visit)` : 'measuring a training step on each tfjs backend' });
@@ -403,7 +421,7 @@ export class DeviceSession {
           this.trainer?.dispose();
           this.trainer = undefined;
           if (this.data) {
-            this.trainer = await LocalTrainer.load(this.fetchAsset, this.v.task, this.identity.slowdown);
+            this.trainer = await LocalTrainer.load(this.fetchAsset, this.v.task, this.identity.slowdown, this.shardRunners(), (err) => this.onShardFailure(err));
             await this.measureProfile(this.v.task);
           } else {
             // Lost before the data was read: the whole preparation, on the new backend.
@@ -499,7 +517,7 @@ export class DeviceSession {
     // A backend lost part-way: this preparation stops at its next step, the recovery loads and measures again.
     const alive = this.backendAlive.signal;
     this.update({ phase: 'loading-data', message: 'loading the model' });
-    const trainer = await LocalTrainer.load(this.fetchAsset, task, this.identity.slowdown);
+    const trainer = await LocalTrainer.load(this.fetchAsset, task, this.identity.slowdown, this.shardRunners(), (err) => this.onShardFailure(err));
     if (alive.aborted) {
       trainer.dispose();
       throw alive.reason as Error;
@@ -511,6 +529,53 @@ export class DeviceSession {
     const labelHistogram = classCounts(this.data.labels, task.classNames.length);
     this.update({ numSamples: this.data.texts.length, labelHistogram });
     await this.measureProfile(task);
+  }
+
+  /**
+   * The data-parallel workers for classifier steps (wasm only; the decoder trainer runs on the
+   * page's own tfjs), started on first use; what the device got goes into the view and the
+   * backend report the coordinator receives.
+   */
+  private async shardRunners(): Promise<ShardRunner[]> {
+    this.pool ??= this.startPool();
+    const runners = await this.pool;
+    const b = this.v.backend;
+    if (b?.name !== 'wasm') return [];
+    const workers = Math.max(runners.length, 1);
+    this.update({ backend: { ...b, dataParallelWorkers: workers }, dataParallelWorkers: workers });
+    return runners;
+  }
+
+  /** A data-parallel worker failed: the trainer steps in the page from now on; the workers are stopped. */
+  private onShardFailure(err: Error): void {
+    const old = this.pool;
+    this.pool = Promise.resolve([]);
+    void old?.then((runners) => runners.forEach((r) => r.dispose()));
+    const b = this.v.backend;
+    this.update({
+      dataParallelWorkers: 1,
+      dataParallelNote: `${err.message}; training steps run in the page from now on`,
+      ...(b?.name === 'wasm' ? { backend: { ...b, dataParallelWorkers: 1 } } : {}),
+    });
+  }
+
+  private async startPool(): Promise<ShardRunner[]> {
+    const wanted = this.v.dataParallelWanted;
+    if (wanted <= 1) return [];
+    const backend = this.v.backend?.name;
+    if (backend !== 'wasm') {
+      this.update({ dataParallelNote: `data-parallel workers train on wasm; this device uses ${backend ?? 'no backend'}, so each step runs in the page` });
+      return [];
+    }
+    this.update({ message: `starting ${wanted} data-parallel workers (a model replica each)` });
+    try {
+      const runners = await startShardWorkers(wanted, this.fetchAsset, new URL(WASM_PATH, window.location.href).href);
+      this.update({ message: `${wanted} data-parallel workers ready` });
+      return runners;
+    } catch (err) {
+      this.update({ dataParallelNote: `${(err as Error).message}; each step runs in the page` });
+      return [];
+    }
   }
 
   /** Causal-LM task: download (or read from the cache) and load the checkpoint, get the rows, measure the profile. */
@@ -584,7 +649,9 @@ export class DeviceSession {
     const sample = this.lm ? this.lm.rows.slice(0, 64).map((r) => r.ids.join(',')) : (data as LabeledDataset).texts.slice(0, 64);
     const count = this.lm ? this.lm.rows.length : (data as LabeledDataset).texts.length;
     const dataKey = this.v.mode === 'fleet' ? `fleet:${this.v.partitionIndex}` : `own:${count}:${fnv1a(new TextEncoder().encode(sample.join('\n')))}`;
-    const key = profileKey(this.envKey, backend.name, task, dataKey);
+    // Step times depend on how many workers split each step, not only on the backend.
+    const workers = this.lm ? 1 : (trainer as LocalTrainer).dataParallelShards;
+    const key = profileKey(this.envKey, workers > 1 ? `${backend.name}×${workers}` : backend.name, task, dataKey);
     let msPerStep = this.cache.profile(key);
     const profileCached = msPerStep !== undefined && msPerStep.length === trainer.numBlocks;
     if (!profileCached) {

@@ -2,7 +2,8 @@
  * Who this page is, across reloads: a deviceId and the join token kept in localStorage, plus the
  * per-visit choices from the URL (?token=, ?mode=fleet|own, ?backend=webgpu|webgl|wasm|cpu, and
  * ?slowdown=S, which emulates a device S times slower: see slowdown.ts; ?poison=scale:K|signflip:K,
- * an attack-emulation tab: see poison.ts; ?stall=S, uploads held S seconds: see stall.ts; ?threads=N, wasm threads).
+ * an attack-emulation tab: see poison.ts; ?stall=S, uploads held S seconds: see stall.ts; ?threads=N, wasm threads; ?workers=N, data-parallel
+ * Web Workers, see parallel/worker-count.ts).
  */
 import { BACKEND_NAMES, DATA_MODES } from './core';
 import type { BackendName, DataMode } from './core';
@@ -31,6 +32,8 @@ export interface Identity {
   readonly stallMs: number;
   /** ?threads=N: wasm threads wanted (benchmarks); undefined = chosen from hardwareConcurrency. */
   readonly threads: number | undefined;
+  /** ?workers=N: data-parallel Web Workers wanted (1 = none); undefined = chosen from the cores. */
+  readonly workers: number | undefined;
 }
 
 const hex = (n: number) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, '0')).join('');
@@ -64,6 +67,11 @@ export function loadIdentity(storage: Storage, search: string): Identity {
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= 8)) {
     throw new Error(`?threads=${threadsRaw} must be an integer from 1 to 8`);
   }
+  const workersRaw = params.get('workers');
+  const workers = workersRaw === null ? undefined : Number(workersRaw);
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 8)) {
+    throw new Error(`?workers=${workersRaw} must be an integer from 1 to 8`);
+  }
   return {
     deviceId,
     deviceKey,
@@ -74,5 +82,6 @@ export function loadIdentity(storage: Storage, search: string): Identity {
     poison: parsePoison(params.get('poison')),
     stallMs: parseStallMs(params.get('stall')),
     threads,
+    workers,
   };
 }

@@ -4,8 +4,8 @@
  * coordinator sent, returning the change (after − before) of the trained blocks.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { bucketedTrainingBatches, DEFAULT_LORA, LoraClassifier, loadUseLiteModel, makeBatch, median, subtractAdapters, timeRuns, toDataset, trainingLoop, withMaxTokens } from './core';
-import type { AdapterState, Assignment, LabeledDataset, LoraConfig, LoraTarget, TaskInfo, TextEncoder } from './core';
+import { bucketedTrainingBatches, DataParallelClassifier, DEFAULT_LORA, LoraClassifier, loadUseLiteModel, makeBatch, median, subtractAdapters, timeRuns, toDataset, trainingLoop, withMaxTokens } from './core';
+import type { AdapterState, Assignment, LabeledDataset, LoraConfig, LoraTarget, ShardRunner, StepModel, TaskInfo, TextEncoder } from './core';
 import { waitAfterStep } from './slowdown';
 import { yieldToEventLoop } from './yield';
 
@@ -52,7 +52,7 @@ const SLOW_STEP_MS = 1000;
  * Median wall ms of training steps on one fixed batch: `warmup` untimed steps (shader compilation,
  * allocation), one timed step, and two more when that one was fast.
  */
-async function timeSteps(clf: LoraClassifier, encoder: TextEncoder, data: LabeledDataset, warmup: number, slowdown = 1): Promise<number> {
+async function timeSteps(clf: Pick<StepModel, 'trainStep'>, encoder: TextEncoder, data: LabeledDataset, warmup: number, slowdown = 1): Promise<number> {
   const batch = makeBatch(encoder, data, Array.from({ length: data.texts.length }, (_, i) => i));
   const step = async () => {
     await yieldToEventLoop();
@@ -103,11 +103,41 @@ export class LocalTrainer {
     readonly task: TaskInfo,
     /** Emulated slowdown factor (slowdown.ts); 1 = none. */
     readonly slowdown: number,
+    /** Data-parallel replicas (Web Workers): with any, every training step is split across them. */
+    private shardRunners: readonly ShardRunner[],
+    /** Told when a replica failed; steps then run on this thread's classifier (the same step). */
+    private readonly onDataParallelFailure: (err: Error) => void,
   ) {}
 
-  static async load(fetchAsset: FetchAsset, task: TaskInfo, slowdown = 1): Promise<LocalTrainer> {
-    const encoder = await loadUseLiteModel(fetchAsset);
-    return new LocalTrainer(task.maxTokens === undefined ? encoder : withMaxTokens(encoder, task.maxTokens), task, slowdown);
+  static async load(
+    fetchAsset: FetchAsset,
+    task: TaskInfo,
+    slowdown = 1,
+    /** Started alongside the model load here (the workers load their replicas meanwhile). */
+    shardRunners: readonly ShardRunner[] | Promise<readonly ShardRunner[]> = [],
+    onDataParallelFailure: (err: Error) => void = () => {},
+  ): Promise<LocalTrainer> {
+    const [encoder, runners] = await Promise.all([loadUseLiteModel(fetchAsset), shardRunners]);
+    return new LocalTrainer(task.maxTokens === undefined ? encoder : withMaxTokens(encoder, task.maxTokens), task, slowdown, runners, onDataParallelFailure);
+  }
+
+  /** Shards of each training step: the data-parallel workers, or 1 (this thread's own step). */
+  get dataParallelShards(): number {
+    return Math.max(this.shardRunners.length, 1);
+  }
+
+  /** The step model training runs (the data-parallel one when there are workers), with `start` loaded everywhere. */
+  private async stepModel(clf: LoraClassifier, start: AdapterState): Promise<StepModel> {
+    if (this.shardRunners.length === 0) {
+      clf.setAdapter(start);
+      return clf;
+    }
+    const parallel = new DataParallelClassifier(clf, this.shardRunners, (err) => {
+      this.shardRunners = [];
+      this.onDataParallelFailure(err);
+    });
+    await parallel.setAdapter(start);
+    return parallel;
   }
 
   get numBlocks(): number {
@@ -130,7 +160,9 @@ export class LocalTrainer {
     for (let depth = this.numBlocks; depth >= 1; depth--) {
       const clf = this.freshClassifier(depth);
       try {
-        const ms = await timeSteps(clf, this.encoder, data, depth === this.numBlocks ? 1 : 0, this.slowdown);
+        // The step the device will run: with data-parallel workers, theirs.
+        const model = await this.stepModel(clf, clf.getAdapter());
+        const ms = await timeSteps(model, this.encoder, data, depth === this.numBlocks ? 1 : 0, this.slowdown);
         out[depth - 1] = Math.max(ms, 0.01);
         onDepth(depth, ms);
       } finally {
@@ -150,7 +182,7 @@ export class LocalTrainer {
     betweenSteps: () => Promise<void> = async () => {},
   ): Promise<LocalResult> {
     const clf = this.classifierFor(a);
-    clf.setAdapter(start);
+    const model = await this.stepModel(clf, start);
     clf.resetOptimizerState();
     const before = await clf.readAdapter();
     const rows = Array.from({ length: data.texts.length }, (_, i) => i);
@@ -159,7 +191,7 @@ export class LocalTrainer {
     let meanLoss = Number.NaN;
     let trainMs = 0;
     let waitedMs = 0;
-    for await (const ev of trainingLoop(clf, { epochsPerRound: 1, batchesPerEpoch: a.localSteps, batches })) {
+    for await (const ev of trainingLoop(model, { epochsPerRound: 1, batchesPerEpoch: a.localSteps, batches })) {
       if (ev.kind === 'batch') {
         if (!Number.isFinite(ev.loss)) throw new Error(`loss became ${ev.loss} at step ${ev.step}`);
         onStep(ev.step, ev.loss);
@@ -209,6 +241,7 @@ export class LocalTrainer {
     });
   }
 
+  /** Frees this trainer's model; the shard runners belong to whoever made them. */
   dispose(): void {
     this.classifier?.clf.dispose();
     this.classifier = undefined;

@@ -5,9 +5,12 @@
  * Loaded on demand (window.__tabfleet.microbench); nothing here runs during normal use.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { DEFAULT_LORA, LoraClassifier, loadUseLiteModel, makeBatch } from '../core';
+import { DataParallelClassifier, DEFAULT_LORA, LoraClassifier, loadUseLiteModel, makeBatch } from '../core';
+import { startShardWorkers } from '../parallel/worker-pool';
 import { benchDataset, cachedModelFetch } from '../trainer';
+import { WASM_PATH } from './register';
 import type { FetchAsset } from '../trainer';
+import type { ShardRunner } from '../core';
 
 export interface KernelRate {
   readonly op: 'matMul' | 'conv1x1';
@@ -78,8 +81,11 @@ export async function kernelProfile(work: () => Promise<unknown>): Promise<{ tot
   return { totalMs, kernels };
 }
 
-/** Runs `use` with a warmed-up classifier at `depth` (the page's model and classifier) and one fixed batch. */
-async function withBenchStep<T>(depth: number, batchSize: number, fetchAsset: FetchAsset, use: (step: () => Promise<unknown>) => Promise<T>): Promise<T> {
+/**
+ * Runs `use` with a warmed-up classifier at `depth` (the page's model and classifier) and one fixed
+ * batch; with shard runners each step is split across them (data-parallel workers).
+ */
+async function withBenchStep<T>(depth: number, batchSize: number, fetchAsset: FetchAsset, runners: readonly ShardRunner[], use: (step: () => Promise<unknown>) => Promise<T>): Promise<T> {
   const encoder = await loadUseLiteModel(fetchAsset);
   const clf = new LoraClassifier(encoder, {
     numClasses: 4,
@@ -92,7 +98,13 @@ async function withBenchStep<T>(depth: number, batchSize: number, fetchAsset: Fe
   try {
     const data = benchDataset(batchSize, 4);
     const batch = makeBatch(encoder, data, Array.from({ length: data.texts.length }, (_, i) => i));
-    const step = () => clf.trainStep(batch);
+    let model: Pick<DataParallelClassifier, 'trainStep'> = clf;
+    if (runners.length > 0) {
+      const parallel = new DataParallelClassifier(clf, runners);
+      await parallel.setAdapter(clf.getAdapter());
+      model = parallel;
+    }
+    const step = () => model.trainStep(batch);
     for (let i = 0; i < 2; i++) await step();
     return await use(step);
   } finally {
@@ -101,27 +113,35 @@ async function withBenchStep<T>(depth: number, batchSize: number, fetchAsset: Fe
   }
 }
 
-/** Median ms of `runs` training steps at each depth 1..maxDepth (more runs than the page's quick profile). */
-export async function trainingStepMs(maxDepth: number, runs = 5, batchSize = 16, fetchAsset: FetchAsset = cachedModelFetch()): Promise<number[]> {
+/**
+ * Median ms of `runs` training steps at each depth 1..maxDepth (more runs than the page's quick
+ * profile), split across `workers` data-parallel workers when more than 1.
+ */
+export async function trainingStepMs(maxDepth: number, runs = 5, batchSize = 16, workers = 1, fetchAsset: FetchAsset = cachedModelFetch()): Promise<number[]> {
+  const runners = workers > 1 ? await startShardWorkers(workers, fetchAsset, new URL(WASM_PATH, globalThis.location.href).href) : [];
   const out: number[] = [];
-  for (let depth = 1; depth <= maxDepth; depth++) {
-    out.push(
-      await withBenchStep(depth, batchSize, fetchAsset, async (step) => {
-        const ms: number[] = [];
-        for (let i = 0; i < runs; i++) {
-          const t0 = performance.now();
-          await step();
-          ms.push(performance.now() - t0);
-        }
-        ms.sort((a, b) => a - b);
-        return ms[ms.length >> 1] as number;
-      }),
-    );
+  try {
+    for (let depth = 1; depth <= maxDepth; depth++) {
+      out.push(
+        await withBenchStep(depth, batchSize, fetchAsset, runners, async (step) => {
+          const ms: number[] = [];
+          for (let i = 0; i < runs; i++) {
+            const t0 = performance.now();
+            await step();
+            ms.push(performance.now() - t0);
+          }
+          ms.sort((a, b) => a - b);
+          return ms[ms.length >> 1] as number;
+        }),
+      );
+    }
+    return out;
+  } finally {
+    for (const r of runners) r.dispose();
   }
-  return out;
 }
 
 /** Kernel profile of one training step at `depth` on a fixed batch: where the step's time goes on this backend. */
 export async function trainingStepProfile(depth: number, batchSize = 16, fetchAsset: FetchAsset = cachedModelFetch()): Promise<{ totalMs: number; kernels: KernelShare[] }> {
-  return withBenchStep(depth, batchSize, fetchAsset, (step) => kernelProfile(step));
+  return withBenchStep(depth, batchSize, fetchAsset, [], (step) => kernelProfile(step));
 }

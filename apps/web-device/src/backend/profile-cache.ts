@@ -35,10 +35,12 @@ export interface Environment {
   readonly modelHash: string;
   readonly wasmThreads: number;
   readonly crossOriginIsolated: boolean;
+  /** Data-parallel workers wanted: another count means other step times. */
+  readonly dataParallelWorkers: number;
 }
 
 export function environmentKey(env: Environment): string {
-  return JSON.stringify([env.userAgent, env.modelHash, env.wasmThreads, env.crossOriginIsolated]);
+  return JSON.stringify([env.userAgent, env.modelHash, env.wasmThreads, env.crossOriginIsolated, env.dataParallelWorkers]);
 }
 
 /** The settings of a task that change step times (model depth, batch size, LoRA shape, classes) and the data. */
@@ -74,7 +76,7 @@ export class MeasurementCache {
   }
 
   saveBackend(envKey: string, report: BackendReport): void {
-    const { cached: _c, wasmThreads: _t, ...plain } = report;
+    const { cached: _c, wasmThreads: _t, dataParallelWorkers: _w, ...plain } = report;
     this.write({ ...this.read(), backend: { envKey, report: plain } });
   }
 

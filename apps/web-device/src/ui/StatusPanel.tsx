@@ -24,6 +24,14 @@ export function StatusPanel({ view }: { view: DeviceView }) {
               {view.wasmThreads < view.wasmThreadsWanted && ` (asked for ${view.wasmThreadsWanted})`}
             </span>
           )}
+          {b?.name === 'wasm' && (view.dataParallelWorkers ?? 1) > 1 && (
+            <span data-testid="data-parallel">
+              {' '}
+              · training steps on {view.dataParallelWorkers} data-parallel workers × 1 thread
+              {(view.dataParallelWorkers ?? 1) < view.dataParallelWanted && ` (asked for ${view.dataParallelWanted})`}
+            </span>
+          )}
+          {view.dataParallelNote && <span className="muted" data-testid="data-parallel-note"> · {view.dataParallelNote}</span>}
           {view.backendCached && <span className="muted"> · cached choice</span>}
           {b?.gpuAdapter?.isFallbackAdapter && <span className="muted"> · software GPU adapter</span>}
         </dd>

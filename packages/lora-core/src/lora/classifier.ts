@@ -218,6 +218,53 @@ export class LoraClassifier {
     return { loss, gradients };
   }
 
+  /**
+   * Sets the trained blocks and the head (exactly this classifier's trainedKeys) and leaves the
+   * frozen blocks as they are: a replica kept in step with another classifier's values.
+   */
+  setTrainedValues(state: AdapterState): void {
+    this.forTrained(state, 'values', (v, a) => assignFrom(v, a));
+  }
+
+  /**
+   * One optimizer step with given gradients (keyed like computeGradients' result, e.g. the
+   * combination of several shards' gradients): the update trainStep makes after its backward pass.
+   */
+  applyGradients(gradients: AdapterState): void {
+    const byName = new Map<string, NamedArray>();
+    this.forTrained(gradients, 'gradients', (v, a) => byName.set(v.name, a));
+    this.steps++;
+    tf.tidy(() => {
+      const step = (optimizer: FlatAdam, vars: tf.Variable[]) => optimizer.applyGradients(vars, vars.map((v) => toTensor(byName.get(v.name)!)));
+      step(this.loraOptimizer, this.loraVariables());
+      step(this.headOptimizer, [this.headW, this.headB]);
+    });
+  }
+
+  /** Calls `use` for every trained variable with its array in `state`, after checking keys, names and shapes. */
+  private forTrained(state: AdapterState, what: string, use: (v: tf.Variable, a: NamedArray) => void): void {
+    const expected = this.trainedKeys;
+    const extra = [...state.keys()].filter((k) => !expected.includes(k));
+    if (extra.length > 0) throw new Error(`${what} for block(s) ${extra.join(', ')}, which this classifier does not train (depth ${this.config.depth})`);
+    const pairs: Array<[tf.Variable, NamedArray]> = [];
+    const take = (key: BlockKey, name: string, v: tf.Variable) => {
+      const tensors = state.get(key);
+      if (!tensors) throw new Error(`${what} lack block ${key}`);
+      const a = required(tensors, name, key);
+      if (!sameShape(a.shape, v.shape)) throw new Error(`${what} ${key}/${name} have shape [${a.shape}], expected [${v.shape}]`);
+      pairs.push([v, a]);
+    };
+    for (const [index, targets] of this.trainable) {
+      for (const [target, p] of targets) {
+        take(blockKey(index), `${target}.A`, p.A);
+        take(blockKey(index), `${target}.B`, p.B);
+      }
+    }
+    take(HEAD, 'W', this.headW);
+    take(HEAD, 'b', this.headB);
+    for (const [v, a] of pairs) use(v, a);
+  }
+
   private lossAndGradients(batch: LabeledBatch, dropoutSeed?: number, given?: tf.Tensor3D): { value: tf.Scalar; grads: tf.NamedTensorMap } {
     const ctx = this.encoder.prepare(batch.tokens);
     const frozenOut = given ?? this.runFrozen(batch.tokens, ctx);

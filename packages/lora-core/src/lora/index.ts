@@ -18,3 +18,5 @@ export type { TimingOptions } from './step-timing';
 export { bucketedTrainingBatches, lengthSortedBatches, lengthSortedRowBatches, tokenLengths } from './length-buckets';
 export { LoraStack } from './stack';
 export * from './peft';
+export { combineShardGradients, DataParallelClassifier, ReplicaShardRunner, shardRanges, sliceBatch } from './data-parallel';
+export type { ShardGradients, ShardRunner } from './data-parallel';

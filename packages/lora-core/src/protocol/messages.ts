@@ -112,6 +112,8 @@ export const backendReportSchema = z.strictObject({
   benchmarkMs: z.partialRecord(z.enum(BACKEND_NAMES), positive.nullable()),
   /** wasm: threads the backend actually runs with (1 without cross-origin isolation). */
   wasmThreads: z.number().int().positive().max(64).optional(),
+  /** wasm: data-parallel Web Workers each training step is split across (1: the page's own step), each on one thread. */
+  dataParallelWorkers: z.number().int().positive().max(64).optional(),
   /** The choice came from this device's cache (same browser, model and threads) rather than a new benchmark. */
   cached: z.boolean().optional(),
 });

@@ -1,6 +1,7 @@
 /** Synthetic fleets for the federated tests: Dirichlet label skew and tiered device speeds. */
 import type { AdapterState, BlockKey, NamedArray } from '../src/lora/adapter-state';
-import type { DeviceInfo, PlanContext } from '../src/federated/types';
+import type { DeviceInfo, GroupPlan, PlanContext, RoundPlan } from '../src/federated/types';
+import { BlockwiseFedAvgStrategy } from '../src/federated/strategies/blockwise-fedavg';
 import type { Random } from '../src/federated/random';
 import { seededRandom } from '../src/federated/random';
 
@@ -95,4 +96,15 @@ export function planContext(numBlocks: number, extra: Partial<PlanContext> = {})
     seed: 1,
     ...extra,
   };
+}
+
+/** Carries out a fixed plan with the shared block-by-block aggregation (engine and clock tests). */
+export class FixedPlanStrategy extends BlockwiseFedAvgStrategy {
+  readonly name = 'hierfedlora' as const;
+  constructor(private readonly groups: readonly GroupPlan[]) {
+    super();
+  }
+  plan(_devices: readonly DeviceInfo[], _ctx: PlanContext): RoundPlan {
+    return { groups: this.groups };
+  }
 }

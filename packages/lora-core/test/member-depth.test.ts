@@ -6,26 +6,15 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { trainedBlockKeys, type AdapterState, type NamedArray } from '../src/lora/adapter-state';
 import { runGlobalRound, RoundContractError, type MemberAssignment } from '../src/federated/round';
-import { BlockwiseFedAvgStrategy } from '../src/federated/strategies/blockwise-fedavg';
 import { createStrategy } from '../src/federated/strategies';
 import { nearIidGroups } from '../src/federated/grouping';
 import { intraRoundMs, isDegeneratePlan, maxFeasibleDepth, planGroups } from '../src/federated/planner';
 import { validateRoundPlan } from '../src/federated/plan-validation';
 import { groupComputeMs, groupRoundMs, memberRoundMs } from '../src/sim/clock';
-import type { ClientUpdate, DeviceInfo, GroupPlan, PlanContext, RoundPlan } from '../src/federated/types';
-import { planContext, state, syntheticFleet, toPlain } from './federated-fixtures';
+import type { ClientUpdate, DeviceInfo, GroupPlan, RoundPlan } from '../src/federated/types';
+import { planContext, state, syntheticFleet, toPlain, FixedPlanStrategy } from './federated-fixtures';
 
 const numBlocks = 4;
-
-class FixedPlanStrategy extends BlockwiseFedAvgStrategy {
-  readonly name = 'hierfedlora' as const;
-  constructor(private readonly groups: readonly GroupPlan[]) {
-    super();
-  }
-  plan(_devices: readonly DeviceInfo[], _ctx: PlanContext): RoundPlan {
-    return { groups: this.groups };
-  }
-}
 
 function plusOne(a: MemberAssignment, numSamples = 10): ClientUpdate {
   const delta: AdapterState = new Map();

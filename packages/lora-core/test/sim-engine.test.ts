@@ -2,22 +2,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { trainedBlockKeys, type AdapterState, type NamedArray } from '../src/lora/adapter-state';
 import { chooseRoundPlan, runGlobalRound, RoundContractError, type MemberAssignment } from '../src/federated/round';
-import { BlockwiseFedAvgStrategy } from '../src/federated/strategies/blockwise-fedavg';
 import { STRATEGY_NAMES } from '../src/federated/strategy';
 import { createStrategy } from '../src/federated/strategies';
-import type { ClientUpdate, DeviceInfo, GroupPlan, PlanContext, RoundPlan } from '../src/federated/types';
+import type { ClientUpdate, GroupPlan } from '../src/federated/types';
 import { simulate } from '../src/sim';
-import { planContext, state, syntheticFleet, toPlain } from './federated-fixtures';
-
-class FixedPlanStrategy extends BlockwiseFedAvgStrategy {
-  readonly name = 'hierfedlora' as const;
-  constructor(private readonly groups: readonly GroupPlan[]) {
-    super();
-  }
-  plan(_devices: readonly DeviceInfo[], _ctx: PlanContext): RoundPlan {
-    return { groups: this.groups };
-  }
-}
+import { planContext, state, syntheticFleet, toPlain, FixedPlanStrategy } from './federated-fixtures';
 
 const numBlocks = 4;
 const global0 = state({ '0': { a: [1, 1] }, '1': { a: [2, 2] }, '2': { a: [3, 3] }, '3': { a: [4, 4] }, head: { w: [5] } });

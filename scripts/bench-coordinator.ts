@@ -286,7 +286,7 @@ async function main(): Promise<number> {
   };
   const progress = setInterval(() => {
     const s = coordinator.loop.status();
-    process.stderr.write(`  … ${((performance.now() - started) / 1000).toFixed(0)} s: ${coordinator.registry.joinedConnectedCount()} joined, ${s.state}${s.message ? ` (${s.message})` : ''}\n`);
+    process.stderr.write(`  … ${((performance.now() - started) / 1000).toFixed(0)} s: ${coordinator.registry.joinedConnectedCount()} joined, ${s.state}${s.message ? ` (${s.message})` : ''}, ${sum(uploaded, (u) => u.uploads)} uploads accepted, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB\n`);
   }, 10_000);
   progress.unref();
   // Joined as the coordinator sees it (in its registry).

@@ -44,6 +44,11 @@ export async function benchCluster(a: ClusterBenchArgs): Promise<void> {
     }
     const deadline = Date.now() + a.timeLimitMs;
     const sum = (f: (p: DevicesProcess) => number) => fleets.reduce((n, p) => n + f(p), 0);
+    const progress = setInterval(() => {
+      const perNode = nodes.map((n) => `${n.nodeId} ${n.latestStats()?.devices ?? '?'}`).join(', ');
+      process.stderr.write(`  … ${((performance.now() - joinStart) / 1000).toFixed(0)} s: ${sum((p) => p.latest()?.joined ?? 0)} joined (${perNode}), ${sum((p) => p.latest()?.uploads ?? 0)} uploads, load ${loadavg()[0]!.toFixed(1)}\n`);
+    }, 30_000);
+    progress.unref();
     while (sum((p) => p.latest()?.joined ?? 0) + sum((p) => p.latest()?.failed ?? 0) < a.devices && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     const joinS = (performance.now() - joinStart) / 1000;
     const joined = sum((p) => p.latest()?.joined ?? 0);
@@ -54,6 +59,7 @@ export async function benchCluster(a: ClusterBenchArgs): Promise<void> {
     const compute = sum((p) => p.latest()?.computeMs ?? 0);
     console.log(`rounds: ${ended === 'timeout' ? 'time limit reached' : ended.find((e) => e.leader)?.status ?? '?'}; ${a.rounds} round(s) in ${roundsS.toFixed(1)} s (from the last join)`);
     console.log(`uploads ${sum((p) => p.latest()?.uploads ?? 0)} (refused ${sum((p) => p.latest()?.refused ?? 0)}), redirects ${sum((p) => p.latest()?.redirects ?? 0)}, simulated compute ${(compute / 1000).toFixed(1)} device-s`);
+    clearInterval(progress);
     // NODE_STATS come once a second: wait for the ones after the end.
     await new Promise((r) => setTimeout(r, 1500));
     console.log('');

@@ -44,7 +44,8 @@ export class StatusThrottle {
   private lastCostMs = 0;
 
   constructor(
-    private readonly send: (status: RunStatus) => void,
+    /** `milestone`: the run state, round or run changed (a count-only update otherwise). */
+    private readonly send: (status: RunStatus, milestone: boolean) => void,
     opts: StatusThrottleOptions = {},
   ) {
     this.minIntervalMs = opts.minIntervalMs ?? 250;
@@ -68,13 +69,13 @@ export class StatusThrottle {
     const milestone = this.last === undefined || this.last.state !== status.state || this.last.round !== status.round || this.last.runId !== status.runId;
     const interval = this.interval(status.state);
     if (milestone || this.now() - this.lastAt >= interval) {
-      this.flushNow(status);
+      this.flushNow(status, milestone);
       return;
     }
     this.pending = status;
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
-      if (this.pending) this.flushNow(this.pending);
+      if (this.pending) this.flushNow(this.pending, false);
     }, Math.max(0, this.lastAt + interval - this.now()));
     this.timer.unref?.();
   }
@@ -86,13 +87,13 @@ export class StatusThrottle {
     this.pending = undefined;
   }
 
-  private flushNow(status: RunStatus): void {
+  private flushNow(status: RunStatus, milestone: boolean): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.pending = undefined;
     this.last = status;
     const t0 = this.now();
-    this.send(status);
+    this.send(status, milestone);
     this.lastAt = this.now();
     this.lastCostMs = this.lastAt - t0;
   }

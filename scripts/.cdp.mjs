@@ -1,0 +1,13 @@
+import WebSocket from 'ws';
+import { writeFileSync } from 'node:fs';
+const port = process.argv[2];
+const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+const ws = new WebSocket(list[0].webSocketDebuggerUrl, { maxPayload: 1 << 30 });
+let id = 0; const pending = new Map();
+const call = (method, params = {}) => new Promise((r) => { const i = ++id; pending.set(i, r); ws.send(JSON.stringify({ id: i, method, params })); });
+ws.on('message', (m) => { const d = JSON.parse(m); if (d.id && pending.has(d.id)) { pending.get(d.id)(d.result); pending.delete(d.id); } });
+await new Promise((r) => ws.once('open', r));
+await call('Profiler.enable'); await call('Profiler.setSamplingInterval', { interval: 1000 }); await call('Profiler.start');
+await new Promise((r) => setTimeout(r, Number(process.argv[3]) * 1000));
+const { profile } = await call('Profiler.stop');
+writeFileSync(process.argv[4], JSON.stringify(profile)); ws.close(); process.exit(0);

@@ -46,7 +46,10 @@ export async function benchCluster(a: ClusterBenchArgs): Promise<void> {
     const sum = (f: (p: DevicesProcess) => number) => fleets.reduce((n, p) => n + f(p), 0);
     const progress = setInterval(() => {
       const perNode = nodes.map((n) => `${n.nodeId} ${n.latestStats()?.devices ?? '?'}`).join(', ');
-      process.stderr.write(`  … ${((performance.now() - joinStart) / 1000).toFixed(0)} s: ${sum((p) => p.latest()?.joined ?? 0)} joined (${perNode}), ${sum((p) => p.latest()?.uploads ?? 0)} uploads, load ${loadavg()[0]!.toFixed(1)}\n`);
+      process.stderr.write(
+        `  … ${((performance.now() - joinStart) / 1000).toFixed(0)} s: ${sum((p) => p.latest()?.joined ?? 0)} joined (connected per node: ${perNode}), ${sum((p) => p.latest()?.uploads ?? 0)} uploads, ` +
+          `${sum((p) => p.latest()?.redirects ?? 0)} redirects, ${sum((p) => p.latest()?.reconnects ?? 0)} reconnects, load ${loadavg()[0]!.toFixed(1)}\n`,
+      );
     }, 30_000);
     progress.unref();
     while (sum((p) => p.latest()?.joined ?? 0) + sum((p) => p.latest()?.failed ?? 0) < a.devices && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
@@ -58,7 +61,12 @@ export async function benchCluster(a: ClusterBenchArgs): Promise<void> {
     const roundsS = (performance.now() - roundsStart) / 1000;
     const compute = sum((p) => p.latest()?.computeMs ?? 0);
     console.log(`rounds: ${ended === 'timeout' ? 'time limit reached' : ended.find((e) => e.leader)?.status ?? '?'}; ${a.rounds} round(s) in ${roundsS.toFixed(1)} s (from the last join)`);
-    console.log(`uploads ${sum((p) => p.latest()?.uploads ?? 0)} (refused ${sum((p) => p.latest()?.refused ?? 0)}), redirects ${sum((p) => p.latest()?.redirects ?? 0)}, simulated compute ${(compute / 1000).toFixed(1)} device-s`);
+    console.log(
+      `uploads ${sum((p) => p.latest()?.uploads ?? 0)} (accepted ${sum((p) => p.latest()?.accepted ?? 0)}, refused ${sum((p) => p.latest()?.refused ?? 0)}), redirects ${sum((p) => p.latest()?.redirects ?? 0)}, ` +
+        `reconnects after a lost connection ${sum((p) => p.latest()?.reconnects ?? 0)}, simulated compute ${(compute / 1000).toFixed(1)} device-s`,
+    );
+    const firstError = fleets.map((p) => p.latest()?.firstError).find((e) => e !== undefined);
+    if (firstError) console.log(`first device error: ${firstError}`);
     clearInterval(progress);
     // NODE_STATS come once a second: wait for the ones after the end.
     await new Promise((r) => setTimeout(r, 1500));

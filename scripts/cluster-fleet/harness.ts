@@ -124,6 +124,9 @@ export async function startNode(settings: NodeSettings, echo = false): Promise<N
       if (line.startsWith('NODE_DONE ')) onDone(JSON.parse(line.slice(10)));
     }
   };
+  proc.on('message', (m: { type?: string; stats?: NodeStats }) => {
+    if (m.type === 'NODE_STATS' && m.stats) stats = m.stats;
+  });
   proc.stdout!.on('data', onData);
   proc.stderr!.on('data', onData);
   const { url, nodeId } = await ready;

@@ -3,7 +3,7 @@
  * registry, run loop and strategy, an in-memory state, and — with `redisUrl` — the cluster node.
  * Run as a child process by the multi-node test and `bench:coordinator --nodes`; settings as JSON
  * in argv[2]. Prints `NODE_READY {"url","nodeId"}` once listening, `NODE_DONE {"status"}` when the
- * run ends, and `NODE_STATS {...}` (RSS, event-loop lag) every second. SIGTERM closes it cleanly;
+ * run ends, and `NODE_STATS {...}` (RSS, event-loop lag) every second (an IPC message when forked). SIGTERM closes it cleanly;
  * SIGKILL is the node-kill fault.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -147,7 +147,10 @@ async function main(): Promise<void> {
       roundsCpuS: meters.roundsCpuSeconds(),
       leader: cluster?.isLeader ?? true,
     };
-    console.log(`NODE_STATS ${JSON.stringify(stats)}`);
+    // Over the IPC channel when there is one (asynchronous); a pipe to a slow reader would block
+    // this process on every write (Node writes to pipes synchronously on Linux).
+    if (process.send) process.send({ type: 'NODE_STATS', stats });
+    else console.log(`NODE_STATS ${JSON.stringify(stats)}`);
   }, 1000).unref();
   void coordinator.done.then((status) => console.log(`NODE_DONE ${JSON.stringify({ status, leader: cluster?.isLeader ?? true })}`));
   process.once('SIGTERM', () => {

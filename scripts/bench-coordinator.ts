@@ -26,8 +26,8 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import type { IntervalHistogram } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { RunConfig } from '../apps/coordinator/src/server';
@@ -42,9 +42,10 @@ import { initialAdapter } from '../packages/lora-core/src/lora/init';
 import { DEFAULT_LORA } from '../packages/lora-core/src/lora/config';
 import type { BlockSpec } from '../packages/lora-core/src/model/family';
 import type { AdapterState } from '../packages/lora-core/src/lora/adapter-state';
-import type { Strategy, StrategyName } from '../packages/lora-core/src/federated/strategy';
-import type { RoundPlan } from '../packages/lora-core/src/federated/types';
+import type { StrategyName } from '../packages/lora-core/src/federated/strategy';
 import type { ClientReport, ClientSettings } from './bench-coordinator-client';
+import { floatsOf, lagFigures, lagLine, newTiming, PhaseMeters, timedPlanner, timedStrategy } from './bench-instruments';
+import type { Phase } from './bench-instruments';
 
 const { values } = parseArgs({
   options: {
@@ -148,72 +149,10 @@ const task: FederatedTask = {
   fleet: { numPartitions: 0, partition: () => { throw new RangeError('own-data bench: no fleet partitions'); } },
 };
 
-// --- timing wrappers around the real strategy -------------------------------------------------
-const timing = { planMs: [] as number[], aggMs: 0, aggBytes: 0, plans: [] as RoundPlan[] };
-const floatsOf = (s: AdapterState) => {
-  let n = 0;
-  for (const t of s.values()) for (const a of t.values()) n += a.data.length;
-  return n;
-};
-function timed(inner: Strategy): Strategy {
-  return {
-    name: inner.name,
-    plan(devices, ctx) {
-      const t0 = performance.now();
-      const plan = inner.plan(devices, ctx);
-      timing.planMs.push(performance.now() - t0);
-      timing.plans.push(plan);
-      return plan;
-    },
-    aggregateGroup(updates) {
-      const t0 = performance.now();
-      const out = inner.aggregateGroup(updates);
-      timing.aggMs += performance.now() - t0;
-      for (const u of updates) timing.aggBytes += 4 * floatsOf(u.delta);
-      return out;
-    },
-    aggregateGlobal(groups) {
-      const t0 = performance.now();
-      const out = inner.aggregateGlobal(groups);
-      timing.aggMs += performance.now() - t0;
-      for (const g of groups) if (g.delta) timing.aggBytes += 4 * floatsOf(g.delta);
-      return out;
-    },
-  };
-}
-
-function timedPlanner(inner: RoundPlanner): RoundPlanner {
-  return {
-    async plan(devices, ctx, previous, measured) {
-      const t0 = performance.now();
-      const choice = await inner.plan(devices, ctx, previous, measured);
-      if (choice.replanned || previous === undefined) {
-        timing.planMs.push(performance.now() - t0);
-        timing.plans.push(choice.plan);
-      }
-      return choice;
-    },
-    close: () => inner.close(),
-  };
-}
-
-// --- event-loop lag per phase ---------------------------------------------------------------
-// The histogram records whole timer intervals; the lag is what exceeds the sampling interval.
-const LAG_RESOLUTION_MS = 2;
-type Phase = 'idle' | 'joins' | 'rounds';
-const lag: Record<Exclude<Phase, 'idle'>, IntervalHistogram> = {
-  joins: monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS }),
-  rounds: monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS }),
-};
-function enter(phase: Phase): void {
-  for (const [name, h] of Object.entries(lag)) {
-    if (name === phase) h.enable();
-    else h.disable();
-  }
-}
-const ms = (ns: number) => (Number.isFinite(ns) ? Math.max(0, ns / 1e6 - LAG_RESOLUTION_MS) : Number.NaN);
-const lagLine = (h: IntervalHistogram) =>
-  h.count === 0 ? 'n/a' : `p50 ${ms(h.percentile(50)).toFixed(1)} ms, p99 ${ms(h.percentile(99)).toFixed(1)} ms, max ${ms(h.max).toFixed(1)} ms`;
+const timing = newTiming();
+const meters = new PhaseMeters();
+const enter = (phase: Phase) => meters.enter(phase);
+const lag = meters.lag;
 
 async function main(): Promise<number> {
   const token = randomBytes(9).toString('base64url');
@@ -237,12 +176,12 @@ async function main(): Promise<number> {
   };
   const params = runParamsFromConfig(config);
   const inner = strategyFor(params);
-  const strategy = timed(inner);
+  const strategy = timedStrategy(inner, timing);
   // Planning as the coordinator does it (a worker thread from 300 devices up), timed around the call;
   // --plan-in-process plans on the loop (the old behaviour) to compare the loop lag.
   const planner: RoundPlanner | undefined = values['plan-in-process']
     ? undefined
-    : timedPlanner(workerPlanner(inner, strategySpecFor(params)));
+    : timedPlanner(workerPlanner(inner, strategySpecFor(params)), timing);
   const logs: string[] = [];
   const rssBefore = process.memoryUsage().rss;
   const coordinator = await startCoordinator({ config, strategy, ...(planner ? { planner } : {}), task, state: new MemoryState(), log: (l) => logs.push(l) });
@@ -286,7 +225,7 @@ async function main(): Promise<number> {
   };
   const progress = setInterval(() => {
     const s = coordinator.loop.status();
-    process.stderr.write(`  … ${((performance.now() - started) / 1000).toFixed(0)} s: ${coordinator.registry.joinedConnectedCount()} joined, ${s.state}${s.message ? ` (${s.message})` : ''}\n`);
+    process.stderr.write(`  … ${((performance.now() - started) / 1000).toFixed(0)} s: ${coordinator.registry.joinedConnectedCount()} joined, ${s.state}${s.message ? ` (${s.message})` : ''}, ${sum(uploaded, (u) => u.uploads)} uploads accepted, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB\n`);
   }, 10_000);
   progress.unref();
   // Joined as the coordinator sees it (in its registry).
@@ -322,13 +261,15 @@ async function main(): Promise<number> {
     ['devices connected (joined)', `${connected} / ${N}${sum(joined, (j) => j.failed) > 0 ? ` (${sum(joined, (j) => j.failed)} failed)` : ''}`],
     ['connect + join', `${(joinMs / 1000).toFixed(2)} s, ${(connected / (joinMs / 1000)).toFixed(0)} devices/s`],
     ['coordinator RSS per device', `${((rssJoined - rssBefore) / Math.max(1, connected) / 1024).toFixed(1)} KiB (RSS ${(rssJoined / 2 ** 20).toFixed(0)} MiB)`],
-    ['event-loop lag, joins', lagLine(lag.joins)],
-    ['event-loop lag, rounds', lagLine(lag.rounds)],
+    ['event-loop lag, joins', lagLine(lagFigures(lag.joins))],
+    ['event-loop lag, rounds', lagLine(lagFigures(lag.rounds))],
     ['time to plan', planMs.length === 0 ? 'n/a' : planMs.map((t) => `${t.toFixed(1)} ms`).join(', ')],
     ['run', `${status.state} (${status.message ?? ''}), ${done ? 'in time' : `stopped at --time-limit ${TIME_LIMIT_MS / 1000} s`}`],
     ['uploads accepted', `${sum(uploaded, (u) => u.uploads)}${sum(uploaded, (u) => u.refused) > 0 ? `, ${sum(uploaded, (u) => u.refused)} refused` : ''}`],
     ['aggregation', `${(timing.aggBytes / 2 ** 20).toFixed(1)} MiB in ${timing.aggMs.toFixed(0)} ms = ${(timing.aggBytes / 2 ** 20 / (timing.aggMs / 1000)).toFixed(0)} MiB/s`],
     ['rounds wall / simulated compute', `${(roundsMs / 1000).toFixed(2)} s / ${(criticalMs / 1000).toFixed(2)} s over ${timing.plans.length} plan(s)`],
+    // CPU time of this process (coordinator, planning and evaluation threads): on a shared machine it depends much less on the load than the wall time.
+    ['coordinator CPU during rounds', `${meters.roundsCpuSeconds().toFixed(1)} s; load average ${loadavg().map((x) => x.toFixed(2)).join(', ')}`],
     ['per-round coordinator overhead', `${(overheadMs / Math.max(1, timing.plans.length)).toFixed(0)} ms/round = ${((100 * overheadMs) / roundsMs).toFixed(1)}% of round time (excl. planning)`],
   ];
   for (const [k, v] of rows) console.log(`  ${k.padEnd(34)} ${v}`);

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { findRedisServer } from '../bootstrap.mjs';
 import type { DevicesReport, DevicesSettings } from './devices';
-import type { NodeSettings } from './node';
+import type { NodeSettings, NodeStats } from './node';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
@@ -88,7 +88,7 @@ export interface NodeProcess {
   readonly lines: string[];
   /** Resolves with the run's end status the node reports. */
   readonly done: Promise<{ status: string; leader: boolean }>;
-  latestStats(): { rssBytes: number; lagP50Ms: number; lagP99Ms: number; lagMaxMs: number; devices: number; leader: boolean } | undefined;
+  latestStats(): NodeStats | undefined;
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -124,6 +124,9 @@ export async function startNode(settings: NodeSettings, echo = false): Promise<N
       if (line.startsWith('NODE_DONE ')) onDone(JSON.parse(line.slice(10)));
     }
   };
+  proc.on('message', (m: { type?: string; stats?: NodeStats }) => {
+    if (m.type === 'NODE_STATS' && m.stats) stats = m.stats;
+  });
   proc.stdout!.on('data', onData);
   proc.stderr!.on('data', onData);
   const { url, nodeId } = await ready;

@@ -108,4 +108,52 @@ describe('StatusThrottle', () => {
     assert.equal(sent.length, 2);
     throttle.cancel();
   });
+
+  it('tells the sender which broadcasts are milestones (cluster-wide) and which are count-only (this node\'s sockets)', async () => {
+    const sent: Array<[number, string, boolean]> = [];
+    let t = 0;
+    const throttle = new StatusThrottle((s, milestone) => sent.push([s.devicesJoined, s.state, milestone]), { minIntervalMs: 20, now: () => t });
+    throttle.push(status());
+    t = 5;
+    throttle.push(status({ devicesJoined: 1 }));
+    throttle.push(status({ devicesJoined: 2 }));
+    t = 30;
+    await new Promise((r) => setTimeout(r, 40));
+    throttle.push(status({ devicesJoined: 2, state: 'running' }));
+    t = 100;
+    throttle.push(status({ devicesJoined: 3, state: 'running' }));
+    assert.deepEqual(sent, [
+      [0, 'waiting', true],
+      [2, 'waiting', false],
+      [2, 'running', true],
+      [3, 'running', false],
+    ]);
+    throttle.cancel();
+  });
+
+  it('spaces count updates at least 20 times the last broadcast\'s own duration apart (a slow, loaded loop)', () => {
+    const sent: RunStatus[] = [];
+    let t = 0;
+    // Each broadcast takes 100 ms of the loop.
+    const throttle = new StatusThrottle(
+      (s) => {
+        sent.push(s);
+        t += 100;
+      },
+      { minIntervalMs: 250, audience: () => 10, now: () => t },
+    );
+    throttle.push(status());
+    assert.equal(t, 100);
+    t = 1500;
+    throttle.push(status({ devicesJoined: 1 }));
+    assert.equal(sent.length, 1, '1.4 s after a 100 ms broadcast is within its 2 s spacing');
+    t = 2100;
+    throttle.push(status({ devicesJoined: 2 }));
+    assert.equal(sent.length, 2);
+    assert.equal(sent[1]!.devicesJoined, 2, 'the latest count goes out');
+    // A milestone (new state) is never held back.
+    throttle.push(status({ state: 'running', devicesJoined: 2 }));
+    assert.equal(sent.length, 3);
+    throttle.cancel();
+  });
 });

@@ -71,6 +71,19 @@ describe('applyDelta / subtractAdapters', () => {
     assert.notEqual(out.get('0')!.get('A')!.data, base.get('0')!.get('A')!.data);
   });
 
+  it('shareUntouched: blocks absent from the delta are the base\'s own maps, touched blocks are new arrays', () => {
+    const base = state({ '0': { A: [1, 1] }, '1': { A: [2, 2] }, head: { W: [3] } });
+    const out = applyDelta(base, state({ head: { W: [1] } }), { shareUntouched: true });
+    assertClose(toPlain(out), { '0': { A: [1, 1] }, '1': { A: [2, 2] }, head: { W: [4] } });
+    assert.equal(out.get('0'), base.get('0'));
+    assert.equal(out.get('1'), base.get('1'));
+    assert.notEqual(out.get('head')!.get('W')!.data, base.get('head')!.get('W')!.data);
+    assertClose(toPlain(base), { '0': { A: [1, 1] }, '1': { A: [2, 2] }, head: { W: [3] } });
+    // Without it every block is a copy.
+    const copied = applyDelta(base, state({ head: { W: [1] } }));
+    assert.notEqual(copied.get('0'), base.get('0'));
+  });
+
   it('rejects deltas that do not fit the base', () => {
     const base = state({ head: { W: [3] } });
     assert.throws(() => applyDelta(base, state({ '0': { A: [1] } })), /lacks/);

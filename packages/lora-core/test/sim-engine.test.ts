@@ -55,6 +55,10 @@ describe('runGlobalRound (engine contract)', () => {
     assert.equal(second[0]!.adapter, second[1]!.adapter);
     assert.deepEqual(toPlain(second[0]!.adapter)['2'], { a: [4, 4] });
     assert.deepEqual(toPlain(second[0]!.adapter)['1'], { a: [2, 2] });
+    // Blocks below the group's depth are the global's own (not copied per group and intra round).
+    assert.equal(second[0]!.adapter.get('0'), global0.get('0'));
+    assert.equal(second[0]!.adapter.get('1'), global0.get('1'));
+    assert.notEqual(second[0]!.adapter.get('2'), global0.get('2'));
   });
 
   it('aggregates block by block over the groups that trained each block; untrained blocks stay unchanged', async () => {

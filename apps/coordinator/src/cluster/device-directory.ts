@@ -41,6 +41,14 @@ return 0`;
 
 export class DeviceDirectory {
   private written = new Map<string, string>();
+  /**
+   * Each joined device's entry, serialized once per join report (a rejoin brings a new report
+   * object) and pause state: a write used to sort and stringify every device, every 100 ms while
+   * a fleet joined (O(n) per join: 10,000 devices per node joined at 39/s).
+   */
+  private entries = new WeakMap<object, { readonly paused: boolean; readonly dataMode: DataMode; readonly value: string }>();
+  /** Entries serialized so far (tests: only changed devices are). */
+  serialized = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private periodic: ReturnType<typeof setInterval> | undefined;
   private running: Promise<void> | undefined;
@@ -113,8 +121,16 @@ export class DeviceDirectory {
     const runId = this.runId;
     if (!registry || !runId) return;
     const now = new Map<string, string>();
-    for (const d of registry.joinedConnected()) {
-      now.set(d.deviceId, `${this.nodeId}|${JSON.stringify({ info: toDeviceInfo(d), dataMode: d.dataMode, paused: d.paused !== undefined })}`);
+    for (const d of registry.list()) {
+      if (d.socketId === null || d.report === undefined) continue;
+      const paused = d.paused !== undefined;
+      let entry = this.entries.get(d.report);
+      if (entry === undefined || entry.paused !== paused || entry.dataMode !== d.dataMode) {
+        entry = { paused, dataMode: d.dataMode, value: `${this.nodeId}|${JSON.stringify({ info: toDeviceInfo(d), dataMode: d.dataMode, paused })}` };
+        this.entries.set(d.report, entry);
+        this.serialized += 1;
+      }
+      now.set(d.deviceId, entry.value);
     }
     const key = this.keys.devices(runId);
     const changed: Record<string, string> = {};
@@ -125,7 +141,8 @@ export class DeviceDirectory {
         nChanged += 1;
       }
     }
-    const gone = [...this.written.keys()].filter((id) => !now.has(id));
+    const gone: string[] = [];
+    for (const id of this.written.keys()) if (!now.has(id)) gone.push(id);
     const multi = this.redis.cmd.multi();
     if (nChanged > 0) multi.hSet(key, changed);
     for (const id of gone) multi.eval(DELETE_IF_MINE, { keys: [key], arguments: [id, `${this.nodeId}|`] });

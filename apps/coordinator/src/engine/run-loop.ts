@@ -47,6 +47,7 @@ import type { CoordinatorState, GroupAggregationRecord, RunStatusName } from '..
 import type { FederatedTask } from '../task';
 import { fullAdapterBytes, uploadBytesByDepth } from './adapter-sizes';
 import { SendPacer } from './send-pacer';
+import { decodeUpload } from './upload-decode';
 import type { SendPacerOptions } from './send-pacer';
 
 export interface DeviceChannel {
@@ -347,7 +348,7 @@ export class RunLoop {
     try {
       // The f32 encoding of the assigned depth is the largest honest upload (f16 is smaller).
       const maxBytes = (this.uploadBytes[a.depth - 1] ?? this.maxUploadBytes) + 1024;
-      delta = decodeAdapter(upload.payload, { maxBytes, copy: true });
+      delta = decodeUpload(upload.payload, maxBytes);
     } catch (err) {
       if (err instanceof AdapterCodecError) return reject('bad-adapter', err.message);
       throw err;

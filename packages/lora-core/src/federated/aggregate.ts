@@ -79,11 +79,21 @@ export function weightedMeanByBlock(updates: readonly (ClientUpdate | WeightedDe
   return result;
 }
 
+export interface ApplyDeltaOptions {
+  /**
+   * Blocks absent from the delta are the base's own block maps (shared, not copied). For states
+   * nobody mutates, such as a group's adapter within a round: a shallow group's update touches one
+   * or two blocks, and copying the frozen rest for each of 2,000 groups and intra-rounds was a
+   * tenth of a 10,000-device round.
+   */
+  readonly shareUntouched?: boolean;
+}
+
 /**
  * base + delta, as a new state: blocks absent from the delta are copied unchanged. Throws when the
  * delta holds a block or tensor the base lacks, or a shape differs.
  */
-export function applyDelta(base: AdapterState, delta: AdapterState): AdapterState {
+export function applyDelta(base: AdapterState, delta: AdapterState, options: ApplyDeltaOptions = {}): AdapterState {
   for (const [key, tensors] of delta) {
     const baseTensors = base.get(key);
     if (baseTensors === undefined) throw new AggregationError(`delta has block "${key}" that the base adapter lacks`);
@@ -100,6 +110,10 @@ export function applyDelta(base: AdapterState, delta: AdapterState): AdapterStat
   const out: AdapterState = new Map();
   for (const [key, tensors] of base) {
     const d = delta.get(key);
+    if (d === undefined && options.shareUntouched === true) {
+      out.set(key, tensors);
+      continue;
+    }
     const block = new Map<string, NamedArray>();
     for (const [name, t] of tensors) {
       const data = new Float32Array(t.data);

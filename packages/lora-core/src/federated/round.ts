@@ -150,7 +150,8 @@ async function runGroup(
         ? strategy.aggregateGroupWithReport(updates, current)
         : { delta: strategy.aggregateGroup(updates, current) };
       robust = aggregated.robust;
-      adapter = applyDelta(adapter, aggregated.delta);
+      // The group's adapter is never mutated (members get it read-only): frozen blocks stay shared with the global.
+      adapter = applyDelta(adapter, aggregated.delta, { shareUntouched: true });
       stepsTaken += plan.localSteps;
     }
     onGroupAggregated?.({ groupId: plan.groupId, intraRound, contributors: updates.length, planned: plan.deviceIds.length, ...(robust ? { robust } : {}) });

@@ -1,0 +1,139 @@
+/**
+ * What the coordinator benches measure inside a coordinator process: planning and aggregation time
+ * (wrappers around the real strategy and planner), event-loop lag per phase (joins, rounds), and
+ * the CPU time spent during rounds. Shared by bench-coordinator.ts (one node, in process) and
+ * cluster-fleet/node.ts (each node of `--nodes K`).
+ */
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import type { IntervalHistogram } from 'node:perf_hooks';
+import type { RoundPlanner } from '../apps/coordinator/src/planning/planner';
+import type { AdapterState } from '../packages/lora-core/src/lora/adapter-state';
+import type { Strategy } from '../packages/lora-core/src/federated/strategy';
+import type { RoundPlan } from '../packages/lora-core/src/federated/types';
+
+export const floatsOf = (s: AdapterState): number => {
+  let n = 0;
+  for (const t of s.values()) for (const a of t.values()) n += a.data.length;
+  return n;
+};
+
+export interface Timing {
+  readonly planMs: number[];
+  aggMs: number;
+  aggBytes: number;
+  readonly plans: RoundPlan[];
+}
+
+export const newTiming = (): Timing => ({ planMs: [], aggMs: 0, aggBytes: 0, plans: [] });
+
+/** The strategy, with its plan and aggregation calls timed into `timing`. */
+export function timedStrategy(inner: Strategy, timing: Timing): Strategy {
+  const withReport = inner.aggregateGroupWithReport?.bind(inner);
+  return {
+    name: inner.name,
+    ...(withReport
+      ? {
+          aggregateGroupWithReport(updates: Parameters<typeof withReport>[0], base?: AdapterState) {
+            const t0 = performance.now();
+            const out = withReport(updates, base);
+            timing.aggMs += performance.now() - t0;
+            for (const u of updates) timing.aggBytes += 4 * floatsOf(u.delta);
+            return out;
+          },
+        }
+      : {}),
+    plan(devices, ctx) {
+      const t0 = performance.now();
+      const plan = inner.plan(devices, ctx);
+      timing.planMs.push(performance.now() - t0);
+      timing.plans.push(plan);
+      return plan;
+    },
+    aggregateGroup(updates, base) {
+      const t0 = performance.now();
+      const out = inner.aggregateGroup(updates, base);
+      timing.aggMs += performance.now() - t0;
+      for (const u of updates) timing.aggBytes += 4 * floatsOf(u.delta);
+      return out;
+    },
+    aggregateGlobal(groups, base) {
+      const t0 = performance.now();
+      const out = inner.aggregateGlobal(groups, base);
+      timing.aggMs += performance.now() - t0;
+      for (const g of groups) if (g.delta) timing.aggBytes += 4 * floatsOf(g.delta);
+      return out;
+    },
+  };
+}
+
+/** The planner, with each new plan's wall time (worker included) recorded into `timing`. */
+export function timedPlanner(inner: RoundPlanner, timing: Timing): RoundPlanner {
+  return {
+    async plan(devices, ctx, previous, measured) {
+      const t0 = performance.now();
+      const choice = await inner.plan(devices, ctx, previous, measured);
+      if (choice.replanned || previous === undefined) {
+        timing.planMs.push(performance.now() - t0);
+        timing.plans.push(choice.plan);
+      }
+      return choice;
+    },
+    close: () => inner.close(),
+  };
+}
+
+// The histogram records whole timer intervals; the lag is what exceeds the sampling interval.
+const LAG_RESOLUTION_MS = 2;
+export type Phase = 'idle' | 'joins' | 'rounds';
+
+/** Event-loop lag and CPU time per phase of the run. */
+export class PhaseMeters {
+  readonly lag: Record<Exclude<Phase, 'idle'>, IntervalHistogram> = {
+    joins: monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS }),
+    rounds: monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS }),
+  };
+  phase: Phase = 'idle';
+  private cpuAt: NodeJS.CpuUsage | undefined;
+  /** CPU microseconds (user + system) spent in the rounds phase. */
+  roundsCpuUs = 0;
+
+  enter(phase: Phase): void {
+    if (phase === this.phase) return;
+    if (this.phase === 'rounds' && this.cpuAt) {
+      const d = process.cpuUsage(this.cpuAt);
+      this.roundsCpuUs += d.user + d.system;
+    }
+    if (phase === 'rounds') this.cpuAt = process.cpuUsage();
+    this.phase = phase;
+    for (const [name, h] of Object.entries(this.lag)) {
+      if (name === phase) h.enable();
+      else h.disable();
+    }
+  }
+
+  /** Rounds CPU so far, including the phase in progress. */
+  roundsCpuSeconds(): number {
+    let us = this.roundsCpuUs;
+    if (this.phase === 'rounds' && this.cpuAt) {
+      const d = process.cpuUsage(this.cpuAt);
+      us += d.user + d.system;
+    }
+    return us / 1e6;
+  }
+}
+
+export interface LagFigures {
+  readonly count: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+const ms = (ns: number) => (Number.isFinite(ns) ? Math.max(0, ns / 1e6 - LAG_RESOLUTION_MS) : Number.NaN);
+
+export function lagFigures(h: IntervalHistogram): LagFigures {
+  return { count: h.count, p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max) };
+}
+
+export const lagLine = (f: LagFigures): string =>
+  f.count === 0 ? 'n/a' : `p50 ${f.p50Ms.toFixed(1)} ms, p99 ${f.p99Ms.toFixed(1)} ms, max ${f.maxMs.toFixed(1)} ms`;

@@ -29,16 +29,20 @@ export const newTiming = (): Timing => ({ planMs: [], aggMs: 0, aggBytes: 0, pla
 /** The strategy, with its plan and aggregation calls timed into `timing`. */
 export function timedStrategy(inner: Strategy, timing: Timing): Strategy {
   const withReport = inner.aggregateGroupWithReport?.bind(inner);
+  /** Runs one aggregation, adding its time and the float32 bytes it folded to `timing`. */
+  const timed = <T>(deltas: readonly (AdapterState | undefined)[], aggregate: () => T): T => {
+    const t0 = performance.now();
+    const out = aggregate();
+    timing.aggMs += performance.now() - t0;
+    for (const d of deltas) if (d) timing.aggBytes += 4 * floatsOf(d);
+    return out;
+  };
   return {
     name: inner.name,
     ...(withReport
       ? {
           aggregateGroupWithReport(updates: Parameters<typeof withReport>[0], base?: AdapterState) {
-            const t0 = performance.now();
-            const out = withReport(updates, base);
-            timing.aggMs += performance.now() - t0;
-            for (const u of updates) timing.aggBytes += 4 * floatsOf(u.delta);
-            return out;
+            return timed(updates.map((u) => u.delta), () => withReport(updates, base));
           },
         }
       : {}),
@@ -50,18 +54,10 @@ export function timedStrategy(inner: Strategy, timing: Timing): Strategy {
       return plan;
     },
     aggregateGroup(updates, base) {
-      const t0 = performance.now();
-      const out = inner.aggregateGroup(updates, base);
-      timing.aggMs += performance.now() - t0;
-      for (const u of updates) timing.aggBytes += 4 * floatsOf(u.delta);
-      return out;
+      return timed(updates.map((u) => u.delta), () => inner.aggregateGroup(updates, base));
     },
     aggregateGlobal(groups, base) {
-      const t0 = performance.now();
-      const out = inner.aggregateGlobal(groups, base);
-      timing.aggMs += performance.now() - t0;
-      for (const g of groups) if (g.delta) timing.aggBytes += 4 * floatsOf(g.delta);
-      return out;
+      return timed(groups.map((g) => g.delta), () => inner.aggregateGlobal(groups, base));
     },
   };
 }

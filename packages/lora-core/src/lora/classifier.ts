@@ -188,9 +188,7 @@ export class LoraClassifier {
     const stepSeed = this.config.seed * 1_000_003 + this.steps++;
     const loss = tf.tidy(() => {
       const { value, grads } = this.lossAndGradients(batch, stepSeed, frozenOut);
-      const step = (optimizer: FlatAdam, vars: tf.Variable[]) => optimizer.applyGradients(vars, vars.map((v) => grads[v.name]!));
-      step(this.loraOptimizer, this.loraVariables());
-      step(this.headOptimizer, [this.headW, this.headB]);
+      this.stepOptimizers((v) => grads[v.name]!);
       return value;
     });
     frozenOut?.dispose();
@@ -234,11 +232,15 @@ export class LoraClassifier {
     const byName = new Map<string, NamedArray>();
     this.forTrained(gradients, 'gradients', (v, a) => byName.set(v.name, a));
     this.steps++;
-    tf.tidy(() => {
-      const step = (optimizer: FlatAdam, vars: tf.Variable[]) => optimizer.applyGradients(vars, vars.map((v) => toTensor(byName.get(v.name)!)));
-      step(this.loraOptimizer, this.loraVariables());
-      step(this.headOptimizer, [this.headW, this.headB]);
-    });
+    tf.tidy(() => this.stepOptimizers((v) => toTensor(byName.get(v.name)!)));
+  }
+
+  /** Adam on the LoRA variables and on the head, each variable's gradient from `gradientOf` (call inside a tidy). */
+  private stepOptimizers(gradientOf: (v: tf.Variable) => tf.Tensor): void {
+    const lora = this.loraVariables();
+    this.loraOptimizer.applyGradients(lora, lora.map(gradientOf));
+    const head = [this.headW, this.headB];
+    this.headOptimizer.applyGradients(head, head.map(gradientOf));
   }
 
   /** Calls `use` for every trained variable with its array in `state`, after checking keys, names and shapes. */

@@ -13,7 +13,8 @@
  * of the page's Web Workers).
  */
 import type { TextEncoder, TokenBatch } from '../model/family';
-import { sizeOf, type AdapterState, type NamedArray } from './adapter-state';
+import { weightedMeanByBlock } from '../federated/aggregate';
+import { sizeOf, type AdapterState } from './adapter-state';
 import { LoraClassifier, type ClassifierConfig, type EvalResult, type LabeledBatch } from './classifier';
 import type { StepModel } from './train-loop';
 
@@ -66,29 +67,19 @@ export function sliceBatch(batch: LabeledBatch, start: number, end: number): Lab
 export function combineShardGradients(parts: ReadonlyArray<{ readonly rows: number; readonly gradients: AdapterState }>): AdapterState {
   const first = parts[0];
   if (!first) throw new Error('no shard gradients to combine');
-  const total = parts.reduce((n, p) => n + p.rows, 0);
   if (!parts.every((p) => Number.isInteger(p.rows) && p.rows > 0)) throw new Error('every shard needs a positive row count');
-  const out: AdapterState = new Map();
-  for (const [key, tensors] of first.gradients) {
-    const block = new Map<string, NamedArray>();
-    for (const [name, t] of tensors) {
-      const data = new Float32Array(sizeOf(t.shape));
-      for (const [i, p] of parts.entries()) {
-        const g = p.gradients.get(key)?.get(name);
-        if (!g || g.data.length !== data.length) throw new Error(`shard ${i} has no gradient ${key}/${name} of ${data.length} values`);
-        const w = p.rows / total;
-        for (let j = 0; j < data.length; j++) data[j] = (data[j] as number) + w * (g.data[j] as number);
-      }
-      block.set(name, { shape: [...t.shape], data });
-    }
-    out.set(key, block);
-  }
+  const expected = [...first.gradients.values()].reduce((n, m) => n + m.size, 0);
   for (const [i, p] of parts.entries()) {
+    for (const [key, tensors] of first.gradients) {
+      for (const [name, t] of tensors) {
+        const g = p.gradients.get(key)?.get(name);
+        if (!g || g.data.length !== sizeOf(t.shape)) throw new Error(`shard ${i} has no gradient ${key}/${name} of ${sizeOf(t.shape)} values`);
+      }
+    }
     const count = [...p.gradients.values()].reduce((n, m) => n + m.size, 0);
-    const expected = [...out.values()].reduce((n, m) => n + m.size, 0);
     if (count !== expected) throw new Error(`shard ${i} has ${count} gradient tensors, shard 0 has ${expected}`);
   }
-  return out;
+  return weightedMeanByBlock(parts.map((p, i) => ({ id: `shard ${i}`, numSamples: p.rows, delta: p.gradients })));
 }
 
 /** A shard runner holding its own classifier on `encoder` (this thread's tfjs backend). */

@@ -44,7 +44,7 @@
  */
 import type { DeviceInfo, GroupPlan, PlanContext, ResourceProfile, RoundPlan } from './types';
 import type { DeviceGroup } from './grouping';
-import { aggregationMs, downloadMs, resolveOverheads } from './overheads';
+import { aggregationMs, downloadMs, resolveOverheads, type RoundOverheads } from './overheads';
 
 export interface PlannerOptions {
   /** I: local steps between two intra-group aggregations. Default 10. */
@@ -119,17 +119,26 @@ export function maxFeasibleDepth(profile: ResourceProfile, ctx: PlanContext): nu
 
 /** t_g(d): wall ms of one intra-group round at depth d (local steps + upload, slowest member). */
 export function intraRoundMs(members: readonly DeviceInfo[], depth: number, ctx: PlanContext, localSteps: number): number {
-  const bytes = ctx.adapterBytes[depth - 1];
-  if (bytes === undefined) throw new PlanningError(`no adapterBytes for depth ${depth}`);
+  const bytes = adapterBytesAt(ctx, depth);
   const o = resolveOverheads(ctx.overheads);
   let slowest = 0;
-  for (const m of members) {
-    const ms = m.profile.msPerStep[depth - 1];
-    if (ms === undefined) throw new PlanningError(`device ${m.id} has no step time for depth ${depth}`);
-    const upload = m.profile.uploadBytesPerSec > 0 ? (bytes / m.profile.uploadBytesPerSec) * 1000 : Number.POSITIVE_INFINITY;
-    slowest = Math.max(slowest, downloadMs(m.profile, o.downloadBytes, o) + localSteps * ms + upload);
-  }
+  for (const m of members) slowest = Math.max(slowest, memberOwnMs(m, depth, ctx, localSteps, o));
   return slowest + o.syncMsPerIntraRound + aggregationMs(members.length * bytes, o);
+}
+
+function adapterBytesAt(ctx: PlanContext, depth: number): number {
+  const bytes = ctx.adapterBytes[depth - 1];
+  if (bytes === undefined) throw new PlanningError(`no adapterBytes for depth ${depth}`);
+  return bytes;
+}
+
+/** One member's own part of an intra-group round at `depth`: download + I local steps + upload (no sync, no aggregation). */
+function memberOwnMs(m: DeviceInfo, depth: number, ctx: PlanContext, localSteps: number, o: Required<RoundOverheads>): number {
+  const ms = m.profile.msPerStep[depth - 1];
+  if (ms === undefined) throw new PlanningError(`device ${m.id} has no step time for depth ${depth}`);
+  const bytes = adapterBytesAt(ctx, depth);
+  const upload = m.profile.uploadBytesPerSec > 0 ? (bytes / m.profile.uploadBytesPerSec) * 1000 : Number.POSITIVE_INFINITY;
+  return downloadMs(m.profile, o.downloadBytes, o) + localSteps * ms + upload;
 }
 
 /**
@@ -287,7 +296,7 @@ function memberAggregationReserveMs(members: readonly DeviceInfo[], ctx: PlanCon
 /** memberDepth 'member': one intra-round with every member at depth 1, aggregation reserve included. */
 function memberFloorMs(members: readonly DeviceInfo[], ctx: PlanContext, localSteps: number): number {
   const o = resolveOverheads(ctx.overheads);
-  const slowest = Math.max(...members.map((m) => intraRoundMs([m], 1, ctx, localSteps) - o.syncMsPerIntraRound - aggregationMs(ctx.adapterBytes[0]!, o)));
+  const slowest = Math.max(...members.map((m) => memberOwnMs(m, 1, ctx, localSteps, o)));
   return slowest + o.syncMsPerIntraRound + memberAggregationReserveMs(members, ctx);
 }
 
@@ -319,11 +328,7 @@ function bestMemberPlan(
   const o = resolveOverheads(ctx.overheads);
   const deepest = members.map((m) => maxFeasibleDepth(m.profile, ctx));
   const aggUpper = memberAggregationReserveMs(members, ctx);
-  const ownMs = (m: DeviceInfo, d: number) => {
-    const bytes = ctx.adapterBytes[d - 1]!;
-    const upload = m.profile.uploadBytesPerSec > 0 ? (bytes / m.profile.uploadBytesPerSec) * 1000 : Number.POSITIVE_INFINITY;
-    return downloadMs(m.profile, o.downloadBytes, o) + localSteps * m.profile.msPerStep[d - 1]! + upload;
-  };
+  const ownMs = (m: DeviceInfo, d: number) => memberOwnMs(m, d, ctx, localSteps, o);
   const intraMs = (chosen: readonly number[]) => {
     let slowest = 0;
     let bytes = 0;

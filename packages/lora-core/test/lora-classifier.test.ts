@@ -5,7 +5,7 @@ import { createRng } from '../src/data/random';
 import { LoraClassifier, type LabeledBatch } from '../src/lora/classifier';
 import { DEFAULT_LORA } from '../src/lora/config';
 import { HEAD, cloneAdapterState, type AdapterState } from '../src/lora/adapter-state';
-import { matMul } from '../src/ops/matmul';
+import { matMul, matMulConst, TransposeCache } from '../src/ops/matmul';
 import { SENTENCES, realEncoder } from './helpers';
 
 const NUM_CLASSES = 3;
@@ -72,6 +72,27 @@ test('custom-gradient matMul equals tfjs matMul and its gradient (2-D and batche
     assert.ok(tf.max(tf.abs(tf.sub(matMul(a, b), tf.matMul(a, b)))).dataSync()[0]! < 1e-5);
     for (let i = 0; i < 2; i++) assert.ok(tf.max(tf.abs(tf.sub(ours[i]!, ref[i]!))).dataSync()[0]! < 1e-4, `grad ${i} of ${sa}×${sb}`);
   }
+});
+
+test('matMulConst with a TransposeCache: same gradient bits, one kept transpose per weight, budget and dispose honoured', async () => {
+  await realEncoder('wasm');
+  const x = tf.randomNormal([6, 5], 0, 1, 'float32', 4);
+  const w1 = tf.randomNormal([5, 4], 0, 1, 'float32', 5) as tf.Tensor2D;
+  const w2 = tf.randomNormal([4, 3], 0, 1, 'float32', 6) as tf.Tensor2D;
+  const loss = (cache?: TransposeCache) => (a: tf.Tensor) => tf.sum(tf.square(matMulConst(matMulConst(a, w1, cache), w2, cache)));
+  const plain = tf.grad(loss())(x).dataSync();
+  const cache = new TransposeCache();
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 3; i++) assert.deepEqual(tf.grad(loss(cache))(x).dataSync(), plain);
+  assert.equal(cache.bytes, (20 + 12) * 4, 'both transposes kept, once each');
+  assert.equal(tf.memory().numTensors - before, 3 + 2, 'three gradients returned, two kept transposes, nothing else');
+  const small = new TransposeCache(60); // room for w2ᵀ (48 bytes) but not also w1ᵀ (80)
+  assert.deepEqual(tf.grad(loss(small))(x).dataSync(), plain);
+  assert.equal(small.bytes, 48);
+  cache.dispose();
+  small.dispose();
+  assert.equal(cache.bytes, 0);
+  assert.throws(() => new TransposeCache(-1), /non-negative/);
 });
 
 test('training-step gradients match central finite differences (depth 2: attention + FFN of the top layer, head)', async () => {

@@ -28,14 +28,56 @@ export function swapLastTwo<T extends tf.Tensor>(x: T): T {
 }
 
 /**
- * x·w where w is a constant (a frozen weight): the gradient flows to x only (dx = dy·wᵀ with an
- * explicit transpose), so backpropagating through a frozen linear never computes the weight's
- * gradient, which matMul's two-sided gradient would (as many FLOPs as the forward product).
+ * Transposes of frozen weights for matMulConst's backward pass, made once per weight and kept
+ * (up to `maxBytes`; past it each backward transposes afresh, as without a cache). The owner of
+ * the weights (a model) owns the cache and disposes it with them. Why: a training step at full
+ * depth transposed every frozen kernel it backpropagated through, a cost that does not shrink
+ * with the batch (~10 ms of a USE-lite step here), so it weighed most on small per-worker shards.
  */
-export function matMulConst<T extends tf.Tensor>(x: T, w: tf.Tensor2D): T {
+/** Default budget of a model's TransposeCache. */
+export const TRANSPOSE_CACHE_BYTES = 32 * 2 ** 20;
+
+export class TransposeCache {
+  private readonly byId = new Map<number, tf.Tensor2D>();
+  private heldBytes = 0;
+
+  constructor(readonly maxBytes = TRANSPOSE_CACHE_BYTES) {
+    if (!(Number.isFinite(maxBytes) && maxBytes >= 0)) throw new RangeError(`transpose cache budget must be a non-negative number of bytes, got ${maxBytes}`);
+  }
+
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  /** wᵀ: the kept one, or (over budget) a fresh one owned by the caller's tidy scope. */
+  of(w: tf.Tensor2D): tf.Tensor2D {
+    const held = this.byId.get(w.id);
+    if (held && !held.isDisposed) return held;
+    const t = tf.transpose(w);
+    const size = t.size * 4;
+    if (this.heldBytes + size > this.maxBytes) return t;
+    this.byId.set(w.id, tf.keep(t));
+    this.heldBytes += size;
+    return t;
+  }
+
+  dispose(): void {
+    for (const t of this.byId.values()) t.dispose();
+    this.byId.clear();
+    this.heldBytes = 0;
+  }
+}
+
+/**
+ * x·w where w is a constant (a frozen weight): the gradient flows to x only (dx = dy·wᵀ with an
+ * explicit transpose, taken from `transposes` when given), so backpropagating through a frozen
+ * linear never computes the weight's gradient, which matMul's two-sided gradient would (as many
+ * FLOPs as the forward product).
+ */
+export function matMulConst<T extends tf.Tensor>(x: T, w: tf.Tensor2D, transposes?: TransposeCache): T {
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const input = args[0] as tf.Tensor;
-    return { value: tf.matMul(input, w), gradFunc: (dy: tf.Tensor) => [tf.matMul(dy, tf.transpose(w))] };
+    return { value: tf.matMul(input, w), gradFunc: (dy: tf.Tensor) => [tf.matMul(dy, transposes ? transposes.of(w) : tf.transpose(w))] };
   }) as (x: tf.Tensor) => tf.Tensor;
   return op(x) as T;
 }

@@ -1,7 +1,7 @@
 /** Pieces every decoder family shares: causal masks, checked token ids, linears with LoRA, the LM head. */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchContext, LayerKv, LinearAdapter, LoraTarget, TokenBatch } from '../family';
-import { matMul, matMulConst } from '../../ops/matmul';
+import { matMul, matMulConst, type TransposeCache } from '../../ops/matmul';
 
 /** Masked attention logits get this added (exp underflows to exactly 0 in float32). */
 export const MASKED = -1e9;
@@ -52,9 +52,19 @@ export function checkTokenBatch(batch: TokenBatch, vocabSize: number, maxSeqLen:
   for (const n of batch.lengths) if (n < 0 || n > batch.seqLen) throw new Error(`row length ${n} outside 0..${batch.seqLen}`);
 }
 
-/** x·W (+ b) (+ the adapter's term) on a 2-D input; W is [in, out] and frozen (no gradient for it). */
-export function linear(target: LoraTarget, x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor1D | undefined, adapter?: LinearAdapter): tf.Tensor2D {
-  let y = matMulConst(x, kernel);
+/**
+ * x·W (+ b) (+ the adapter's term) on a 2-D input; W is [in, out] and frozen (no gradient for it;
+ * its transpose for the backward pass comes from `transposes` when given).
+ */
+export function linear(
+  target: LoraTarget,
+  x: tf.Tensor2D,
+  kernel: tf.Tensor2D,
+  bias: tf.Tensor1D | undefined,
+  adapter?: LinearAdapter,
+  transposes?: TransposeCache,
+): tf.Tensor2D {
+  let y = matMulConst(x, kernel, transposes);
   if (bias) y = tf.add(y, bias);
   const extra = adapter?.(target, x);
   return extra ? (tf.add(y, extra) as tf.Tensor2D) : y;

@@ -7,6 +7,7 @@
  */
 import type { DecoderConfig } from '../hf/config';
 import { HEAD_CHUNK_FLOATS } from './common';
+import { TRANSPOSE_CACHE_BYTES } from '../../ops/matmul';
 
 export interface StepShape {
   readonly batch: number;
@@ -16,18 +17,20 @@ export interface StepShape {
   readonly targetsPerLayer: number;
 }
 
-export function decoderParameterCount(c: DecoderConfig): number {
-  if (c.family === 'gpt2') {
-    const d = c.hidden;
-    const perLayer = 4 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * c.inner + c.inner) + (c.inner * d + d);
-    return c.vocabSize * d + c.maxPositions * d + c.layers * perLayer + 2 * d + (c.tieWordEmbeddings ? 0 : c.vocabSize * d);
-  }
+/** Parameters of one decoder layer. */
+function layerParameterCount(c: DecoderConfig): number {
   const d = c.hidden;
+  if (c.family === 'gpt2') return 4 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * c.inner + c.inner) + (c.inner * d + d);
   const q = c.heads * c.headDim;
   const kv = c.kvHeads * c.headDim;
   const bias = (c.qkvBias ? q + 2 * kv : 0) + (c.oBias ? d : 0) + (c.mlpBias ? 2 * c.intermediate + d : 0);
-  const perLayer = 2 * d + d * q + 2 * d * kv + q * d + 3 * d * c.intermediate + bias;
-  return c.vocabSize * d + c.layers * perLayer + d + (c.tieWordEmbeddings ? 0 : c.vocabSize * d);
+  return 2 * d + d * q + 2 * d * kv + q * d + 3 * d * c.intermediate + bias;
+}
+
+export function decoderParameterCount(c: DecoderConfig): number {
+  const d = c.hidden;
+  const embeddings = c.family === 'gpt2' ? c.vocabSize * d + c.maxPositions * d + 2 * d : c.vocabSize * d + d;
+  return embeddings + c.layers * layerParameterCount(c) + (c.tieWordEmbeddings ? 0 : c.vocabSize * d);
 }
 
 /** Floats one layer's forward keeps for its backward pass. */
@@ -59,7 +62,9 @@ export function decoderStepBytes(c: DecoderConfig, depth: number, s: StepShape):
   // lmHeadNll holds one chunk of logits (plus softmax and its product) at a time; the selection matrix is n × n.
   const head = 3 * Math.min(n, Math.max(1, Math.floor(HEAD_CHUNK_FLOATS / c.vocabSize))) * c.vocabSize + n * n;
   const adapter = 4 * depth * s.targetsPerLayer * s.rank * (2 * c.hidden); // A, B, Adam's two moments (≈ widths)
-  return 4 * (weights + depth * TAPED_LAYER_FACTOR[c.family] * layer + layer + head + adapter);
+  // The trained layers' kernels, transposed once for the backward pass and kept up to the cache's budget (ops/matmul.ts).
+  const transposes = Math.min(TRANSPOSE_CACHE_BYTES / 4, depth * layerParameterCount(c));
+  return 4 * (weights + depth * TAPED_LAYER_FACTOR[c.family] * layer + layer + head + adapter + transposes);
 }
 
 /** memoryBytesByDepth for depths 1..layers. */

@@ -6,6 +6,7 @@
  * is [q | k | v] along the feature axis.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { TransposeCache } from '../../ops/matmul';
 import { GPT2_LORA_TARGETS, type BatchContext, type BlockSpec, type CausalDecoder, type LayerKv, type LinearAdapter, type LoraTarget, type TokenBatch } from '../family';
 import { attend, causalContext, checkTokenBatch, disposeAll, embedRows, linear, lmHead, lmHeadNll, mergeHeads, splitHeads, withCache } from '../decoder/common';
 import { transpose2d } from '../hf/checkpoint';
@@ -38,6 +39,7 @@ export class Gpt2Decoder implements CausalDecoder {
   private readonly wte: tf.Tensor2D;
   private readonly wpe: tf.Tensor2D;
   private readonly headT: tf.Tensor2D;
+  private readonly transposes = new TransposeCache();
   private readonly head: tf.Tensor2D;
   private readonly layers: Layer[];
   private readonly lnFw: tf.Tensor1D;
@@ -117,15 +119,15 @@ export class Gpt2Decoder implements CausalDecoder {
     const [b, t, d] = x.shape;
     const hd = d / c.heads;
     const x2 = tf.reshape(x, [b * t, d]) as tf.Tensor2D;
-    const qkv = linear('attn.c_attn', this.layerNorm(x2, l.ln1w, l.ln1b), l.cAttnW, l.cAttnB, adapter);
+    const qkv = linear('attn.c_attn', this.layerNorm(x2, l.ln1w, l.ln1b), l.cAttnW, l.cAttnB, adapter, this.transposes);
     const [q, k, v] = tf.split(qkv, 3, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
     let scale = c.scaleAttnWeights ? 1 / Math.sqrt(hd) : 1;
     if (c.scaleAttnByInverseLayerIdx) scale /= index + 1;
     const [kh, vh] = withCache(kv, splitHeads(k, b, t, c.heads, hd), splitHeads(v, b, t, c.heads, hd));
     const ctxOut = attend(splitHeads(q, b, t, c.heads, hd), kh, vh, scale, ctx.attentionBias);
-    const h = tf.add(x2, linear('attn.c_proj', mergeHeads(ctxOut), l.projW, l.projB, adapter)) as tf.Tensor2D;
-    const inner = activation(c.activation, linear('mlp.c_fc', this.layerNorm(h, l.ln2w, l.ln2b), l.fcW, l.fcB, adapter));
-    const out = tf.add(h, linear('mlp.c_proj', inner, l.mlpProjW, l.mlpProjB, adapter));
+    const h = tf.add(x2, linear('attn.c_proj', mergeHeads(ctxOut), l.projW, l.projB, adapter, this.transposes)) as tf.Tensor2D;
+    const inner = activation(c.activation, linear('mlp.c_fc', this.layerNorm(h, l.ln2w, l.ln2b), l.fcW, l.fcB, adapter, this.transposes));
+    const out = tf.add(h, linear('mlp.c_proj', inner, l.mlpProjW, l.mlpProjB, adapter, this.transposes));
     return tf.reshape(out, [b, t, d]);
   }
 
@@ -150,6 +152,7 @@ export class Gpt2Decoder implements CausalDecoder {
   }
 
   dispose(): void {
+    this.transposes.dispose();
     tf.dispose([this.wte, this.wpe, this.headT, this.lnFw, this.lnFb]);
     if (this.head !== this.wte) this.head.dispose();
     for (const l of this.layers) disposeAll(l);

@@ -5,6 +5,7 @@
  * query head i reads key/value head ⌊i / (heads / kv_heads)⌋. RMSNorm(x) = x·rsqrt(mean(x²) + ε)·w.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { TransposeCache } from '../../ops/matmul';
 import { LLAMA_LORA_TARGETS, type BatchContext, type BlockSpec, type CausalDecoder, type LayerKv, type LinearAdapter, type LoraTarget, type TokenBatch } from '../family';
 import { attend, causalContext, checkTokenBatch, disposeAll, embedRows, linear, lmHead, lmHeadNll, mergeHeads, splitHeads, withCache } from '../decoder/common';
 import { transpose2d } from '../hf/checkpoint';
@@ -45,6 +46,7 @@ export class LlamaDecoder implements CausalDecoder {
   private readonly embedding: tf.Tensor2D;
   private readonly head: tf.Tensor2D;
   private readonly headT: tf.Tensor2D;
+  private readonly transposes = new TransposeCache();
   private readonly layers: Layer[];
   private readonly norm: tf.Tensor1D;
   private readonly invFreq: Float64Array;
@@ -131,17 +133,17 @@ export class LlamaDecoder implements CausalDecoder {
     const [b, t, d] = x.shape;
     const x2 = tf.reshape(x, [b * t, d]) as tf.Tensor2D;
     const h = this.rmsNorm(x2, l.inputNorm);
-    const q = applyRope(splitHeads(linear('self_attn.q_proj', h, l.q.w, l.q.b, adapter), b, t, c.heads, c.headDim), cos, sin);
-    const k = applyRope(splitHeads(linear('self_attn.k_proj', h, l.k.w, l.k.b, adapter), b, t, c.kvHeads, c.headDim), cos, sin);
-    const v = splitHeads(linear('self_attn.v_proj', h, l.v.w, l.v.b, adapter), b, t, c.kvHeads, c.headDim);
+    const q = applyRope(splitHeads(linear('self_attn.q_proj', h, l.q.w, l.q.b, adapter, this.transposes), b, t, c.heads, c.headDim), cos, sin);
+    const k = applyRope(splitHeads(linear('self_attn.k_proj', h, l.k.w, l.k.b, adapter, this.transposes), b, t, c.kvHeads, c.headDim), cos, sin);
+    const v = splitHeads(linear('self_attn.v_proj', h, l.v.w, l.v.b, adapter, this.transposes), b, t, c.kvHeads, c.headDim);
     const [kc, vc] = withCache(kv, k, v);
     const ctxOut = attend(q, this.repeatKv(kc), this.repeatKv(vc), 1 / Math.sqrt(c.headDim), ctx.attentionBias);
-    const r = tf.add(x2, linear('self_attn.o_proj', mergeHeads(ctxOut), l.o.w, l.o.b, adapter)) as tf.Tensor2D;
+    const r = tf.add(x2, linear('self_attn.o_proj', mergeHeads(ctxOut), l.o.w, l.o.b, adapter, this.transposes)) as tf.Tensor2D;
     const m = this.rmsNorm(r, l.postNorm);
-    const gate = linear('mlp.gate_proj', m, l.gate.w, l.gate.b, adapter);
-    const up = linear('mlp.up_proj', m, l.up.w, l.up.b, adapter);
+    const gate = linear('mlp.gate_proj', m, l.gate.w, l.gate.b, adapter, this.transposes);
+    const up = linear('mlp.up_proj', m, l.up.w, l.up.b, adapter, this.transposes);
     const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D;
-    const out = tf.add(r, linear('mlp.down_proj', act, l.down.w, l.down.b, adapter));
+    const out = tf.add(r, linear('mlp.down_proj', act, l.down.w, l.down.b, adapter, this.transposes));
     return tf.reshape(out, [b, t, d]);
   }
 
@@ -166,6 +168,7 @@ export class LlamaDecoder implements CausalDecoder {
   }
 
   dispose(): void {
+    this.transposes.dispose();
     tf.dispose([this.embedding, this.headT, this.norm]);
     if (this.head !== this.embedding) this.head.dispose();
     for (const l of this.layers) {

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchContext, BlockSpec, LinearAdapter, LoraTarget, TextEncoder, TokenBatch } from '../family';
-import { matMul, matMulConst } from '../../ops/matmul';
+import { matMul, matMulConst, TransposeCache } from '../../ops/matmul';
 import type { UseLiteWeights } from './weights';
 
 interface LayerTensors {
@@ -49,6 +49,7 @@ export class UseLiteEncoder implements TextEncoder {
   private readonly tanhBias: tf.Tensor1D;
   private readonly epsilon: number;
   private readonly vocabRows: number;
+  private readonly transposes = new TransposeCache();
 
   constructor(
     w: UseLiteWeights,
@@ -149,12 +150,13 @@ export class UseLiteEncoder implements TextEncoder {
       const summed = tf.sum(tf.mul(x, tf.expandDims(ctx.mask, 2)), 1);
       const lengths = tf.maximum(tf.sum(ctx.mask, 1, true), 1);
       const mean = tf.div(summed, lengths) as tf.Tensor2D;
-      const h = tf.tanh(tf.add(matMulConst(mean, this.tanhKernel), this.tanhBias)) as tf.Tensor2D;
+      const h = tf.tanh(tf.add(matMulConst(mean, this.tanhKernel, this.transposes), this.tanhBias)) as tf.Tensor2D;
       return tf.mul(h, tf.rsqrt(tf.maximum(tf.sum(tf.square(h), 1, true), 1e-12))) as tf.Tensor2D;
     });
   }
 
   dispose(): void {
+    this.transposes.dispose();
     tf.dispose([this.embeddings, this.invTimescales, this.tanhKernel, this.tanhBias]);
     for (const l of this.layers) {
       for (const v of Object.values(l)) if (v instanceof tf.Tensor) v.dispose();
@@ -171,7 +173,7 @@ export class UseLiteEncoder implements TextEncoder {
   // Frozen kernels go through matMulConst: backpropagation computes dx only, never the kernel's
   // (unused) gradient, which costs as many FLOPs as the forward product.
   private linear(target: LoraTarget, x2d: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor1D, adapter?: LinearAdapter): tf.Tensor2D {
-    const y = tf.add(matMulConst(x2d, kernel), bias) as tf.Tensor2D;
+    const y = tf.add(matMulConst(x2d, kernel, this.transposes), bias) as tf.Tensor2D;
     const extra = adapter?.(target, x2d);
     return extra ? (tf.add(y, extra) as tf.Tensor2D) : y;
   }
@@ -189,7 +191,7 @@ export class UseLiteEncoder implements TextEncoder {
     const context = tf.reshape(tf.transpose(matMul(weights, heads(v)), [0, 2, 1, 3]), [b * t, l.attnWidth]) as tf.Tensor2D;
     const out = this.linear('attn_out', context, l.outKernel, l.outBias, adapter);
     const x2d = tf.reshape(x, [b * t, inDim]) as tf.Tensor2D;
-    const residual = l.residualKernel && l.residualBias ? tf.add(matMulConst(x2d, l.residualKernel), l.residualBias) : x2d;
+    const residual = l.residualKernel && l.residualBias ? tf.add(matMulConst(x2d, l.residualKernel, this.transposes), l.residualBias) : x2d;
     return tf.reshape(tf.add(out, residual), [b, t, -1]) as tf.Tensor3D;
   }
 

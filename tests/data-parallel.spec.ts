@@ -119,3 +119,25 @@ test('on http://<LAN address> (no secure context, no isolation) the data-paralle
     await context.close();
   }
 });
+
+test('a shard worker that goes silent mid-run is stopped at its answer deadline; the page says so and trains on in the page', async ({ browser }) => {
+  await startCoordinator(['--rounds', '2']);
+  const context = await browser.newContext();
+  try {
+    const { page } = await trainWithTwoWorkers(context);
+    // A worker that closes itself fires no error event: only the answer deadline can tell.
+    const shard = page.workers().find((w) => w.url().includes('shard-worker'));
+    expect(shard).toBeDefined();
+    await shard?.evaluate(() => (globalThis as unknown as { close(): void }).close());
+    const readUploads = () => page.evaluate(() => (globalThis as unknown as { __tabfleet: { view(): { uploads: number } } }).__tabfleet.view().uploads);
+    await expect.poll(async () => ((await readView(page)) as unknown as ParallelView).dataParallelNote, { timeout: 120_000 }).toMatch(/data-parallel worker \d gave no answer in 30 s; training steps run in the page from now on/);
+    await expect.poll(readUploads, { timeout: 180_000 }).toBeGreaterThanOrEqual(2);
+    const view = (await readView(page)) as unknown as ParallelView;
+    expect(view.dataParallelWorkers).toBe(1);
+    expect(view.uploadedRounds).toHaveLength(2);
+    await expect.poll(async () => (await statusDevice(view.deviceId))?.lastUpload?.round, { timeout: 60_000 }).toBe(view.uploadedRounds[1]);
+    await expect.poll(() => page.workers().filter((w) => w.url().includes('shard-worker')).length).toBe(0);
+  } finally {
+    await context.close();
+  }
+});

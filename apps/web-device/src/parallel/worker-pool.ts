@@ -8,13 +8,21 @@ import type { FromWorker, ToWorker } from './messages';
 
 /** A worker that has not loaded the model by then is given up (a slow phone takes ~10 s). */
 const START_TIMEOUT_MS = 120_000;
+/**
+ * A request unanswered this long means the worker is gone (it hangs, or closed itself: a closed
+ * worker fires no error event): it is stopped and the page trains on without it. A request gets
+ * MIN_ANSWER_MS or STRAGGLER_FACTOR × the slowest answer so far, whichever is longer.
+ */
+const MIN_ANSWER_MS = 30_000;
+const STRAGGLER_FACTOR = 10;
 
-type Pending = { resolve: (r: ShardGradients | undefined) => void; reject: (e: Error) => void };
+type Pending = { resolve: (r: ShardGradients | undefined) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> };
 
 export class WorkerShardRunner implements ShardRunner {
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
   private dead: Error | undefined;
+  private slowestAnswerMs = 0;
 
   private constructor(
     private readonly worker: Worker,
@@ -72,6 +80,7 @@ export class WorkerShardRunner implements ShardRunner {
       if (m.kind !== 'done' && m.kind !== 'failed') return;
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
+      if (p) clearTimeout(p.timer);
       if (m.kind === 'done') p?.resolve(m.result);
       else p?.reject(new Error(`data-parallel worker ${this.index}: ${m.error}`));
     };
@@ -79,15 +88,34 @@ export class WorkerShardRunner implements ShardRunner {
 
   private die(err: Error): void {
     this.dead ??= err;
-    for (const p of this.pending.values()) p.reject(err);
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
     this.pending.clear();
   }
 
   private request(make: (id: number) => ToWorker): Promise<ShardGradients | undefined> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
+    const deadlineMs = Math.max(MIN_ANSWER_MS, STRAGGLER_FACTOR * this.slowestAnswerMs);
+    const t0 = performance.now();
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        this.worker.terminate();
+        this.die(new Error(`data-parallel worker ${this.index} gave no answer in ${Math.round(deadlineMs / 1000)} s`));
+      }, deadlineMs);
+      const answered = () => {
+        this.slowestAnswerMs = Math.max(this.slowestAnswerMs, performance.now() - t0);
+      };
+      this.pending.set(id, {
+        resolve: (r) => {
+          answered();
+          resolve(r);
+        },
+        reject,
+        timer,
+      });
       this.send(make(id));
     });
   }

@@ -139,7 +139,10 @@ test('a WebGL context lost while the page measures its profile: it measures agai
   try {
     await context.addInitScript(recordGlContexts);
     const page = await context.newPage();
-    await page.goto(deviceUrl(coordinator.url, coordinator.token, 'fleet', 'webgl', undefined, undefined, 1));
+    // Two data-parallel workers wanted: they train on wasm only, so they start once the page is on wasm.
+    const url = new URL(deviceUrl(coordinator.url, coordinator.token, 'fleet', 'webgl', undefined, undefined, 1));
+    url.searchParams.set('workers', '2');
+    await page.goto(url.toString());
     // The per-depth profile is being measured on webgl (before any join).
     await page.waitForFunction(
       () => {
@@ -153,6 +156,8 @@ test('a WebGL context lost while the page measures its profile: it measures agai
     const joined = await waitForJoins(page, 1, 120_000);
     expect(joined.backend?.name).toBe('wasm');
     expect(joined.profile?.msPerStep.length).toBe(4);
+    expect(joined).toMatchObject({ dataParallelWorkers: 2, backend: { name: 'wasm', dataParallelWorkers: 2 } });
+    expect(page.workers().filter((w) => w.url().includes('shard-worker'))).toHaveLength(2);
     await uploads(page, 1, 120_000);
     // The coordinator heard about the loss, and the device never joined on the lost backend.
     expect(coordinator.output()).toMatch(/reports backend-failed: webgl lost: WebGL context lost/);

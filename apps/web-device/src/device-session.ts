@@ -192,6 +192,8 @@ export class DeviceSession {
   private readonly lostBackends: BackendName[] = [];
   /** The data-parallel workers, started once per visit (empty: none). */
   private pool: Promise<ShardRunner[]> | undefined;
+  /** The backend the pool was started (or declined) for: a recovery onto wasm starts the workers then. */
+  private poolBackend: string | undefined;
   /** Aborted when the active backend is lost: work under way on it is given up (its reads may never settle). */
   private backendAlive = new AbortController();
 
@@ -537,7 +539,11 @@ export class DeviceSession {
    * backend report the coordinator receives.
    */
   private async shardRunners(): Promise<ShardRunner[]> {
-    this.pool ??= this.startPool();
+    const name = this.v.backend?.name;
+    if (this.pool === undefined || (name === 'wasm' && this.poolBackend !== 'wasm')) {
+      this.poolBackend = name;
+      this.pool = this.startPool();
+    }
     const runners = await this.pool;
     const b = this.v.backend;
     if (b?.name !== 'wasm') return [];
@@ -570,7 +576,7 @@ export class DeviceSession {
     this.update({ message: `starting ${wanted} data-parallel workers (a model replica each)` });
     try {
       const runners = await startShardWorkers(wanted, this.fetchAsset, new URL(WASM_PATH, window.location.href).href);
-      this.update({ message: `${wanted} data-parallel workers ready` });
+      this.update({ message: `${wanted} data-parallel workers ready`, dataParallelNote: undefined });
       return runners;
     } catch (err) {
       this.update({ dataParallelNote: `${(err as Error).message}; each step runs in the page` });

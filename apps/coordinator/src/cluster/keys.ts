@@ -27,6 +27,8 @@ export class ClusterKeys {
   global(runId: string, round: number): string { return `${this.prefix}run:${runId}:global:${round}`; }
   /** Hash groupId -> JSON GroupJob of the round in progress. */
   jobs(runId: string): string { return `${this.prefix}run:${runId}:jobs`; }
+  /** A token the leader changes with every write of the jobs hash (in the same transaction): nodes re-read the hash only when it changed. */
+  jobsVersion(runId: string): string { return `${this.prefix}run:${runId}:jobs-version`; }
   /** A group's result: JSON meta, and the encoded group delta. */
   resultMeta(runId: string, jobId: string): string { return `${this.prefix}run:${runId}:result:${jobId}:meta`; }
   resultDelta(runId: string, jobId: string): string { return `${this.prefix}run:${runId}:result:${jobId}:delta`; }

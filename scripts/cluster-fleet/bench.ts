@@ -5,6 +5,7 @@
  * nodes — running HierFedLoRA rounds. Prints per node: devices connected at the end, RSS and RSS
  * per device, event-loop lag p50/p99/max over the run; and for the cluster: connect+join rate,
  * redirects, rounds wall time against the devices' simulated compute. Bounded by --time-limit.
+ * BENCH_NODE_CPU_PROF=DIR in the environment: every node writes a V8 CPU profile into DIR.
  */
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -89,7 +90,16 @@ export async function benchCluster(a: ClusterBenchArgs): Promise<void> {
     console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(', ')}`);
   } finally {
     await Promise.all(fleets.map((f) => f.stop()));
-    await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
+    // A node asked to write a CPU profile (BENCH_NODE_CPU_PROF) writes it on a clean exit: SIGTERM, then SIGKILL after 30 s.
+    const profiling = process.env.BENCH_NODE_CPU_PROF !== undefined;
+    await Promise.all(
+      nodes.map(async (n) => {
+        if (!profiling) return n.kill('SIGKILL');
+        const hard = setTimeout(() => void n.kill('SIGKILL'), 30_000);
+        await n.kill('SIGTERM');
+        clearTimeout(hard);
+      }),
+    );
     await redis.stop();
   }
 }

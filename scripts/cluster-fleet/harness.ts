@@ -93,7 +93,10 @@ export interface NodeProcess {
 }
 
 export async function startNode(settings: NodeSettings, echo = false): Promise<NodeProcess> {
-  const proc = fork(here('./node.ts'), [JSON.stringify(settings)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  // BENCH_NODE_CPU_PROF=DIR: each node writes a V8 CPU profile there when it exits (--cpu-prof is not allowed in NODE_OPTIONS).
+  const prof = process.env.BENCH_NODE_CPU_PROF;
+  const execArgv = ['--import', 'tsx', ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
+  const proc = fork(here('./node.ts'), [JSON.stringify(settings)], { execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   const lines: string[] = [];
   let stats: ReturnType<NodeProcess['latestStats']>;
   let onReady: (v: { url: string; nodeId: string }) => void = () => {};

@@ -198,12 +198,15 @@ export class ClusterNode implements ClusterHooks {
     this.directory = new DeviceDirectory(this.redis, this.keys, this.nodeId, this.log);
     this.directory.attach(session.runId, session.registry);
     this.executor = new GroupExecutor(this.redis, this.keys, this.membership, this.nodeId, timing, this.log);
+    /** The socket id of a device joined and connected here. */
+    const connectionOf = (id: string): string | undefined => {
+      const d = session.registry.get(id);
+      return d !== undefined && d.socketId !== null && d.report !== undefined ? d.socketId : undefined;
+    };
     const host: LocalGroupHost = {
       runLocalGroup: (round, group, global, weightCap) => session.loop.runLocalGroup(round, group, global, weightCap),
-      isHere: (id) => {
-        const d = session.registry.get(id);
-        return d !== undefined && d.socketId !== null && d.report !== undefined;
-      },
+      isHere: (id) => connectionOf(id) !== undefined,
+      connectionOf,
       redirect: (id, to, nodes, reason) => session.redirect(id, to, nodes, reason),
     };
     this.executor.attach(session.runId, host);

@@ -52,7 +52,8 @@ export interface LiveDevice {
   paused: { reasons: readonly string[]; since: number } | undefined;
 }
 
-export type RegistryListener = () => void;
+/** Told after a change, with the devices it touched (empty: unknown, treat every device as changed). */
+export type RegistryListener = (deviceIds: readonly string[]) => void;
 
 /** Where device-key bindings persist (CoordinatorState for one run); only hashes of keys pass through. */
 export interface KeyBindings {
@@ -137,7 +138,7 @@ export class DeviceRegistry {
     device.lastSeen = at;
     if (device.activity === 'gone') device.activity = 'idle';
     this.socketToDevice.set(socketId, deviceId);
-    this.changed();
+    this.changed([deviceId]);
     return device;
   }
 
@@ -171,7 +172,7 @@ export class DeviceRegistry {
     device.lastSeen = at;
     device.activity = 'idle';
     device.progress = undefined;
-    this.changed();
+    this.changed([device.deviceId]);
     return { device, rejoin };
   }
 
@@ -216,7 +217,7 @@ export class DeviceRegistry {
         evicted.push(id);
       }
     }
-    if (evicted.length > 0) this.changed();
+    if (evicted.length > 0) this.changed(evicted);
     return evicted;
   }
 
@@ -241,7 +242,7 @@ export class DeviceRegistry {
     d.localSteps = work?.localSteps ?? d.localSteps;
     d.activity = work ? 'training' : d.socketId === null ? 'gone' : 'idle';
     if (!work) d.progress = undefined;
-    this.changed();
+    this.changed([deviceId]);
   }
 
   setProgress(deviceId: string, progress: DeviceProgress, at: number): void {
@@ -249,14 +250,14 @@ export class DeviceRegistry {
     if (!d) return;
     d.progress = progress;
     d.lastSeen = at;
-    this.changed();
+    this.changed([deviceId]);
   }
 
   recordUpload(deviceId: string, upload: AcceptedUpload): void {
     const d = this.devices.get(deviceId);
     if (!d) return;
     d.lastUpload = upload;
-    this.changed();
+    this.changed([deviceId]);
   }
 
   addBytes(deviceId: string, up: number, down: number): void {
@@ -272,7 +273,7 @@ export class DeviceRegistry {
     if (!d) return;
     d.paused = reasons === undefined ? undefined : { reasons: [...reasons], since: d.paused?.since ?? at };
     d.lastSeen = at;
-    this.changed();
+    this.changed([deviceId]);
   }
 
   setError(deviceId: string, message: string): void {
@@ -295,7 +296,7 @@ export class DeviceRegistry {
     this.recount(wasCounted, device);
     device.activity = 'gone';
     device.lastSeen = at;
-    this.changed();
+    this.changed([deviceId]);
     return device;
   }
 
@@ -303,8 +304,8 @@ export class DeviceRegistry {
     this.joinedConnectedTotal += Number(counts(device)) - Number(wasCounted);
   }
 
-  private changed(): void {
-    for (const l of this.listeners) l();
+  private changed(deviceIds: readonly string[]): void {
+    for (const l of this.listeners) l(deviceIds);
   }
 }
 

@@ -6,11 +6,14 @@
  *
  * A node writes only the changes since its last write (debounced after registry changes), rewrites
  * everything after Redis reconnects (a restarted Redis is empty), and removes a device only while
- * the entry still names this node (the device may already have joined another node).
+ * the entry still names this node (the device may already have joined another node). Between the
+ * full comparisons (every 2 s, after a reconnect or a failed write) only the devices the registry
+ * reported changed are looked at: comparing all of a node's devices every 100 ms while thousands
+ * churned cost a node 11–13 s of a 250 s run at 30,000 devices.
  */
 import { z } from 'zod';
 import type { DataMode, DeviceInfo } from '../core';
-import type { DeviceRegistry } from '../registry';
+import type { DeviceRegistry, LiveDevice } from '../registry';
 import { toDeviceInfo } from '../registry';
 import type { ClusterKeys } from './keys';
 import type { RedisConnections } from './redis-client';
@@ -49,12 +52,17 @@ export class DeviceDirectory {
   private entries = new WeakMap<object, { readonly paused: boolean; readonly dataMode: DataMode; readonly value: string }>();
   /** Entries serialized so far (tests: only changed devices are). */
   serialized = 0;
+  /** Devices looked at by writes so far (tests: between full comparisons only the changed ones are). */
+  compared = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private periodic: ReturnType<typeof setInterval> | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private registry: DeviceRegistry | undefined;
   private runId: string | undefined;
+  /** Devices changed since the last write; `full`: compare every device instead. */
+  private dirty = new Set<string>();
+  private full = true;
 
   constructor(
     private readonly redis: RedisConnections,
@@ -64,6 +72,7 @@ export class DeviceDirectory {
   ) {
     redis.onReady(() => {
       this.written = new Map();
+      this.full = true;
       this.schedule();
     });
   }
@@ -73,10 +82,19 @@ export class DeviceDirectory {
     this.runId = runId;
     this.registry = registry;
     this.written = new Map();
-    registry.onChange(() => this.schedule());
+    this.full = true;
+    registry.onChange((ids) => {
+      if (registry !== this.registry) return;
+      if (ids.length === 0) this.full = true;
+      for (const id of ids) this.dirty.add(id);
+      this.schedule();
+    });
     clearInterval(this.periodic);
-    // A safety net against lost writes: a full comparison every 2 s (cheap when nothing changed).
-    this.periodic = setInterval(() => this.schedule(), 2000);
+    // A safety net against lost writes: a full comparison every 2 s.
+    this.periodic = setInterval(() => {
+      this.full = true;
+      this.schedule();
+    }, 2000);
     this.periodic.unref();
     this.schedule();
   }
@@ -107,7 +125,10 @@ export class DeviceDirectory {
       this.again = true;
       return this.running;
     }
-    this.running = this.write().catch((err: unknown) => this.log(`cluster: device directory write failed: ${(err as Error).message}`));
+    this.running = this.write().catch((err: unknown) => {
+      this.full = true;
+      this.log(`cluster: device directory write failed: ${(err as Error).message}`);
+    });
     await this.running;
     this.running = undefined;
     if (this.again) {
@@ -120,35 +141,70 @@ export class DeviceDirectory {
     const registry = this.registry;
     const runId = this.runId;
     if (!registry || !runId) return;
-    const now = new Map<string, string>();
-    for (const d of registry.list()) {
-      if (d.socketId === null || d.report === undefined) continue;
-      const paused = d.paused !== undefined;
-      let entry = this.entries.get(d.report);
-      if (entry === undefined || entry.paused !== paused || entry.dataMode !== d.dataMode) {
-        entry = { paused, dataMode: d.dataMode, value: `${this.nodeId}|${JSON.stringify({ info: toDeviceInfo(d), dataMode: d.dataMode, paused })}` };
-        this.entries.set(d.report, entry);
-        this.serialized += 1;
-      }
-      now.set(d.deviceId, entry.value);
-    }
-    const key = this.keys.devices(runId);
+    const full = this.full;
+    const ids = full ? undefined : [...this.dirty];
+    this.full = false;
+    this.dirty.clear();
     const changed: Record<string, string> = {};
     let nChanged = 0;
-    for (const [id, v] of now) {
-      if (this.written.get(id) !== v) {
-        changed[id] = v;
-        nChanged += 1;
-      }
-    }
+    let added = 0;
     const gone: string[] = [];
-    for (const id of this.written.keys()) if (!now.has(id)) gone.push(id);
+    let next: Map<string, string> | undefined;
+    if (ids === undefined) {
+      next = new Map<string, string>();
+      for (const d of registry.list()) {
+        const v = this.entryOf(d);
+        if (v !== undefined) next.set(d.deviceId, v);
+      }
+      for (const [id, v] of next) {
+        if (this.written.get(id) !== v) {
+          changed[id] = v;
+          nChanged += 1;
+        }
+      }
+      for (const id of this.written.keys()) if (!next.has(id)) gone.push(id);
+    } else {
+      for (const id of ids) {
+        const d = registry.get(id);
+        const v = d === undefined ? undefined : this.entryOf(d);
+        const was = this.written.get(id);
+        if (v === undefined) {
+          if (was !== undefined) gone.push(id);
+        } else if (was !== v) {
+          changed[id] = v;
+          nChanged += 1;
+          if (was === undefined) added += 1;
+        }
+      }
+      if (nChanged === 0 && gone.length === 0) return;
+    }
+    const count = next?.size ?? this.written.size + added - gone.length;
+    const key = this.keys.devices(runId);
     const multi = this.redis.cmd.multi();
     if (nChanged > 0) multi.hSet(key, changed);
     for (const id of gone) multi.eval(DELETE_IF_MINE, { keys: [key], arguments: [id, `${this.nodeId}|`] });
-    multi.set(this.keys.deviceCount(runId, this.nodeId), String(now.size), { PX: 3_600_000 });
+    multi.set(this.keys.deviceCount(runId, this.nodeId), String(count), { PX: 3_600_000 });
     await multi.exec();
-    this.written = now;
+    if (next !== undefined) {
+      this.written = next;
+      return;
+    }
+    for (const [id, v] of Object.entries(changed)) this.written.set(id, v);
+    for (const id of gone) this.written.delete(id);
+  }
+
+  /** The directory value of a joined, connected device (serialized once per join report and pause state), else undefined. */
+  private entryOf(d: LiveDevice): string | undefined {
+    this.compared += 1;
+    if (d.socketId === null || d.report === undefined) return undefined;
+    const paused = d.paused !== undefined;
+    let entry = this.entries.get(d.report);
+    if (entry === undefined || entry.paused !== paused || entry.dataMode !== d.dataMode) {
+      entry = { paused, dataMode: d.dataMode, value: `${this.nodeId}|${JSON.stringify({ info: toDeviceInfo(d), dataMode: d.dataMode, paused })}` };
+      this.entries.set(d.report, entry);
+      this.serialized += 1;
+    }
+    return entry.value;
   }
 }
 

@@ -17,6 +17,7 @@
 import type { AdapterState, BlockKey, NamedArray } from '../lora/adapter-state';
 import { AggregationError, checkSameTensors, labelledUpdates, sortedBlockKeys, weightedMeanByBlock } from './aggregate';
 import type { WeightedDelta } from './aggregate';
+import { scaledCopy, sortSmall, sumOfSquares } from './fold';
 import type { ClientUpdate } from './types';
 
 export type RobustRule = 'mean' | 'median' | 'trimmed-mean' | 'cosine-mean';
@@ -67,7 +68,7 @@ export function validateRobustOptions(o: RobustOptions): void {
 export function deltaNorm(delta: AdapterState): number {
   let sumSq = 0;
   for (const tensors of delta.values()) {
-    for (const t of tensors.values()) for (const v of t.data) sumSq += v * v;
+    for (const t of tensors.values()) sumSq = sumOfSquares(t.data, sumSq);
   }
   return Math.sqrt(sumSq);
 }
@@ -77,7 +78,7 @@ export function scaleDelta(delta: AdapterState, factor: number): AdapterState {
   const out: AdapterState = new Map();
   for (const [key, tensors] of delta) {
     const block = new Map<string, NamedArray>();
-    for (const [name, t] of tensors) block.set(name, { shape: [...t.shape], data: t.data.map((v) => v * factor) });
+    for (const [name, t] of tensors) block.set(name, { shape: [...t.shape], data: scaledCopy(t.data, factor) });
     out.set(key, block);
   }
   return out;
@@ -157,7 +158,7 @@ function trimmedByBlock(updates: readonly Update[], trim: (n: number) => number)
       const out = new Float32Array(t.data.length);
       for (let i = 0; i < out.length; i++) {
         for (let j = 0; j < n; j++) column[j] = columns[j]![i]!;
-        column.sort();
+        sortSmall(column, n);
         let sum = 0;
         for (let j = k; j < n - k; j++) sum += column[j]!;
         out[i] = sum / (n - 2 * k);
@@ -318,8 +319,14 @@ export interface Agreement {
 /** Median of `sorted` (ascending, length n) with the value at rank `skip` left out. */
 function medianWithout(sorted: Float64Array, n: number, skip: number): number {
   const m = n - 1;
-  const at = (k: number) => sorted[k < skip ? k : k + 1]!;
-  return m % 2 === 1 ? at((m - 1) >> 1) : (at(m / 2 - 1) + at(m / 2)) / 2;
+  // Rank k of the values left is rank k (below skip) or k + 1 (from skip on) of all n.
+  if (m % 2 === 1) {
+    const k = (m - 1) >> 1;
+    return sorted[k < skip ? k : k + 1]!;
+  }
+  const lo = m / 2 - 1;
+  const hi = m / 2;
+  return (sorted[lo < skip ? lo : lo + 1]! + sorted[hi < skip ? hi : hi + 1]!) / 2;
 }
 
 class AgreementSums {
@@ -365,33 +372,41 @@ export function leaveOneOutAgreement(updates: readonly Update[]): Agreement[] {
     const carriers = updates.map((u, i) => [i, u.delta.get(key)] as const).filter((x): x is readonly [number, Map<string, NamedArray>] => x[1] !== undefined);
     const m = carriers.length;
     if (m < 2) continue;
-    const sorted = new Float64Array(m);
-    const order = new Int32Array(m);
-    const rank = new Int32Array(m);
+    const carrierSums = carriers.map(([i]) => sums[i]!);
     for (const name of carriers[0]![1].keys()) {
       const columns = carriers.map(([, t]) => t.get(name)?.data);
       if (columns.some((c) => c === undefined || c.length !== columns[0]!.length)) continue;
-      const len = columns[0]!.length;
-      for (let i = 0; i < len; i++) {
-        // Insertion sort of the m values (m is a group's size: small).
-        for (let j = 0; j < m; j++) {
-          const v = columns[j]![i]!;
-          let k = j;
-          while (k > 0 && columns[order[k - 1]!]![i]! > v) {
-            order[k] = order[k - 1]!;
-            k--;
-          }
-          order[k] = j;
-        }
-        for (let k = 0; k < m; k++) {
-          sorted[k] = columns[order[k]!]![i]!;
-          rank[order[k]!] = k;
-        }
-        for (let j = 0; j < m; j++) sums[carriers[j]![0]]!.add(columns[j]![i]!, medianWithout(sorted, m, rank[j]!));
-      }
+      leaveOneOutColumns(columns as Float32Array[], carrierSums);
     }
   }
   return sums.map((x) => (n < 2 ? { cosine: Number.NaN, sigma: 0 } : x.result()));
+}
+
+/** Adds, for every coordinate of the m equally long columns, column j's value against the median of the others to carrierSums[j]. */
+function leaveOneOutColumns(columns: readonly Float32Array[], carrierSums: readonly AgreementSums[]): void {
+  const m = columns.length;
+  const len = columns[0]!.length;
+  const values = new Float64Array(m);
+  const sorted = new Float64Array(m);
+  const order = new Int32Array(m);
+  const rank = new Int32Array(m);
+  for (let i = 0; i < len; i++) {
+    // Insertion sort of the m values (m is a group's size: small); ties keep column order.
+    for (let j = 0; j < m; j++) {
+      const v = columns[j]![i]!;
+      values[j] = v;
+      let k = j;
+      while (k > 0 && sorted[k - 1]! > v) {
+        sorted[k] = sorted[k - 1]!;
+        order[k] = order[k - 1]!;
+        k--;
+      }
+      sorted[k] = v;
+      order[k] = j;
+    }
+    for (let k = 0; k < m; k++) rank[order[k]!] = k;
+    for (let j = 0; j < m; j++) carrierSums[j]!.add(values[j]!, medianWithout(sorted, m, rank[j]!));
+  }
 }
 
 /** leaveOneOutAgreement's cosines alone. */

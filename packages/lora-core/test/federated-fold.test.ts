@@ -1,0 +1,33 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { addScaled, scaledCopy, sortSmall, sumOfSquares } from '../src/federated/fold';
+import { seededRandom } from '../src/federated/random';
+
+const bits = (a: Float64Array) => [...new BigUint64Array(a.buffer, a.byteOffset, a.length)];
+
+describe('fold kernels', () => {
+  it('sortSmall orders exactly as Float64Array.prototype.sort (ties, -0 before +0, NaN last, large counts)', () => {
+    const random = seededRandom(5);
+    const pool = [0, -0, 1, -1, 1e-30, -1e-30, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0.5];
+    for (let trial = 0; trial < 2000; trial++) {
+      const n = trial < 1800 ? 1 + (trial % 12) : 33 + (trial % 20);
+      const values = Float64Array.from({ length: n }, () => (random() < 0.6 ? pool[Math.floor(random() * pool.length)]! : random() - 0.5));
+      const expected = values.slice().sort();
+      // Extra slots past n must be left alone.
+      const padded = new Float64Array(n + 2).fill(7);
+      padded.set(values);
+      sortSmall(padded, n);
+      assert.deepEqual(bits(padded.subarray(0, n)), bits(expected), `trial ${trial}: [${[...values].join(', ')}]`);
+      assert.deepEqual([...padded.subarray(n)], [7, 7]);
+    }
+  });
+
+  it('addScaled, sumOfSquares and scaledCopy compute what their one-line loops do', () => {
+    const x = Float32Array.from([1.5, -2, 3.25, 1e-8]);
+    const acc = Float64Array.from([1, 1, 1, 1]);
+    addScaled(acc, 0.25, x);
+    assert.deepEqual([...acc], [1 + 0.25 * 1.5, 1 - 0.5, 1 + 0.25 * 3.25, 1 + 0.25 * x[3]!]);
+    assert.equal(sumOfSquares(x, 2), 2 + 1.5 ** 2 + 4 + 3.25 ** 2 + x[3]! * x[3]!);
+    assert.deepEqual([...scaledCopy(x, 0.1)], [...x.map((v) => v * 0.1)]);
+  });
+});

@@ -33,6 +33,7 @@ import type {
   GroupPlan,
   MemberAssignment,
   PlanContext,
+  RoundAggregator,
   RoundPlan,
   RunStatus,
   ServerErrorCode,
@@ -139,6 +140,8 @@ export interface RunLoopDeps {
   readonly cluster?: ClusterHooks;
   /** Where rounds are planned (planning/planner.ts); default: in process with `strategy`. */
   readonly planner?: RoundPlanner;
+  /** Where the strategy's aggregations run (aggregation/aggregator.ts); default: in process with `strategy`. */
+  readonly aggregator?: RoundAggregator;
   /** Batching of the work sends (send-pacer.ts defaults). */
   readonly sendPacing?: SendPacerOptions;
   readonly now?: () => number;
@@ -504,6 +507,7 @@ export class RunLoop {
       global: this.global,
       numBlocks: this.numBlocks,
       trainMember: (a) => this.trainMember(a, traffic),
+      ...(this.deps.aggregator ? { aggregator: this.deps.aggregator } : {}),
       onGroupAggregated: ({ robust, ...e }) => {
         // One line per aggregation: which uploads the robust rule kept or dropped, their cosines, the clip bound.
         if (robust) this.log(`aggregation round ${round}.${e.intraRound} group ${e.groupId}: ${formatRobustReport(robust)}`);
@@ -545,6 +549,7 @@ export class RunLoop {
       numBlocks: this.numBlocks,
       // Members may still be on their way here (redirected): they get their work when they join.
       trainMember: (a) => this.trainMember(a, traffic, true),
+      ...(this.deps.aggregator ? { aggregator: this.deps.aggregator } : {}),
     });
     return { outcome: result.groups[0]!, traffic };
   }

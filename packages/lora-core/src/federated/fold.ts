@@ -9,7 +9,7 @@
 /** acc[i] += w · x[i] for every i (acc and x of the same length). */
 export function addScaled(acc: Float64Array, w: number, x: Float32Array): void {
   const n = x.length;
-  for (let i = 0; i < n; i++) acc[i] += w * x[i]!;
+  for (let i = 0; i < n; i++) acc[i]! += w * x[i]!;
 }
 
 /** start + Σ x[i]², in float64, added in index order (so chained calls round as one loop would). */
@@ -59,4 +59,22 @@ export function sortSmall(values: Float64Array, n: number): void {
   }
   // A NaN in slot 0 was never the `v` above: the native sort puts it last.
   if (n > 1 && values[0]! !== values[0]!) values.subarray(0, n).sort();
+}
+
+/**
+ * For every coordinate i of the equally long columns: the mean of the column values at i left
+ * after sorting them and dropping `trim` at each end, rounded to float32 into out[i].
+ */
+export function trimmedMeanOfColumns(columns: readonly Float32Array[], trim: number, out: Float32Array): void {
+  const n = columns.length;
+  const kept = n - 2 * trim;
+  const len = out.length;
+  const column = new Float64Array(n);
+  for (let i = 0; i < len; i++) {
+    for (let j = 0; j < n; j++) column[j] = columns[j]![i]!;
+    sortSmall(column, n);
+    let sum = 0;
+    for (let j = trim; j < n - trim; j++) sum += column[j]!;
+    out[i] = sum / kept;
+  }
 }

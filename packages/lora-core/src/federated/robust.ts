@@ -17,7 +17,7 @@
 import type { AdapterState, BlockKey, NamedArray } from '../lora/adapter-state';
 import { AggregationError, checkSameTensors, labelledUpdates, sortedBlockKeys, weightedMeanByBlock } from './aggregate';
 import type { WeightedDelta } from './aggregate';
-import { scaledCopy, sortSmall, sumOfSquares } from './fold';
+import { scaledCopy, sumOfSquares, trimmedMeanOfColumns } from './fold';
 import type { ClientUpdate } from './types';
 
 export type RobustRule = 'mean' | 'median' | 'trimmed-mean' | 'cosine-mean';
@@ -148,7 +148,6 @@ function trimmedByBlock(updates: readonly Update[], trim: (n: number) => number)
     for (const u of contributors) checkSameTensors(key, referenceTensors, reference.label, u.delta.get(key)!, u.label);
     const n = contributors.length;
     const k = trim(n);
-    const column = new Float64Array(n);
     const block = new Map<string, NamedArray>();
     for (const [name, t] of referenceTensors) {
       if (t.data.length !== t.shape.reduce((a, b) => a * b, 1)) {
@@ -156,13 +155,7 @@ function trimmedByBlock(updates: readonly Update[], trim: (n: number) => number)
       }
       const columns = contributors.map((u) => u.delta.get(key)!.get(name)!.data);
       const out = new Float32Array(t.data.length);
-      for (let i = 0; i < out.length; i++) {
-        for (let j = 0; j < n; j++) column[j] = columns[j]![i]!;
-        sortSmall(column, n);
-        let sum = 0;
-        for (let j = k; j < n - k; j++) sum += column[j]!;
-        out[i] = sum / (n - 2 * k);
-      }
+      trimmedMeanOfColumns(columns, k, out);
       block.set(name, { shape: [...t.shape], data: out });
     }
     result.set(key, block);

@@ -1,0 +1,52 @@
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+import { AggregationError, createStrategy, seededRandom } from '@tabfleet/lora-core';
+import type { AdapterState, ClientUpdate, NamedArray } from '@tabfleet/lora-core';
+import { workerAggregator } from '../src/aggregation/aggregator';
+import type { StrategySpec } from '../src/planning/planner';
+
+function delta(seed: number, blocks: readonly string[], scale: number): AdapterState {
+  const random = seededRandom(seed);
+  const state: AdapterState = new Map();
+  for (const key of blocks) {
+    const tensors = new Map<string, NamedArray>();
+    for (const name of ['qkv.A', 'qkv.B']) tensors.set(name, { shape: [40, 4], data: Float32Array.from({ length: 160 }, () => (random() - 0.3) * scale) });
+    state.set(key, tensors);
+  }
+  return state;
+}
+
+const bits = (s: AdapterState) => [...s].map(([k, t]) => [k, [...t].map(([n, a]) => [n, a.shape, [...new Uint32Array(a.data.buffer, a.data.byteOffset, a.data.length)]])]);
+
+test('the aggregation worker gives the in-process strategy’s bits, keeps the callers’ tensors, and reports bad input', async () => {
+  const spec: StrategySpec = { name: 'hierfedlora', options: { planner: { localSteps: 5 }, robust: { rule: 'cosine-mean', clipNorm: 'auto' } } };
+  const strategy = createStrategy(spec.name, spec.options);
+  let computed = 0;
+  const aggregator = workerAggregator(spec, { onCompute: () => (computed += 1) });
+  try {
+    const base = delta(99, ['0', '1', 'head'], 1);
+    // Five uploads, one of them sign-flipped and scaled up: the rule drops or clips it.
+    const updates: ClientUpdate[] = [1, 2, 3, 4, 5].map((i) => ({ deviceId: `d${i}`, numSamples: 10 * i, delta: delta(i, ['1', 'head'], i === 3 ? -8 : 1) }));
+    const local = strategy.aggregateGroupWithReport!(updates, base);
+    const remote = await aggregator.group(updates, base);
+    assert.deepEqual(bits(remote.delta), bits(local.delta));
+    assert.deepEqual(remote.robust, local.robust);
+    assert.equal(remote.robust!.updates.find((u) => u.label === 'd3')!.kept, false, 'the flipped upload is left out');
+    // Copied, not moved: the uploads are intact here.
+    assert.equal(updates[0]!.delta.get('head')!.get('qkv.A')!.data.length, 160);
+
+    const groups = [
+      { groupId: 'g0', numSamples: 30, delta: delta(7, ['0', '1', 'head'], 1), steps: 5 },
+      { groupId: 'g1', numSamples: 50, delta: delta(8, ['1', 'head'], 1), steps: 10 },
+    ];
+    assert.deepEqual(bits(await aggregator.global(groups, base)), bits(strategy.aggregateGlobal(groups, base)));
+    assert.equal(computed, 2);
+
+    // An update of another shape is refused there with the strategy's own error.
+    const bad: ClientUpdate = { deviceId: 'bad', numSamples: 5, delta: new Map([['1', new Map([['qkv.A', { shape: [3], data: new Float32Array(3) }]])]]) };
+    await assert.rejects(aggregator.group([updates[0]!, bad], base), (e: Error) => e instanceof AggregationError && /bad/.test(e.message));
+  } finally {
+    await aggregator.close();
+  }
+  await assert.rejects(aggregator.group([], new Map()), /aggregator closed/);
+});

@@ -1,11 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { AggregationError, createStrategy, seededRandom } from '@tabfleet/lora-core';
-import type { AdapterState, ClientUpdate, NamedArray } from '@tabfleet/lora-core';
+import type { AdapterState, BlockKey, ClientUpdate, NamedArray } from '@tabfleet/lora-core';
 import { workerAggregator } from '../src/aggregation/aggregator';
 import type { StrategySpec } from '../src/planning/planner';
 
-function delta(seed: number, blocks: readonly string[], scale: number): AdapterState {
+function delta(seed: number, blocks: readonly BlockKey[], scale: number): AdapterState {
   const random = seededRandom(seed);
   const state: AdapterState = new Map();
   for (const key of blocks) {
@@ -22,7 +22,7 @@ test('the aggregation worker gives the in-process strategy’s bits, keeps the c
   const spec: StrategySpec = { name: 'hierfedlora', options: { planner: { localSteps: 5 }, robust: { rule: 'cosine-mean', clipNorm: 'auto' } } };
   const strategy = createStrategy(spec.name, spec.options);
   let computed = 0;
-  const aggregator = workerAggregator(spec, { onCompute: () => (computed += 1) });
+  const aggregator = workerAggregator(spec, { workers: 2, onCompute: () => (computed += 1) });
   try {
     const base = delta(99, ['0', '1', 'head'], 1);
     // Five uploads, one of them sign-flipped and scaled up: the rule drops or clips it.
@@ -32,19 +32,26 @@ test('the aggregation worker gives the in-process strategy’s bits, keeps the c
     assert.deepEqual(bits(remote.delta), bits(local.delta));
     assert.deepEqual(remote.robust, local.robust);
     assert.equal(remote.robust!.updates.find((u) => u.label === 'd3')!.kept, false, 'the flipped upload is left out');
-    // Copied, not moved: the uploads are intact here.
-    assert.equal(updates[0]!.delta.get('head')!.get('qkv.A')!.data.length, 160);
+    // The uploads' buffers moved to the worker; the base (the group's adapter) was copied.
+    assert.equal(updates[0]!.delta.get('head')!.get('qkv.A')!.data.length, 0);
+    assert.equal(base.get('head')!.get('qkv.A')!.data.length, 160);
 
     const groups = [
       { groupId: 'g0', numSamples: 30, delta: delta(7, ['0', '1', 'head'], 1), steps: 5 },
       { groupId: 'g1', numSamples: 50, delta: delta(8, ['1', 'head'], 1), steps: 10 },
     ];
     assert.deepEqual(bits(await aggregator.global(groups, base)), bits(strategy.aggregateGlobal(groups, base)));
-    assert.equal(computed, 2);
+    // Several groups at once spread over the two workers; each gets its own group's result.
+    const batches = [10, 20, 30].map((seed) => [1, 2, 3].map((i) => ({ deviceId: `e${i}`, numSamples: i, delta: delta(seed + i, ['1', 'head'], 1) })));
+    const expected = batches.map((b) => bits(strategy.aggregateGroup(b, base)));
+    const got = await Promise.all(batches.map((b) => aggregator.group(b, base)));
+    assert.deepEqual(got.map((g) => bits(g.delta)), expected);
+    assert.equal(computed, 5);
 
     // An update of another shape is refused there with the strategy's own error.
     const bad: ClientUpdate = { deviceId: 'bad', numSamples: 5, delta: new Map([['1', new Map([['qkv.A', { shape: [3], data: new Float32Array(3) }]])]]) };
-    await assert.rejects(aggregator.group([updates[0]!, bad], base), (e: Error) => e instanceof AggregationError && /bad/.test(e.message));
+    const fresh: ClientUpdate = { deviceId: 'd1', numSamples: 10, delta: delta(1, ['1', 'head'], 1) };
+    await assert.rejects(aggregator.group([fresh, bad], base), (e: Error) => e instanceof AggregationError && /bad/.test(e.message));
   } finally {
     await aggregator.close();
   }

@@ -7,7 +7,7 @@
  * whose deltas are seeded synthetic arrays. Loopback only; every loop is bounded in count and time.
  *
  *   npm run bench:coordinator -- --devices 1000 [--rounds 1 --strategy hierfedlora --clients 2
- *     --robust cosine-mean --clip-norm auto --local-steps 5 [--ms-per-step M] --concurrency 64 --addresses 1
+ *     --robust cosine-mean --clip-norm auto --local-steps 10 [--ms-per-step M] --concurrency 64 --addresses 1
  *     --time-limit 600 --joins-only]
  *   npm run bench:coordinator -- --nodes 3 --devices 1000 [--width 256]   (a cluster on Redis: cluster-fleet/bench.ts)
  *
@@ -67,7 +67,7 @@ const { values } = parseArgs({
     'ms-per-step': { type: 'string' },
     robust: { type: 'string', default: 'cosine-mean' },
     'clip-norm': { type: 'string', default: 'auto' },
-    'local-steps': { type: 'string', default: '5' },
+    'local-steps': { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '64' },
     addresses: { type: 'string', default: '1' },
     classes: { type: 'string', default: '20' },

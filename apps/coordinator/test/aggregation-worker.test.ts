@@ -40,7 +40,9 @@ test('the aggregation worker gives the in-process strategy’s bits, keeps the c
       { groupId: 'g0', numSamples: 30, delta: delta(7, ['0', '1', 'head'], 1), steps: 5 },
       { groupId: 'g1', numSamples: 50, delta: delta(8, ['1', 'head'], 1), steps: 10 },
     ];
-    assert.deepEqual(bits(await aggregator.global(groups, base)), bits(strategy.aggregateGlobal(groups, base)));
+    const expectedGlobal = bits(strategy.aggregateGlobal(groups, base));
+    assert.deepEqual(bits(await aggregator.global(groups, base)), expectedGlobal);
+    assert.equal(groups[0]!.delta.get('0')!.get('qkv.A')!.data.length, 0, 'the group results moved too');
     // Several groups at once spread over the two workers; each gets its own group's result.
     const batches = [10, 20, 30].map((seed) => [1, 2, 3].map((i) => ({ deviceId: `e${i}`, numSamples: i, delta: delta(seed + i, ['1', 'head'], 1) })));
     const expected = batches.map((b) => bits(strategy.aggregateGroup(b, base)));

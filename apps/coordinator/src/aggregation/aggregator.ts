@@ -1,16 +1,18 @@
 /**
  * The run's aggregations on a worker thread (worker.ts), for runGlobalRound's `aggregator` hook.
- * A group's device updates are MOVED to the worker: the ArrayBuffers under their tensors (each
- * upload's own payload, see engine/upload-decode.ts) are transferred, so they are detached here
- * afterwards. runGlobalRound reads an update's delta only to aggregate it; copying them instead
- * was 4 % of a 1,000-device round's loop (postMessage's structured clone). Bases and the groups'
- * results (which a cluster node still sends on) are copied. Requests run one at a time in the
- * order sent on each worker.
+ * The deltas to aggregate are MOVED to the worker: the ArrayBuffers under their tensors (each
+ * upload's own payload, see engine/upload-decode.ts; each group result's fresh arrays) are
+ * transferred, so they are detached here afterwards. runGlobalRound reads a delta only to
+ * aggregate it; copying instead was 4 % of a 1,000-device round's loop (postMessage's structured
+ * clone), and a 10,000-device round's group results are hundreds of MiB in one message. A caller
+ * that still needs the group results after the global aggregation (a cluster node sends its
+ * group's on) must not use this aggregator's `global`. Bases are copied. Requests run one at a
+ * time in the order sent on each worker.
  */
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { AggregationError } from '../core';
-import type { AdapterState, ClientUpdate, RoundAggregator } from '../core';
+import type { AdapterState, RoundAggregator } from '../core';
 import { spawnWorker } from '../evaluation/evaluator';
 import type { StrategySpec } from '../planning/protocol';
 import type { AggregateReply, AggregateRequest } from './protocol';
@@ -38,7 +40,7 @@ function rebuildError(r: Extract<AggregateReply, { ok: false }>): Error {
  * The distinct ArrayBuffers under the updates' tensors, leaving out any that a base tensor also
  * lives in (the base is copied, it is the group's adapter) and shared memory (not transferable).
  */
-function movableBuffers(updates: readonly ClientUpdate[], base: AdapterState): ArrayBuffer[] {
+function movableBuffers(updates: readonly { readonly delta: AdapterState }[], base: AdapterState): ArrayBuffer[] {
   const keep = new Set<ArrayBufferLike>();
   for (const tensors of base.values()) for (const t of tensors.values()) keep.add(t.data.buffer);
   const out = new Set<ArrayBuffer>();
@@ -123,7 +125,7 @@ export function workerAggregator(spec: StrategySpec, options: WorkerAggregatorOp
       return r.robust ? { delta: r.delta, robust: r.robust } : { delta: r.delta };
     },
     async global(groups, base) {
-      return (await send({ kind: 'global', groups, base })).delta;
+      return (await send({ kind: 'global', groups, base }, movableBuffers(groups, base))).delta;
     },
     async close() {
       closed = true;

@@ -549,7 +549,9 @@ export class RunLoop {
       numBlocks: this.numBlocks,
       // Members may still be on their way here (redirected): they get their work when they join.
       trainMember: (a) => this.trainMember(a, traffic, true),
-      ...(this.deps.aggregator ? { aggregator: this.deps.aggregator } : {}),
+      // The group's result goes on to the leader: its "global" step (over this one group) stays
+      // here, where the aggregator would move the result away.
+      ...(this.deps.aggregator ? { aggregator: localGlobal(this.deps.aggregator, this.deps.strategy) } : {}),
     });
     return { outcome: result.groups[0]!, traffic };
   }
@@ -793,6 +795,14 @@ function reject(code: ServerErrorCode, message: string): UploadVerdict {
 /** The device's current connection when it has said hello there but not joined yet; else null. */
 function notYetJoinedSocket(d: { socketId: string | null; joinedOn: string | null } | undefined): string | null {
   return d?.socketId != null && d.joinedOn !== d.socketId ? d.socketId : null;
+}
+
+/** The aggregator for groups, the strategy in process for the global step. */
+function localGlobal(aggregator: RoundAggregator, strategy: Strategy): RoundAggregator {
+  return {
+    group: (updates, base) => aggregator.group(updates, base),
+    global: (groups, base) => Promise.resolve().then(() => strategy.aggregateGlobal(groups, base)),
+  };
 }
 
 /** '; member depths 3/1/2' for a plan with per-member depths that differ; '' otherwise. */

@@ -44,7 +44,9 @@ import { runParamsFromConfig, strategyFor, strategySpecFor } from '../apps/coord
 import { workerPlanner } from '../apps/coordinator/src/planning/planner';
 import type { RoundPlanner } from '../apps/coordinator/src/planning/planner';
 import { isStrategyName } from '../packages/lora-core/src/federated/strategy';
-import { isRobustRule, ROBUST_RULES } from '../packages/lora-core/src/federated/robust';
+import { isRobustRule, robustAggregateWithReport, ROBUST_RULES } from '../packages/lora-core/src/federated/robust';
+import { weightedMeanByBlock } from '../packages/lora-core/src/federated/aggregate';
+import type { ClientUpdate } from '../packages/lora-core/src/federated/types';
 import type { RobustOptions } from '../packages/lora-core/src/federated/robust';
 import { MemoryState } from '../apps/coordinator/src/state';
 import type { FederatedTask } from '../apps/coordinator/src/task';
@@ -55,7 +57,7 @@ import type { AdapterState } from '../packages/lora-core/src/lora/adapter-state'
 import type { StrategyName } from '../packages/lora-core/src/federated/strategy';
 import type { RoundPlan } from '../packages/lora-core/src/federated/types';
 import type { ClientReport, ClientSettings } from './bench-coordinator-client';
-import { floatsOf, lagFigures, lagLine, meterLine, newTiming, PhaseMeters, timedAggregator, timedPlanner, timedStrategy } from './bench-instruments';
+import { floatsOf, kernelThroughput, lagFigures, lagLine, meterLine, newTiming, PhaseMeters, timedAggregator, timedPlanner, timedStrategy } from './bench-instruments';
 import type { Phase } from './bench-instruments';
 
 const { values } = parseArgs({
@@ -316,6 +318,12 @@ async function main(): Promise<number> {
     ['per-round coordinator overhead', `${(overheadMs / Math.max(1, timing.plans.length)).toFixed(0)} ms/round = ${((100 * overheadMs) / roundsMs).toFixed(1)}% of round time (excl. planning)`],
   ];
   for (const [k, v] of rows) console.log(`  ${k.padEnd(34)} ${v}`);
+  // The same kernels alone, per core: the fold the goal (≥ 1 GB/s per core) is about, and the run's rule.
+  const kernels = kernelThroughput(adapter, 5, [
+    { name: 'weighted-mean fold (weightedMeanByBlock)', run: (u) => weightedMeanByBlock(u) },
+    ...(ROBUST ? [{ name: `robust rule ${ROBUST.rule}${ROBUST.clipNorm === undefined ? '' : ` clip ${ROBUST.clipNorm}`} (robustAggregateWithReport)`, run: (u: ClientUpdate[]) => robustAggregateWithReport(u, ROBUST) }] : []),
+  ]);
+  for (const line of kernels) console.log(`  ${'kernel alone'.padEnd(34)} ${line}`);
   if (firstError) console.log(`  first client error: ${firstError}`);
   if (status.state !== 'finished') console.log(logs.slice(-10).map((l) => `  | ${l}`).join('\n'));
   void roundsCompleted;

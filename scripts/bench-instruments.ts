@@ -9,7 +9,9 @@ import type { IntervalHistogram } from 'node:perf_hooks';
 import type { RoundPlanner, StrategySpec } from '../apps/coordinator/src/planning/planner';
 import { workerAggregator } from '../apps/coordinator/src/aggregation/aggregator';
 import type { WorkerAggregator } from '../apps/coordinator/src/aggregation/aggregator';
-import type { AdapterState } from '../packages/lora-core/src/lora/adapter-state';
+import type { AdapterState, NamedArray } from '../packages/lora-core/src/lora/adapter-state';
+import { seededRandom } from '../packages/lora-core/src/federated/random';
+import type { ClientUpdate } from '../packages/lora-core/src/federated/types';
 import type { Strategy } from '../packages/lora-core/src/federated/strategy';
 import type { RoundPlan } from '../packages/lora-core/src/federated/types';
 
@@ -190,3 +192,37 @@ export function lagFigures(h: IntervalHistogram): LagFigures {
 
 export const lagLine = (f: LagFigures): string =>
   f.count === 0 ? 'n/a' : `p50 ${f.p50Ms.toFixed(1)} ms, p99 ${f.p99Ms.toFixed(1)} ms, max ${f.maxMs.toFixed(1)} ms`;
+
+/**
+ * The aggregation kernels alone, on this thread after the run: `members` seeded synthetic deltas of
+ * the adapter's shapes (a group's uploads), each rule run back to back for ~`budgetMs` of CPU time.
+ * MiB/s of float32 input per CPU second of this process (the run is over: its other threads idle),
+ * so per core, and much less sensitive to a shared machine's load than the wall times in the run.
+ */
+export function kernelThroughput(adapter: AdapterState, members: number, rules: ReadonlyArray<{ name: string; run: (u: ClientUpdate[]) => unknown }>, budgetMs = 800): string[] {
+  const random = seededRandom(12345);
+  const updates: ClientUpdate[] = Array.from({ length: members }, (_, i) => {
+    const delta: AdapterState = new Map();
+    for (const [key, tensors] of adapter) {
+      const block = new Map<string, NamedArray>();
+      for (const [name, t] of tensors) block.set(name, { shape: [...t.shape], data: Float32Array.from(t.data, () => (random() - 0.4) * 1e-3) });
+      delta.set(key, block);
+    }
+    return { deviceId: `kernel-${i}`, numSamples: 50 + 10 * i, delta };
+  });
+  const mib = (members * 4 * floatsOf(adapter)) / 2 ** 20;
+  return rules.map(({ name, run }) => {
+    for (let i = 0; i < 3; i++) run(updates);
+    const c0 = process.cpuUsage();
+    let calls = 0;
+    let us = 0;
+    while (us < budgetMs * 1000) {
+      run(updates);
+      calls += 1;
+      const c = process.cpuUsage(c0);
+      us = c.user + c.system;
+    }
+    const ms = us / 1000 / calls;
+    return `${name}: ${ms.toFixed(1)} CPU ms per group of ${members} full uploads = ${(mib / (ms / 1000)).toFixed(0)} MiB/s per core`;
+  });
+}

@@ -59,3 +59,18 @@ test('the aggregation worker gives the in-process strategy’s bits, keeps the c
   }
   await assert.rejects(aggregator.group([], new Map()), /aggregator closed/);
 });
+
+test('the product-exact LoRA rule gets its base on the worker', async () => {
+  const spec: StrategySpec = { name: 'fedlora', options: { planner: { localSteps: 5 }, aggregation: { lora: 'exact' } } };
+  const strategy = createStrategy(spec.name, spec.options);
+  const aggregator = workerAggregator(spec, { workers: 1 });
+  try {
+    const base = delta(50, ['1', 'head'], 1);
+    const make = () => [1, 2, 3].map((i) => ({ deviceId: `x${i}`, numSamples: 5 * i, delta: delta(60 + i, ['1', 'head'], 0.1) }));
+    const expected = bits(strategy.aggregateGroup(make(), base));
+    assert.notDeepEqual(expected, bits(createStrategy('fedlora', { planner: { localSteps: 5 } }).aggregateGroup(make(), base)), 'exact differs from the separate mean');
+    assert.deepEqual(bits((await aggregator.group(make(), base)).delta), expected);
+  } finally {
+    await aggregator.close();
+  }
+});

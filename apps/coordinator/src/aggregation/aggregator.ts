@@ -6,8 +6,8 @@
  * aggregate it; copying instead was 4 % of a 1,000-device round's loop (postMessage's structured
  * clone), and a 10,000-device round's group results are hundreds of MiB in one message. A caller
  * that still needs the group results after the global aggregation (a cluster node sends its
- * group's on) must not use this aggregator's `global`. Bases are copied. Requests run one at a
- * time in the order sent on each worker.
+ * group's on) must not use this aggregator's `global`. Bases are copied, and only for the rule
+ * that reads them. Requests run one at a time in the order sent on each worker.
  */
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
@@ -104,6 +104,9 @@ export function workerAggregator(spec: StrategySpec, options: WorkerAggregatorOp
     }
     return best;
   };
+  // Only the product-exact LoRA rule reads the base (BlockwiseFedAvgStrategy.exact): copying the
+  // group's 448 KiB adapter with every request was most of what the loop still spent on them.
+  const baseOf = (base: AdapterState) => (spec.options.aggregation?.lora === 'exact' ? { base } : {});
   type Body = AggregateRequest extends infer R ? (R extends AggregateRequest ? Omit<R, 'id' | 'spec'> : never) : never;
   const send = (req: Body, transfer: ArrayBuffer[] = []): Promise<Ok> => {
     if (closed) return Promise.reject(new Error('aggregator closed'));
@@ -119,13 +122,13 @@ export function workerAggregator(spec: StrategySpec, options: WorkerAggregatorOp
     async group(updates, base) {
       // Only what the strategy reads: device id, weight, delta.
       const r = await send(
-        { kind: 'group', updates: updates.map((u) => ({ deviceId: u.deviceId, numSamples: u.numSamples, delta: u.delta })), base },
+        { kind: 'group', updates: updates.map((u) => ({ deviceId: u.deviceId, numSamples: u.numSamples, delta: u.delta })), ...baseOf(base) },
         movableBuffers(updates, base),
       );
       return r.robust ? { delta: r.delta, robust: r.robust } : { delta: r.delta };
     },
     async global(groups, base) {
-      return (await send({ kind: 'global', groups, base }, movableBuffers(groups, base))).delta;
+      return (await send({ kind: 'global', groups, ...baseOf(base) }, movableBuffers(groups, base))).delta;
     },
     async close() {
       closed = true;

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { addScaled, scaledCopy, sortSmall, sumOfSquares } from '../src/federated/fold';
+import { addScaled, scaledCopy, sortSmall, sumOfSquares, trimmedMeanOfColumns } from '../src/federated/fold';
 import { seededRandom } from '../src/federated/random';
 
 const bits = (a: Float64Array) => [...new BigUint64Array(a.buffer, a.byteOffset, a.length)];
@@ -30,4 +30,26 @@ describe('fold kernels', () => {
     assert.equal(sumOfSquares(x, 2), 2 + 1.5 ** 2 + 4 + 3.25 ** 2 + x[3]! * x[3]!);
     assert.deepEqual([...scaledCopy(x, 0.1)], [...x.map((v) => v * 0.1)]);
   });
+
+  it('trimmedMeanOfColumns gives the bits of sort-then-sum for every count and trim (the five-member median network included)', () => {
+    const random = seededRandom(8);
+    const pool = [0, -0, 1, -1, 0.25, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+    for (const n of [1, 2, 3, 4, 5, 6, 7, 9, 40]) {
+      for (let trim = 0; 2 * trim < n; trim++) {
+        const len = 3000;
+        const columns = Array.from({ length: n }, () => Float32Array.from({ length: len }, () => (random() < 0.5 ? pool[Math.floor(random() * pool.length)]! : random() - 0.5)));
+        const out = new Float32Array(len);
+        trimmedMeanOfColumns(columns, trim, out);
+        const expected = new Float32Array(len);
+        for (let i = 0; i < len; i++) {
+          const sorted = Float64Array.from(columns, (c) => c[i]!).sort();
+          let sum = 0;
+          for (let j = trim; j < n - trim; j++) sum += sorted[j]!;
+          expected[i] = sum / (n - 2 * trim);
+        }
+        assert.deepEqual([...new Uint32Array(out.buffer)], [...new Uint32Array(expected.buffer)], `n ${n}, trim ${trim}`);
+      }
+    }
+  });
 });
+

@@ -66,6 +66,7 @@ export function sortSmall(values: Float64Array, n: number): void {
  * after sorting them and dropping `trim` at each end, rounded to float32 into out[i].
  */
 export function trimmedMeanOfColumns(columns: readonly Float32Array[], trim: number, out: Float32Array): void {
+  if (columns.length === 5 && trim === 2) return medianOfFive(columns, out);
   const n = columns.length;
   const kept = n - 2 * trim;
   const len = out.length;
@@ -76,5 +77,42 @@ export function trimmedMeanOfColumns(columns: readonly Float32Array[], trim: num
     let sum = 0;
     for (let j = trim; j < n - trim; j++) sum += column[j]!;
     out[i] = sum / kept;
+  }
+}
+
+/**
+ * trimmedMeanOfColumns for five columns and trim 2 (the median of a group of five, the planner's
+ * usual group size): a 9-comparator sorting network on locals instead of an insertion sort through
+ * an array, about twice as fast. The result is 0 + the middle value, as the general path's sum
+ * makes it, so -0 and +0 need no ordering here. A NaN at a coordinate takes the native sort there.
+ */
+function medianOfFive(columns: readonly Float32Array[], out: Float32Array): void {
+  const c0 = columns[0]!, c1 = columns[1]!, c2 = columns[2]!, c3 = columns[3]!, c4 = columns[4]!;
+  const len = out.length;
+  let column: Float64Array | undefined;
+  for (let i = 0; i < len; i++) {
+    let a = c0[i]!, b = c1[i]!, c = c2[i]!, d = c3[i]!, e = c4[i]!, t: number;
+    if (a !== a || b !== b || c !== c || d !== d || e !== e) {
+      column ??= new Float64Array(5);
+      column[0] = a;
+      column[1] = b;
+      column[2] = c;
+      column[3] = d;
+      column[4] = e;
+      column.sort();
+      out[i] = 0 + column[2]!;
+      continue;
+    }
+    if (a > b) { t = a; a = b; b = t; }
+    if (d > e) { t = d; d = e; e = t; }
+    if (c > e) { t = c; c = e; e = t; }
+    if (c > d) { t = c; c = d; d = t; }
+    if (a > d) { t = a; a = d; d = t; }
+    // The last four comparators keep only the side the middle value can be on.
+    if (a > c) c = a;
+    if (b > e) b = e;
+    if (b > d) b = d;
+    if (b > c) c = b;
+    out[i] = 0 + c;
   }
 }

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { addScaled, scaledCopy, sortSmall, sumOfSquares, trimmedMeanOfColumns } from '../src/federated/fold';
 import { seededRandom } from '../src/federated/random';
+import { leaveOneOutAgreement } from '../src/federated/robust';
 
 const bits = (a: Float64Array) => [...new BigUint64Array(a.buffer, a.byteOffset, a.length)];
 
@@ -50,6 +51,32 @@ describe('fold kernels', () => {
         assert.deepEqual([...new Uint32Array(out.buffer)], [...new Uint32Array(expected.buffer)], `n ${n}, trim ${trim}`);
       }
     }
+  });
+
+  it('leave-one-out agreement of five uploads (the sorting-network path) has the bits of its definition', () => {
+    const random = seededRandom(21);
+    const pool = [0, -0, 0.5, -0.5, 1e-3];
+    const updates = Array.from({ length: 5 }, (_, j) => ({
+      deviceId: `u${j}`,
+      numSamples: 1,
+      delta: new Map([['head', new Map([['W', { shape: [4000], data: Float32Array.from({ length: 4000 }, () => (random() < 0.4 ? pool[Math.floor(random() * pool.length)]! : random() - 0.45)) }]])]]),
+    }));
+    // The definition: per coordinate, each value against the median of the other four.
+    const sums = updates.map(() => ({ dot: 0, self: 0, ref: 0, cross: 0 }));
+    for (let i = 0; i < 4000; i++) {
+      for (let j = 0; j < 5; j++) {
+        const x = updates[j]!.delta.get('head')!.get('W')!.data[i]!;
+        const others = Float64Array.from(updates.filter((_, k) => k !== j), (u) => u.delta.get('head')!.get('W')!.data[i]!).sort();
+        const r = (others[1]! + others[2]!) / 2;
+        const acc = sums[j]!;
+        acc.dot += x * r;
+        acc.self += x * x;
+        acc.ref += r * r;
+        acc.cross += x * x * r * r;
+      }
+    }
+    const expected = sums.map((a) => ({ cosine: a.dot / Math.sqrt(a.self * a.ref), sigma: Math.sqrt(a.cross) / Math.sqrt(a.self * a.ref) }));
+    assert.deepEqual(leaveOneOutAgreement(updates), expected);
   });
 });
 

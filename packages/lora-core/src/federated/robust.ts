@@ -377,6 +377,7 @@ export function leaveOneOutAgreement(updates: readonly Update[]): Agreement[] {
 
 /** Adds, for every coordinate of the m equally long columns, column j's value against the median of the others to carrierSums[j]. */
 function leaveOneOutColumns(columns: readonly Float32Array[], carrierSums: readonly AgreementSums[]): void {
+  if (columns.length === 5) return leaveOneOutFive(columns, carrierSums);
   const m = columns.length;
   const len = columns[0]!.length;
   const values = new Float64Array(m);
@@ -400,6 +401,77 @@ function leaveOneOutColumns(columns: readonly Float32Array[], carrierSums: reado
     for (let k = 0; k < m; k++) rank[order[k]!] = k;
     for (let j = 0; j < m; j++) carrierSums[j]!.add(values[j]!, medianWithout(sorted, m, rank[j]!));
   }
+}
+
+/**
+ * leaveOneOutColumns for five columns (the planner's usual group size): a sorting network on
+ * locals carrying each value's column. The medians of the other four are (s2+s3)/2 for ranks 0–1,
+ * (s1+s3)/2 for rank 2 and (s1+s2)/2 for ranks 3–4 of the sorted s0…s4, as medianWithout gives
+ * them; equal values may land in another order than the insertion sort's, which changes none of
+ * those medians' bits nor (for -0 against +0) any sum they enter. A coordinate holding a NaN goes
+ * through the general path.
+ */
+function leaveOneOutFive(columns: readonly Float32Array[], carrierSums: readonly AgreementSums[]): void {
+  const c0 = columns[0]!, c1 = columns[1]!, c2 = columns[2]!, c3 = columns[3]!, c4 = columns[4]!;
+  const s0 = carrierSums[0]!, s1 = carrierSums[1]!, s2 = carrierSums[2]!, s3 = carrierSums[3]!, s4 = carrierSums[4]!;
+  const len = c0.length;
+  const median = new Float64Array(5);
+  for (let i = 0; i < len; i++) {
+    const x0 = c0[i]!, x1 = c1[i]!, x2 = c2[i]!, x3 = c3[i]!, x4 = c4[i]!;
+    if (x0 !== x0 || x1 !== x1 || x2 !== x2 || x3 !== x3 || x4 !== x4) {
+      leaveOneOutAt(columns, carrierSums, i);
+      continue;
+    }
+    let a = x0, b = x1, c = x2, d = x3, e = x4;
+    let ia = 0, ib = 1, ic = 2, id = 3, ie = 4;
+    let t: number;
+    if (a > b) { t = a; a = b; b = t; t = ia; ia = ib; ib = t; }
+    if (d > e) { t = d; d = e; e = t; t = id; id = ie; ie = t; }
+    if (c > e) { t = c; c = e; e = t; t = ic; ic = ie; ie = t; }
+    if (c > d) { t = c; c = d; d = t; t = ic; ic = id; id = t; }
+    if (a > d) { t = a; a = d; d = t; t = ia; ia = id; id = t; }
+    // From here on the smallest and largest values are not needed, only their columns.
+    if (a > c) { c = a; t = ia; ia = ic; ic = t; }
+    if (b > e) { b = e; t = ib; ib = ie; ie = t; }
+    if (b > d) { t = b; b = d; d = t; t = ib; ib = id; id = t; }
+    if (b > c) { t = b; b = c; c = t; t = ib; ib = ic; ic = t; }
+    // Sorted: a ≤ b ≤ c ≤ d ≤ e, from columns ia … ie.
+    const low = (c + d) / 2;
+    median[ia] = low;
+    median[ib] = low;
+    median[ic] = (b + d) / 2;
+    const high = (b + c) / 2;
+    median[id] = high;
+    median[ie] = high;
+    s0.add(x0, median[0]!);
+    s1.add(x1, median[1]!);
+    s2.add(x2, median[2]!);
+    s3.add(x3, median[3]!);
+    s4.add(x4, median[4]!);
+  }
+}
+
+/** leaveOneOutColumns' step for coordinate i alone (any number of columns). */
+function leaveOneOutAt(columns: readonly Float32Array[], carrierSums: readonly AgreementSums[], i: number): void {
+  const m = columns.length;
+  const values = new Float64Array(m);
+  const sorted = new Float64Array(m);
+  const order = new Int32Array(m);
+  const rank = new Int32Array(m);
+  for (let j = 0; j < m; j++) {
+    const v = columns[j]![i]!;
+    values[j] = v;
+    let k = j;
+    while (k > 0 && sorted[k - 1]! > v) {
+      sorted[k] = sorted[k - 1]!;
+      order[k] = order[k - 1]!;
+      k--;
+    }
+    sorted[k] = v;
+    order[k] = j;
+  }
+  for (let k = 0; k < m; k++) rank[order[k]!] = k;
+  for (let j = 0; j < m; j++) carrierSums[j]!.add(values[j]!, medianWithout(sorted, m, rank[j]!));
 }
 
 /** leaveOneOutAgreement's cosines alone. */

@@ -2,7 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { addScaled, scaledCopy, sortSmall, sumOfSquares, trimmedMeanOfColumns } from '../src/federated/fold';
 import { seededRandom } from '../src/federated/random';
-import { leaveOneOutAgreement } from '../src/federated/robust';
+import { agreementWith, leaveOneOutAgreement, pairwiseAgreement } from '../src/federated/robust';
+import { HEAD } from '../src/lora/adapter-state';
+import type { AdapterState } from '../src/lora/adapter-state';
 
 const bits = (a: Float64Array) => [...new BigUint64Array(a.buffer, a.byteOffset, a.length)];
 
@@ -59,7 +61,7 @@ describe('fold kernels', () => {
     const updates = Array.from({ length: 5 }, (_, j) => ({
       deviceId: `u${j}`,
       numSamples: 1,
-      delta: new Map([['head', new Map([['W', { shape: [4000], data: Float32Array.from({ length: 4000 }, () => (random() < 0.4 ? pool[Math.floor(random() * pool.length)]! : random() - 0.45)) }]])]]),
+      delta: new Map([[HEAD, new Map([['W', { shape: [4000], data: Float32Array.from({ length: 4000 }, () => (random() < 0.4 ? pool[Math.floor(random() * pool.length)]! : random() - 0.45)) }]])]]) as AdapterState,
     }));
     // The definition: per coordinate, each value against the median of the other four.
     const sums = updates.map(() => ({ dot: 0, self: 0, ref: 0, cross: 0 }));
@@ -77,6 +79,19 @@ describe('fold kernels', () => {
     }
     const expected = sums.map((a) => ({ cosine: a.dot / Math.sqrt(a.self * a.ref), sigma: Math.sqrt(a.cross) / Math.sqrt(a.self * a.ref) }));
     assert.deepEqual(leaveOneOutAgreement(updates), expected);
+  });
+
+  it('pairwise agreement of same-layout uploads (Σx² once per upload) has the bits of agreementWith, pair by pair', () => {
+    const random = seededRandom(33);
+    const make = (blocks: readonly string[]): AdapterState =>
+      new Map(blocks.map((k) => [k, new Map(['A', 'B'].map((n) => [n, { shape: [700], data: Float32Array.from({ length: 700 }, () => random() - 0.5) }]))])) as AdapterState;
+    const updates = [['0', 'head'], ['0', 'head'], ['head'], ['0', 'head'], ['head', '0']].map((blocks, i) => ({ deviceId: `p${i}`, numSamples: 1, delta: make(blocks) }));
+    const pairs = pairwiseAgreement(updates);
+    for (let i = 0; i < updates.length; i++) {
+      for (let j = 0; j < updates.length; j++) {
+        if (i !== j) assert.deepEqual(pairs[i]![j], agreementWith(updates[Math.min(i, j)]!.delta, updates[Math.max(i, j)]!.delta), `pair ${i}, ${j}`);
+      }
+    }
   });
 });
 

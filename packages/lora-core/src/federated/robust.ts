@@ -504,14 +504,63 @@ function agreeing<U>(scored: readonly { u: U; a: Agreement }[]): U[] | undefined
 /** Agreement of every pair of updates (symmetric; the diagonal is left empty). */
 export function pairwiseAgreement(updates: readonly Update[]): Agreement[][] {
   const out = updates.map(() => new Array<Agreement>(updates.length));
+  // Two updates of the same layout (blocks, tensors and lengths, in the same order: a group's
+  // usual case) meet over all their values, so each one's Σx² in agreementWith is the same chain
+  // of additions whatever the partner: computed once per update, and a pair sums only x·r and x²r².
+  const layouts = updates.map((u) => layoutOf(u.delta));
+  const selfSums = updates.map((u) => {
+    let sum = 0;
+    for (const tensors of u.delta.values()) for (const t of tensors.values()) sum = sumOfSquares(t.data, sum);
+    return sum;
+  });
   for (let i = 0; i < updates.length; i++) {
     for (let j = i + 1; j < updates.length; j++) {
-      const a = agreementWith(updates[i]!.delta, updates[j]!.delta);
+      const a =
+        layouts[i] === layouts[j]
+          ? sameLayoutAgreement(updates[i]!.delta, updates[j]!.delta, selfSums[i]!, selfSums[j]!)
+          : agreementWith(updates[i]!.delta, updates[j]!.delta);
       out[i]![j] = a;
       out[j]![i] = a;
     }
   }
   return out;
+}
+
+/** The delta's blocks, tensors and lengths in iteration order, as one string. */
+function layoutOf(delta: AdapterState): string {
+  const parts: string[] = [];
+  for (const [key, tensors] of delta) for (const [name, t] of tensors) parts.push(`${key}/${name}/${t.data.length}`);
+  return JSON.stringify(parts);
+}
+
+/** agreementWith(a, b) for two deltas of the same layout, given each one's Σx² over all its values. */
+function sameLayoutAgreement(a: AdapterState, b: AdapterState, selfA: number, selfB: number): Agreement {
+  const sums = new AgreementSums();
+  const acc = new Float64Array(2);
+  for (const [key, tensors] of a) {
+    const other = b.get(key)!;
+    for (const [name, t] of tensors) dotAndCross(t.data, other.get(name)!.data, acc);
+  }
+  sums.dot = acc[0]!;
+  sums.cross = acc[1]!;
+  sums.self = selfA;
+  sums.ref = selfB;
+  return sums.result();
+}
+
+/** acc[0] += Σ x·r, acc[1] += Σ x·x·r·r, in index order (AgreementSums.add's dot and cross). */
+function dotAndCross(x: Float32Array, r: Float32Array, acc: Float64Array): void {
+  let dot = acc[0]!;
+  let cross = acc[1]!;
+  const n = x.length;
+  for (let i = 0; i < n; i++) {
+    const v = x[i]!;
+    const w = r[i]!;
+    dot += v * w;
+    cross += v * v * w * w;
+  }
+  acc[0] = dot;
+  acc[1] = cross;
 }
 
 const clears = (a: Agreement) => a.cosine > 0 && a.cosine > AGREEMENT_Z * a.sigma;

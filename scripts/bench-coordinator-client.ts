@@ -14,6 +14,8 @@ import type { Assignment } from '../packages/lora-core/src/protocol/messages';
 import { HEAD, trainedBlockKeys } from '../packages/lora-core/src/lora/adapter-state';
 import type { AdapterState, NamedArray } from '../packages/lora-core/src/lora/adapter-state';
 import { seededRandom } from '../packages/lora-core/src/federated/random';
+import { assignDeviceClasses, DEFAULT_DEVICE_CLASSES, profileFor } from '../packages/lora-core/src/sim/device-classes';
+import type { ResourceProfile } from '../packages/lora-core/src/federated/types';
 
 export interface ClientSettings {
   readonly url: string;
@@ -24,8 +26,16 @@ export interface ClientSettings {
   readonly numClasses: number;
   readonly numBlocks: number;
   readonly seed: number;
-  /** Simulated compute per local step at depth 1; deeper costs proportionally more. */
-  readonly msPerStep: number;
+  /**
+   * Uniform simulated compute: ms per local step at depth 1 (× a per-device speed in [0.5, 1.5)),
+   * deeper costs proportionally more. Null: the simulation's device classes (sim/device-classes.ts:
+   * new laptop 1×, old laptop 2×, phone 4× of `classTable`, 25 / 35 / 40 % of the fleet, jittered).
+   */
+  readonly msPerStep: number | null;
+  /** ms per local step at depth 1…numBlocks of the new-laptop class (with msPerStep null). */
+  readonly classTable: readonly number[];
+  /** Devices in the whole bench (the class shares are over all of them). */
+  readonly total: number;
   /** Connections opened at once (each waits for its join before the next starts). */
   readonly concurrency: number;
   /** Source addresses 127.0.0.1 … 127.0.0.<addresses>, round-robin over devices. */
@@ -49,6 +59,15 @@ let refused = 0;
 let computeMs = 0;
 let firstError: string | undefined;
 const payloadCache = new Map<string, Uint8Array>();
+const classOf = s.msPerStep === null ? assignDeviceClasses(s.total, DEFAULT_DEVICE_CLASSES, s.seed) : [];
+
+/** The device's resource profile: its class's (jittered), or the uniform one. */
+function profileOf(index: number, random: () => number): ResourceProfile {
+  if (s.msPerStep === null) return profileFor(DEFAULT_DEVICE_CLASSES[classOf[index]!]!, s.classTable, random);
+  const speed = 0.5 + random();
+  const ms = s.msPerStep;
+  return { msPerStep: Array.from({ length: s.numBlocks }, (_, d) => Math.round(ms * speed * (d + 1))), uploadBytesPerSec: 1e7, memoryBytes: 8e9 };
+}
 
 function synthetic(global: AdapterState, depth: number, variant: number, lr: number, headLr: number): Uint8Array {
   const key = `${depth}:${variant}`;
@@ -81,8 +100,8 @@ function device(index: number): Promise<boolean> {
     const c = random() < 0.7 ? (index + Math.floor(random() * 2)) % s.numClasses : Math.floor(random() * s.numClasses);
     labelHistogram[c] = (labelHistogram[c] ?? 0) + 1;
   }
-  const speed = 0.5 + random();
-  const msPerStep = Array.from({ length: s.numBlocks }, (_, d) => Math.round(s.msPerStep * speed * (d + 1)));
+  const profile = profileOf(index, random);
+  const msPerStep = profile.msPerStep;
   const localAddress = s.addresses > 1 ? `127.0.0.${1 + (index % s.addresses)}` : undefined;
   const socket = connect(s.url, {
     transports: ['websocket'],
@@ -101,7 +120,7 @@ function device(index: number): Promise<boolean> {
     const a = assignment;
     if (!p.ok || !a || p.value.round !== a.round || p.value.intraRound !== a.intraRound) return;
     const global = decodeAdapter(p.value.payload);
-    const ms = a.localSteps * (msPerStep[a.depth - 1] ?? s.msPerStep);
+    const ms = a.localSteps * msPerStep[a.depth - 1]!;
     setTimeout(() => {
       computeMs += ms;
       const payload = synthetic(global, a.depth, index % s.variants, a.learningRate, a.headLearningRate);
@@ -134,7 +153,7 @@ function device(index: number): Promise<boolean> {
         deviceId,
         dataMode: 'own',
         backend: { name: 'cpu', forced: true, benchmarkMs: { cpu: msPerStep[0] } },
-        profile: { msPerStep, uploadBytesPerSec: 1e7, memoryBytes: 8e9 },
+        profile,
         labelHistogram,
         numSamples,
       }),

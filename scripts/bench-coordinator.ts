@@ -7,14 +7,22 @@
  * whose deltas are seeded synthetic arrays. Loopback only; every loop is bounded in count and time.
  *
  *   npm run bench:coordinator -- --devices 1000 [--rounds 1 --strategy hierfedlora --clients 2
- *     --ms-per-step 20 --local-steps 5 --concurrency 64 --addresses 1 --time-limit 600 --joins-only]
+ *     --robust cosine-mean --clip-norm auto --local-steps 10 [--ms-per-step M] --concurrency 64 --addresses 1
+ *     --time-limit 600 --joins-only]
  *   npm run bench:coordinator -- --nodes 3 --devices 1000 [--width 256]   (a cluster on Redis: cluster-fleet/bench.ts)
  *
  * Prints: devices connected, connect+join rate, coordinator RSS per device, event-loop lag
  * p50/p99/max while the fleet joins and during rounds (perf_hooks.monitorEventLoopDelay in this
- * process, which holds only the coordinator), aggregation throughput (MB/s of float32 deltas
- * folded by aggregateGroup + aggregateGlobal), per-round coordinator overhead against the devices'
- * simulated compute (the plan's critical path), and time to plan.
+ * process, which holds only the coordinator), aggregation throughput (MiB/s of float32 deltas in,
+ * over the aggregation worker's own time: within groups by the run's rule — by default the
+ * coordinator's, cosine-mean with auto clipping, whose pairwise agreement and medians cost far more
+ * than a mean — and across groups by the weighted mean, printed apart), per-round coordinator
+ * overhead against the devices' simulated compute (the plan's critical path), and time to plan.
+ *
+ * Simulated compute: by default the simulation's device classes over USE-lite's measured step times
+ * (NEW_LAPTOP_MS_PER_STEP below; old laptops 2×, phones 4×); --ms-per-step M gives every device
+ * M × depth ms per step (× a speed in [0.5, 1.5)) instead. --plan-in-process / --aggregate-in-process
+ * put planning / aggregation back on the loop, to compare the lag.
  *
  * Per-address admission limits: the coordinator may carry per-address caps (devices, joins per
  * minute, connections per address, connections in all). The bench passes generous values for them
@@ -36,6 +44,10 @@ import { runParamsFromConfig, strategyFor, strategySpecFor } from '../apps/coord
 import { workerPlanner } from '../apps/coordinator/src/planning/planner';
 import type { RoundPlanner } from '../apps/coordinator/src/planning/planner';
 import { isStrategyName } from '../packages/lora-core/src/federated/strategy';
+import { isRobustRule, robustAggregateWithReport, ROBUST_RULES } from '../packages/lora-core/src/federated/robust';
+import { weightedMeanByBlock } from '../packages/lora-core/src/federated/aggregate';
+import type { ClientUpdate } from '../packages/lora-core/src/federated/types';
+import type { RobustOptions } from '../packages/lora-core/src/federated/robust';
 import { MemoryState } from '../apps/coordinator/src/state';
 import type { FederatedTask } from '../apps/coordinator/src/task';
 import { initialAdapter } from '../packages/lora-core/src/lora/init';
@@ -43,8 +55,9 @@ import { DEFAULT_LORA } from '../packages/lora-core/src/lora/config';
 import type { BlockSpec } from '../packages/lora-core/src/model/family';
 import type { AdapterState } from '../packages/lora-core/src/lora/adapter-state';
 import type { StrategyName } from '../packages/lora-core/src/federated/strategy';
+import type { RoundPlan } from '../packages/lora-core/src/federated/types';
 import type { ClientReport, ClientSettings } from './bench-coordinator-client';
-import { floatsOf, lagFigures, lagLine, newTiming, PhaseMeters, timedPlanner, timedStrategy } from './bench-instruments';
+import { floatsOf, kernelThroughput, lagFigures, lagLine, meterLine, newTiming, PhaseMeters, timedAggregator, timedPlanner, timedStrategy } from './bench-instruments';
 import type { Phase } from './bench-instruments';
 
 const { values } = parseArgs({
@@ -53,8 +66,10 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '1' },
     strategy: { type: 'string', default: 'hierfedlora' },
     clients: { type: 'string' },
-    'ms-per-step': { type: 'string', default: '20' },
-    'local-steps': { type: 'string', default: '5' },
+    'ms-per-step': { type: 'string' },
+    robust: { type: 'string', default: 'cosine-mean' },
+    'clip-norm': { type: 'string', default: 'auto' },
+    'local-steps': { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '64' },
     addresses: { type: 'string', default: '1' },
     classes: { type: 'string', default: '20' },
@@ -62,6 +77,7 @@ const { values } = parseArgs({
     'time-limit': { type: 'string', default: '600' },
     'joins-only': { type: 'boolean', default: false },
     'plan-in-process': { type: 'boolean', default: false },
+    'aggregate-in-process': { type: 'boolean', default: false },
     nodes: { type: 'string', default: '1' },
     width: { type: 'string', default: '256' },
   },
@@ -74,7 +90,7 @@ if (Number(values.nodes) > 1) {
     nodes: n('nodes'),
     devices: n('devices'),
     rounds: n('rounds'),
-    msPerStep: n('ms-per-step'),
+    msPerStep: values['ms-per-step'] === undefined ? 20 : n('ms-per-step'),
     localSteps: n('local-steps'),
     concurrency: n('concurrency'),
     seed: n('seed'),
@@ -92,7 +108,8 @@ const num = (name: keyof typeof values, min: number): number => {
 const N = num('devices', 1);
 const ROUNDS = num('rounds', 1);
 const CLIENTS = values.clients === undefined ? (N > 2000 ? 2 : 1) : num('clients', 1);
-const MS_PER_STEP = num('ms-per-step', 1);
+/** Uniform simulated step time (ms at depth 1, × depth deeper); absent: the device classes below. */
+const MS_PER_STEP = values['ms-per-step'] === undefined ? undefined : num('ms-per-step', 1);
 const LOCAL_STEPS = num('local-steps', 1);
 const ADDRESSES = Math.min(254, num('addresses', 1));
 const NUM_CLASSES = num('classes', 2);
@@ -105,6 +122,16 @@ const STRATEGY: StrategyName = (() => {
 })();
 /** Measure connect + join only: the run waits for one device more than come, so no round starts. */
 const JOINS_ONLY = values['joins-only'] === true;
+const ROBUST: RobustOptions | undefined = (() => {
+  const rule = values.robust ?? 'cosine-mean';
+  if (!isRobustRule(rule)) throw new Error(`--robust must be one of ${ROBUST_RULES.join(', ')}, got "${rule}"`);
+  const clipText = values['clip-norm'] ?? 'auto';
+  const clip = clipText === 'off' ? undefined : clipText === 'auto' ? ('auto' as const) : Number(clipText);
+  if (typeof clip === 'number' && !(Number.isFinite(clip) && clip > 0)) throw new Error(`--clip-norm must be auto, off or a positive number, got "${clipText}"`);
+  // As the coordinator's command line: the plain mean without clipping is no robust rule at all.
+  if (rule === 'mean' && clip === undefined) return undefined;
+  return { rule, ...(clip === undefined ? {} : { clipNorm: clip }) };
+})();
 const started = performance.now();
 const LR = 1e-3;
 const HEAD_LR = 1e-2;
@@ -134,6 +161,15 @@ function useLiteBlocks(): { blocks: BlockSpec[]; featureDim: number } {
 }
 
 const { blocks, featureDim } = useLiteBlocks();
+/**
+ * USE-lite's measured step time, ms at depth 1–4, wasm on one thread in headless Chromium on this
+ * machine (README, "wasm 2 kernel threads vs 1": 130 / 173 / 247 / 279 ms): the new-laptop class of
+ * the simulation. Old laptops take 2× and phones 4× (about 0.5–1.1 s per step).
+ */
+const NEW_LAPTOP_MS_PER_STEP = [130, 173, 247, 279];
+if (MS_PER_STEP === undefined && NEW_LAPTOP_MS_PER_STEP.length !== blocks.length) {
+  throw new Error(`the measured step-time table has ${NEW_LAPTOP_MS_PER_STEP.length} depths, the model ${blocks.length} blocks: pass --ms-per-step`);
+}
 const classNames = Array.from({ length: NUM_CLASSES }, (_, i) => `class${i}`);
 const adapter: AdapterState = initialAdapter(blocks, featureDim, NUM_CLASSES, DEFAULT_LORA, SEED);
 const task: FederatedTask = {
@@ -172,6 +208,7 @@ async function main(): Promise<number> {
     localSteps: LOCAL_STEPS,
     resume: false,
     strategy: STRATEGY,
+    ...(ROBUST ? { robust: ROBUST } : {}),
     ...(generous as Record<string, number>),
   };
   const params = runParamsFromConfig(config);
@@ -182,12 +219,16 @@ async function main(): Promise<number> {
   const planner: RoundPlanner | undefined = values['plan-in-process']
     ? undefined
     : timedPlanner(workerPlanner(inner, strategySpecFor(params)), timing);
+  // Aggregation as the coordinator does it (a worker thread), metered by the worker's own time per call;
+  // --aggregate-in-process aggregates on the loop inside the timed strategy (the old behaviour).
+  const aggregator = values['aggregate-in-process'] ? undefined : timedAggregator(strategySpecFor(params), timing);
   const logs: string[] = [];
   const rssBefore = process.memoryUsage().rss;
-  const coordinator = await startCoordinator({ config, strategy, ...(planner ? { planner } : {}), task, state: new MemoryState(), log: (l) => logs.push(l) });
+  const coordinator = await startCoordinator({ config, strategy, ...(planner ? { planner } : {}), ...(aggregator ? { aggregator } : {}), task, state: new MemoryState(), log: (l) => logs.push(l) });
   console.log(
     `bench:coordinator: ${N} devices, ${CLIENTS} client process(es), strategy ${values.strategy}, ${ROUNDS} round(s), ` +
-      `${blocks.length} blocks, full adapter ${(4 * floatsOf(adapter) / 1024).toFixed(0)} KiB, ${ADDRESSES} source address(es)`,
+      `${blocks.length} blocks, full adapter ${(4 * floatsOf(adapter) / 1024).toFixed(0)} KiB, ${ADDRESSES} source address(es), ` +
+      `robust ${ROBUST ? JSON.stringify(ROBUST) : 'off (weighted mean)'}, local steps ${LOCAL_STEPS}, compute ${MS_PER_STEP === undefined ? `device classes (new laptop ${NEW_LAPTOP_MS_PER_STEP.join('/')} ms per step at depth 1–${blocks.length}, old laptop 2×, phone 4×)` : `uniform ${MS_PER_STEP} ms per step × depth`}`,
   );
 
   const children: ChildProcess[] = [];
@@ -203,7 +244,7 @@ async function main(): Promise<number> {
     if (count <= 0) break;
     const settings: ClientSettings = {
       url: coordinator.localUrl, token, first, count, numClasses: NUM_CLASSES, numBlocks: blocks.length, seed: SEED,
-      msPerStep: MS_PER_STEP, concurrency: Math.max(1, Math.round(num('concurrency', 1) / CLIENTS)), addresses: ADDRESSES, variants: 8,
+      msPerStep: MS_PER_STEP ?? null, classTable: NEW_LAPTOP_MS_PER_STEP, total: N, concurrency: Math.max(1, Math.round(num('concurrency', 1) / CLIENTS)), addresses: ADDRESSES, variants: 8,
     };
     const child = fork(fileURLToPath(new URL('./bench-coordinator-client.ts', import.meta.url)), [JSON.stringify(settings)], {
       execArgv: ['--import', 'tsx'],
@@ -263,20 +304,37 @@ async function main(): Promise<number> {
     ['coordinator RSS per device', `${((rssJoined - rssBefore) / Math.max(1, connected) / 1024).toFixed(1)} KiB (RSS ${(rssJoined / 2 ** 20).toFixed(0)} MiB)`],
     ['event-loop lag, joins', lagLine(lagFigures(lag.joins))],
     ['event-loop lag, rounds', lagLine(lagFigures(lag.rounds))],
+    ['groups (members: min / median / max)', timing.plans.map(groupSizes).join('; ') || 'n/a'],
     ['time to plan', planMs.length === 0 ? 'n/a' : planMs.map((t) => `${t.toFixed(1)} ms`).join(', ')],
     ['run', `${status.state} (${status.message ?? ''}), ${done ? 'in time' : `stopped at --time-limit ${TIME_LIMIT_MS / 1000} s`}`],
     ['uploads accepted', `${sum(uploaded, (u) => u.uploads)}${sum(uploaded, (u) => u.refused) > 0 ? `, ${sum(uploaded, (u) => u.refused)} refused` : ''}`],
-    ['aggregation', `${(timing.aggBytes / 2 ** 20).toFixed(1)} MiB in ${timing.aggMs.toFixed(0)} ms = ${(timing.aggBytes / 2 ** 20 / (timing.aggMs / 1000)).toFixed(0)} MiB/s`],
+    // MiB/s of float32 deltas in over the time the calls computed: the worker's own time per call (or, with
+    // --aggregate-in-process, the call's wall time on the loop); on a shared machine, preemption included.
+    ['aggregation in groups', `${meterLine(timing.group)}: ${ROBUST ? `robust rule ${ROBUST.rule}${ROBUST.clipNorm === undefined ? '' : ` clip ${ROBUST.clipNorm}`} (incl. its medians, agreement and clipping)` : 'weighted-mean fold'}`],
+    ['aggregation across groups', `${meterLine(timing.global)}: weighted-mean fold`],
     ['rounds wall / simulated compute', `${(roundsMs / 1000).toFixed(2)} s / ${(criticalMs / 1000).toFixed(2)} s over ${timing.plans.length} plan(s)`],
     // CPU time of this process (coordinator, planning and evaluation threads): on a shared machine it depends much less on the load than the wall time.
     ['coordinator CPU during rounds', `${meters.roundsCpuSeconds().toFixed(1)} s; load average ${loadavg().map((x) => x.toFixed(2)).join(', ')}`],
     ['per-round coordinator overhead', `${(overheadMs / Math.max(1, timing.plans.length)).toFixed(0)} ms/round = ${((100 * overheadMs) / roundsMs).toFixed(1)}% of round time (excl. planning)`],
   ];
   for (const [k, v] of rows) console.log(`  ${k.padEnd(34)} ${v}`);
+  // The same kernels alone, per core: the fold the goal (≥ 1 GB/s per core) is about, and the run's rule.
+  const kernels = kernelThroughput(adapter, 5, [
+    { name: 'weighted-mean fold (weightedMeanByBlock)', run: (u) => weightedMeanByBlock(u) },
+    ...(ROBUST ? [{ name: `robust rule ${ROBUST.rule}${ROBUST.clipNorm === undefined ? '' : ` clip ${ROBUST.clipNorm}`} (robustAggregateWithReport)`, run: (u: ClientUpdate[]) => robustAggregateWithReport(u, ROBUST) }] : []),
+  ]);
+  for (const line of kernels) console.log(`  ${'kernel alone'.padEnd(34)} ${line}`);
   if (firstError) console.log(`  first client error: ${firstError}`);
   if (status.state !== 'finished') console.log(logs.slice(-10).map((l) => `  | ${l}`).join('\n'));
   void roundsCompleted;
   return (JOINS_ONLY || status.state === 'finished') && connected === N ? 0 : 1;
+}
+
+/** `200 groups, 2 / 5 / 31 members, τ 1–3`. */
+function groupSizes(plan: RoundPlan): string {
+  const sizes = plan.groups.map((g) => g.deviceIds.length).sort((a, b) => a - b);
+  const taus = plan.groups.map((g) => g.intraRounds);
+  return `${sizes.length} groups, ${sizes[0]} / ${sizes[sizes.length >> 1]} / ${sizes[sizes.length - 1]} members, τ ${Math.min(...taus)}–${Math.max(...taus)}`;
 }
 
 main().then(

@@ -6,8 +6,12 @@
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { IntervalHistogram } from 'node:perf_hooks';
-import type { RoundPlanner } from '../apps/coordinator/src/planning/planner';
-import type { AdapterState } from '../packages/lora-core/src/lora/adapter-state';
+import type { RoundPlanner, StrategySpec } from '../apps/coordinator/src/planning/planner';
+import { workerAggregator } from '../apps/coordinator/src/aggregation/aggregator';
+import type { WorkerAggregator } from '../apps/coordinator/src/aggregation/aggregator';
+import type { AdapterState, NamedArray } from '../packages/lora-core/src/lora/adapter-state';
+import { seededRandom } from '../packages/lora-core/src/federated/random';
+import type { ClientUpdate } from '../packages/lora-core/src/federated/types';
 import type { Strategy } from '../packages/lora-core/src/federated/strategy';
 import type { RoundPlan } from '../packages/lora-core/src/federated/types';
 
@@ -17,24 +21,46 @@ export const floatsOf = (s: AdapterState): number => {
   return n;
 };
 
+/** Wall time and float32 input bytes of one kind of aggregation call. */
+export interface AggregationMeter {
+  ms: number;
+  bytes: number;
+  calls: number;
+}
+
 export interface Timing {
   readonly planMs: number[];
+  /** Every aggregation call (group and global) together. */
   aggMs: number;
   aggBytes: number;
+  /** aggregateGroup(WithReport): a group's device uploads combined by the run's rule (robust rule included). */
+  readonly group: AggregationMeter;
+  /** aggregateGlobal: the groups' deltas combined by the weighted mean. */
+  readonly global: AggregationMeter;
   readonly plans: RoundPlan[];
 }
 
-export const newTiming = (): Timing => ({ planMs: [], aggMs: 0, aggBytes: 0, plans: [] });
+export const newTiming = (): Timing => ({ planMs: [], aggMs: 0, aggBytes: 0, group: { ms: 0, bytes: 0, calls: 0 }, global: { ms: 0, bytes: 0, calls: 0 }, plans: [] });
+
+/** `706.5 MiB in 1800 ms = 392 MiB/s (200 calls)`. */
+export const meterLine = (m: AggregationMeter): string =>
+  m.calls === 0 ? 'n/a' : `${(m.bytes / 2 ** 20).toFixed(1)} MiB in ${m.ms.toFixed(0)} ms = ${(m.bytes / 2 ** 20 / (m.ms / 1000)).toFixed(0)} MiB/s (${m.calls} calls)`;
 
 /** The strategy, with its plan and aggregation calls timed into `timing`. */
 export function timedStrategy(inner: Strategy, timing: Timing): Strategy {
   const withReport = inner.aggregateGroupWithReport?.bind(inner);
   /** Runs one aggregation, adding its time and the float32 bytes it folded to `timing`. */
-  const timed = <T>(deltas: readonly (AdapterState | undefined)[], aggregate: () => T): T => {
+  const timed = <T>(meter: AggregationMeter, deltas: readonly (AdapterState | undefined)[], aggregate: () => T): T => {
     const t0 = performance.now();
     const out = aggregate();
-    timing.aggMs += performance.now() - t0;
-    for (const d of deltas) if (d) timing.aggBytes += 4 * floatsOf(d);
+    const ms = performance.now() - t0;
+    let bytes = 0;
+    for (const d of deltas) if (d) bytes += 4 * floatsOf(d);
+    timing.aggMs += ms;
+    timing.aggBytes += bytes;
+    meter.ms += ms;
+    meter.bytes += bytes;
+    meter.calls += 1;
     return out;
   };
   return {
@@ -42,7 +68,7 @@ export function timedStrategy(inner: Strategy, timing: Timing): Strategy {
     ...(withReport
       ? {
           aggregateGroupWithReport(updates: Parameters<typeof withReport>[0], base?: AdapterState) {
-            return timed(updates.map((u) => u.delta), () => withReport(updates, base));
+            return timed(timing.group, updates.map((u) => u.delta), () => withReport(updates, base));
           },
         }
       : {}),
@@ -54,11 +80,44 @@ export function timedStrategy(inner: Strategy, timing: Timing): Strategy {
       return plan;
     },
     aggregateGroup(updates, base) {
-      return timed(updates.map((u) => u.delta), () => inner.aggregateGroup(updates, base));
+      return timed(timing.group, updates.map((u) => u.delta), () => inner.aggregateGroup(updates, base));
     },
     aggregateGlobal(groups, base) {
-      return timed(groups.map((g) => g.delta), () => inner.aggregateGlobal(groups, base));
+      return timed(timing.global, groups.map((g) => g.delta), () => inner.aggregateGlobal(groups, base));
     },
+  };
+}
+
+/**
+ * The run's aggregation worker (aggregation/aggregator.ts), metered: per kind, the worker's own time
+ * for each call and the float32 bytes handed to it. The strategy's aggregations then run there,
+ * not in timedStrategy.
+ */
+export function timedAggregator(spec: StrategySpec, timing: Timing): WorkerAggregator {
+  const meterOf = (kind: 'group' | 'global') => (kind === 'group' ? timing.group : timing.global);
+  const inner = workerAggregator(spec, {
+    onCompute: (kind, ms) => {
+      meterOf(kind).ms += ms;
+      timing.aggMs += ms;
+    },
+  });
+  const count = (meter: AggregationMeter, deltas: readonly AdapterState[]) => {
+    let bytes = 0;
+    for (const d of deltas) bytes += 4 * floatsOf(d);
+    meter.bytes += bytes;
+    meter.calls += 1;
+    timing.aggBytes += bytes;
+  };
+  return {
+    group(updates, base) {
+      count(timing.group, updates.map((u) => u.delta));
+      return inner.group(updates, base);
+    },
+    global(groups, base) {
+      count(timing.global, groups.map((g) => g.delta));
+      return inner.global(groups, base);
+    },
+    close: () => inner.close(),
   };
 }
 
@@ -133,3 +192,37 @@ export function lagFigures(h: IntervalHistogram): LagFigures {
 
 export const lagLine = (f: LagFigures): string =>
   f.count === 0 ? 'n/a' : `p50 ${f.p50Ms.toFixed(1)} ms, p99 ${f.p99Ms.toFixed(1)} ms, max ${f.maxMs.toFixed(1)} ms`;
+
+/**
+ * The aggregation kernels alone, on this thread after the run: `members` seeded synthetic deltas of
+ * the adapter's shapes (a group's uploads), each rule run back to back for ~`budgetMs` of CPU time.
+ * MiB/s of float32 input per CPU second of this process (the run is over: its other threads idle),
+ * so per core, and much less sensitive to a shared machine's load than the wall times in the run.
+ */
+export function kernelThroughput(adapter: AdapterState, members: number, rules: ReadonlyArray<{ name: string; run: (u: ClientUpdate[]) => unknown }>, budgetMs = 800): string[] {
+  const random = seededRandom(12345);
+  const updates: ClientUpdate[] = Array.from({ length: members }, (_, i) => {
+    const delta: AdapterState = new Map();
+    for (const [key, tensors] of adapter) {
+      const block = new Map<string, NamedArray>();
+      for (const [name, t] of tensors) block.set(name, { shape: [...t.shape], data: Float32Array.from(t.data, () => (random() - 0.4) * 1e-3) });
+      delta.set(key, block);
+    }
+    return { deviceId: `kernel-${i}`, numSamples: 50 + 10 * i, delta };
+  });
+  const mib = (members * 4 * floatsOf(adapter)) / 2 ** 20;
+  return rules.map(({ name, run }) => {
+    for (let i = 0; i < 3; i++) run(updates);
+    const c0 = process.cpuUsage();
+    let calls = 0;
+    let us = 0;
+    while (us < budgetMs * 1000) {
+      run(updates);
+      calls += 1;
+      const c = process.cpuUsage(c0);
+      us = c.user + c.system;
+    }
+    const ms = us / 1000 / calls;
+    return `${name}: ${ms.toFixed(1)} CPU ms per group of ${members} full uploads = ${(mib / (ms / 1000)).toFixed(0)} MiB/s per core`;
+  });
+}

@@ -11,6 +11,8 @@ import type { RunParams } from './dashboard/contract';
 import type { AddressLimits, ConnectionLimits } from './connection-limits';
 import { RunLoop } from './engine/run-loop';
 import { workerPlanner } from './planning/planner';
+import { workerAggregator } from './aggregation/aggregator';
+import type { WorkerAggregator } from './aggregation/aggregator';
 import type { RoundPlanner, StrategySpec } from './planning/planner';
 import type { SendPacerOptions } from './engine/send-pacer';
 import type { ClusterHooks } from './engine/run-loop';
@@ -46,6 +48,8 @@ export interface OpenRunOptions {
   readonly strategy?: Strategy;
   /** Where rounds are planned; default: a worker planner for a strategy built from params, else in process. */
   readonly planner?: RoundPlanner;
+  /** Where aggregations run; default: a worker thread for a strategy built from params, else in process. */
+  readonly aggregator?: WorkerAggregator;
   /** Batching of the work sends (engine/send-pacer.ts defaults when absent). */
   readonly sendPacing?: SendPacerOptions;
   readonly task: FederatedTask;
@@ -121,6 +125,7 @@ export function openRun(opts: OpenRunOptions): RunSession {
   const strategy = opts.strategy ?? strategyFor(params);
   // A strategy object given by the caller cannot be rebuilt in a worker: it plans in process.
   const planner = opts.planner ?? (opts.strategy ? undefined : workerPlanner(strategy, strategySpecFor(params)));
+  const aggregator = opts.aggregator ?? (opts.strategy ? undefined : workerAggregator(strategySpecFor(params)));
   let runId: string;
   if (opts.resumeRunId !== undefined) {
     runId = opts.resumeRunId;
@@ -198,6 +203,7 @@ export function openRun(opts: OpenRunOptions): RunSession {
     },
     ...(opts.cluster ? { cluster: opts.cluster } : {}),
     ...(planner ? { planner } : {}),
+    ...(aggregator ? { aggregator } : {}),
     ...(opts.sendPacing ? { sendPacing: opts.sendPacing } : {}),
     log,
   });
@@ -231,7 +237,10 @@ export function openRun(opts: OpenRunOptions): RunSession {
           clearInterval(evictTimer);
           return status;
         })
-        .finally(() => void planner?.close());
+        .finally(() => {
+          void planner?.close();
+          void aggregator?.close();
+        });
     },
     isActive: () => done !== undefined && !ended,
   };

@@ -18,6 +18,7 @@ import type { ConnectionLimits } from './connection-limits';
 import { decodeAdapter } from './core';
 import type { Strategy } from './core';
 import type { RoundPlanner } from './planning/planner';
+import type { WorkerAggregator } from './aggregation/aggregator';
 import type { SendPacerOptions } from './engine/send-pacer';
 import { attachDashboardNamespace } from './dashboard/namespace';
 import type { DashboardSource } from './dashboard/namespace';
@@ -55,6 +56,8 @@ export interface CoordinatorOptions {
   readonly strategy?: Strategy;
   /** The first run's planner (benches); by default planning/planner.ts's worker planner. */
   readonly planner?: RoundPlanner;
+  /** The first run's aggregator (benches); by default aggregation/aggregator.ts's worker, for a strategy built from the config. */
+  readonly aggregator?: WorkerAggregator;
   /** Batching of each run's work sends (engine/send-pacer.ts; tests and benches); its defaults when absent. */
   readonly sendPacing?: SendPacerOptions;
   readonly task: FederatedTask;
@@ -196,6 +199,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       params,
       ...(strategy ? { strategy } : {}),
       ...(strategy && strategy === opts.strategy && opts.planner ? { planner: opts.planner } : {}),
+      ...(strategy && strategy === opts.strategy && opts.aggregator ? { aggregator: opts.aggregator } : {}),
       ...(opts.sendPacing ? { sendPacing: opts.sendPacing } : {}),
       task,
       state,

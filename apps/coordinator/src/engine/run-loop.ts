@@ -33,6 +33,7 @@ import type {
   GroupPlan,
   MemberAssignment,
   PlanContext,
+  RoundAggregator,
   RoundPlan,
   RunStatus,
   ServerErrorCode,
@@ -139,6 +140,8 @@ export interface RunLoopDeps {
   readonly cluster?: ClusterHooks;
   /** Where rounds are planned (planning/planner.ts); default: in process with `strategy`. */
   readonly planner?: RoundPlanner;
+  /** Where the strategy's aggregations run (aggregation/aggregator.ts); default: in process with `strategy`. */
+  readonly aggregator?: RoundAggregator;
   /** Batching of the work sends (send-pacer.ts defaults). */
   readonly sendPacing?: SendPacerOptions;
   readonly now?: () => number;
@@ -504,6 +507,7 @@ export class RunLoop {
       global: this.global,
       numBlocks: this.numBlocks,
       trainMember: (a) => this.trainMember(a, traffic),
+      ...(this.deps.aggregator ? { aggregator: this.deps.aggregator } : {}),
       onGroupAggregated: ({ robust, ...e }) => {
         // One line per aggregation: which uploads the robust rule kept or dropped, their cosines, the clip bound.
         if (robust) this.log(`aggregation round ${round}.${e.intraRound} group ${e.groupId}: ${formatRobustReport(robust)}`);
@@ -545,6 +549,9 @@ export class RunLoop {
       numBlocks: this.numBlocks,
       // Members may still be on their way here (redirected): they get their work when they join.
       trainMember: (a) => this.trainMember(a, traffic, true),
+      // The group's result goes on to the leader: its "global" step (over this one group) stays
+      // here, where the aggregator would move the result away.
+      ...(this.deps.aggregator ? { aggregator: localGlobal(this.deps.aggregator, this.deps.strategy) } : {}),
     });
     return { outcome: result.groups[0]!, traffic };
   }
@@ -788,6 +795,14 @@ function reject(code: ServerErrorCode, message: string): UploadVerdict {
 /** The device's current connection when it has said hello there but not joined yet; else null. */
 function notYetJoinedSocket(d: { socketId: string | null; joinedOn: string | null } | undefined): string | null {
   return d?.socketId != null && d.joinedOn !== d.socketId ? d.socketId : null;
+}
+
+/** The aggregator for groups, the strategy in process for the global step. */
+function localGlobal(aggregator: RoundAggregator, strategy: Strategy): RoundAggregator {
+  return {
+    group: (updates, base) => aggregator.group(updates, base),
+    global: (groups, base) => Promise.resolve().then(() => strategy.aggregateGlobal(groups, base)),
+  };
 }
 
 /** '; member depths 3/1/2' for a plan with per-member depths that differ; '' otherwise. */

@@ -8,6 +8,7 @@
  * which is one reason near-IID groups help; whether it matters at our scale is to be measured.
  */
 import type { AdapterState, BlockKey, NamedArray } from '../lora/adapter-state';
+import { addScaled, scaledCopy } from './fold';
 import type { ClientUpdate } from './types';
 
 export class AggregationError extends Error {
@@ -53,7 +54,8 @@ export function weightedMeanByBlock(updates: readonly (ClientUpdate | WeightedDe
     const contributors = labelled.filter((u) => u.delta.has(key));
     const reference = contributors[0]!;
     const referenceTensors = reference.delta.get(key)!;
-    const totalWeight = contributors.reduce((s, u) => s + u.numSamples, 0);
+    let totalWeight = 0;
+    for (const u of contributors) totalWeight += u.numSamples;
 
     const sums = new Map<string, Float64Array>();
     for (const [name, t] of referenceTensors) {
@@ -62,18 +64,15 @@ export function weightedMeanByBlock(updates: readonly (ClientUpdate | WeightedDe
       }
       sums.set(name, new Float64Array(t.data.length));
     }
+    // One pass over each upload's values, in upload order (the sums' rounding is that order's).
     for (const u of contributors) {
       const tensors = u.delta.get(key)!;
       checkSameTensors(key, referenceTensors, reference.label, tensors, u.label);
       const w = u.numSamples / totalWeight;
-      for (const [name, t] of tensors) {
-        const sum = sums.get(name)!;
-        const data = t.data;
-        for (let i = 0; i < data.length; i++) sum[i]! += w * data[i]!;
-      }
+      for (const [name, t] of tensors) addScaled(sums.get(name)!, w, t.data);
     }
     const block = new Map<string, NamedArray>();
-    for (const [name, t] of referenceTensors) block.set(name, { shape: [...t.shape], data: Float32Array.from(sums.get(name)!) });
+    for (const [name, t] of referenceTensors) block.set(name, { shape: [...t.shape], data: new Float32Array(sums.get(name)!) });
     result.set(key, block);
   }
   return result;
@@ -116,9 +115,8 @@ export function applyDelta(base: AdapterState, delta: AdapterState, options: App
     }
     const block = new Map<string, NamedArray>();
     for (const [name, t] of tensors) {
-      const data = new Float32Array(t.data);
       const dt = d?.get(name);
-      if (dt !== undefined) for (let i = 0; i < data.length; i++) data[i]! += dt.data[i]!;
+      const data = dt === undefined ? new Float32Array(t.data) : sumOf(t.data, dt.data);
       block.set(name, { shape: [...t.shape], data });
     }
     out.set(key, block);
@@ -145,12 +143,25 @@ export function subtractAdapters(after: AdapterState, before: AdapterState, keys
       if (bt === undefined || !sameShape(bt.shape, t.shape)) {
         throw new AggregationError(`tensor "${key}/${name}" missing or of another shape in the state to subtract`);
       }
-      const data = new Float32Array(t.data.length);
-      for (let i = 0; i < data.length; i++) data[i] = t.data[i]! - bt.data[i]!;
+      const data = differenceOf(t.data, bt.data);
       block.set(name, { shape: [...t.shape], data });
     }
     out.set(key, block);
   }
+  return out;
+}
+
+/** a + b as a new Float32Array, each sum rounded to float32. */
+function sumOf(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! + b[i]!;
+  return out;
+}
+
+/** a − b as a new Float32Array, each difference rounded to float32. */
+function differenceOf(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! - b[i]!;
   return out;
 }
 
@@ -220,7 +231,7 @@ export function workNormalizedMeanByBlock(updates: readonly WorkedDelta[]): Adap
     const total = carrying.reduce((s, u) => s + u.numSamples, 0);
     const tauEff = carrying.reduce((s, u) => s + (u.numSamples / total) * u.steps, 0);
     const block = new Map<string, NamedArray>();
-    for (const [name, t] of tensors) block.set(name, { shape: [...t.shape], data: t.data.map((x) => x * tauEff) });
+    for (const [name, t] of tensors) block.set(name, { shape: [...t.shape], data: scaledCopy(t.data, tauEff) });
     out.set(key, block);
   }
   return out;
@@ -230,7 +241,7 @@ function scaleState(state: AdapterState, factor: number): AdapterState {
   const out: AdapterState = new Map();
   for (const [key, tensors] of state) {
     const block = new Map<string, NamedArray>();
-    for (const [name, t] of tensors) block.set(name, { shape: [...t.shape], data: t.data.map((x) => x * factor) });
+    for (const [name, t] of tensors) block.set(name, { shape: [...t.shape], data: scaledCopy(t.data, factor) });
     out.set(key, block);
   }
   return out;

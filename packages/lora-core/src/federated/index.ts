@@ -45,4 +45,4 @@ export { STRATEGY_NAMES, isStrategyName } from './strategy';
 export type { GroupResult, Strategy, StrategyName } from './strategy';
 export * from './strategies';
 export { RoundContractError, chooseRoundPlan, runGlobalRound } from './round';
-export type { GlobalRoundInput, GlobalRoundOutcome, GroupAggregation, GroupOutcome, MemberAssignment, PlanChoice, TrainMember } from './round';
+export type { GlobalRoundInput, GlobalRoundOutcome, GroupAggregation, GroupOutcome, MemberAssignment, PlanChoice, RoundAggregator, TrainMember } from './round';

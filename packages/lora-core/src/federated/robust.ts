@@ -17,6 +17,7 @@
 import type { AdapterState, BlockKey, NamedArray } from '../lora/adapter-state';
 import { AggregationError, checkSameTensors, labelledUpdates, sortedBlockKeys, weightedMeanByBlock } from './aggregate';
 import type { WeightedDelta } from './aggregate';
+import { scaledCopy, sumOfSquares, trimmedMeanOfColumns } from './fold';
 import type { ClientUpdate } from './types';
 
 export type RobustRule = 'mean' | 'median' | 'trimmed-mean' | 'cosine-mean';
@@ -67,7 +68,7 @@ export function validateRobustOptions(o: RobustOptions): void {
 export function deltaNorm(delta: AdapterState): number {
   let sumSq = 0;
   for (const tensors of delta.values()) {
-    for (const t of tensors.values()) for (const v of t.data) sumSq += v * v;
+    for (const t of tensors.values()) sumSq = sumOfSquares(t.data, sumSq);
   }
   return Math.sqrt(sumSq);
 }
@@ -77,7 +78,7 @@ export function scaleDelta(delta: AdapterState, factor: number): AdapterState {
   const out: AdapterState = new Map();
   for (const [key, tensors] of delta) {
     const block = new Map<string, NamedArray>();
-    for (const [name, t] of tensors) block.set(name, { shape: [...t.shape], data: t.data.map((v) => v * factor) });
+    for (const [name, t] of tensors) block.set(name, { shape: [...t.shape], data: scaledCopy(t.data, factor) });
     out.set(key, block);
   }
   return out;
@@ -147,7 +148,6 @@ function trimmedByBlock(updates: readonly Update[], trim: (n: number) => number)
     for (const u of contributors) checkSameTensors(key, referenceTensors, reference.label, u.delta.get(key)!, u.label);
     const n = contributors.length;
     const k = trim(n);
-    const column = new Float64Array(n);
     const block = new Map<string, NamedArray>();
     for (const [name, t] of referenceTensors) {
       if (t.data.length !== t.shape.reduce((a, b) => a * b, 1)) {
@@ -155,13 +155,7 @@ function trimmedByBlock(updates: readonly Update[], trim: (n: number) => number)
       }
       const columns = contributors.map((u) => u.delta.get(key)!.get(name)!.data);
       const out = new Float32Array(t.data.length);
-      for (let i = 0; i < out.length; i++) {
-        for (let j = 0; j < n; j++) column[j] = columns[j]![i]!;
-        column.sort();
-        let sum = 0;
-        for (let j = k; j < n - k; j++) sum += column[j]!;
-        out[i] = sum / (n - 2 * k);
-      }
+      trimmedMeanOfColumns(columns, k, out);
       block.set(name, { shape: [...t.shape], data: out });
     }
     result.set(key, block);
@@ -318,8 +312,14 @@ export interface Agreement {
 /** Median of `sorted` (ascending, length n) with the value at rank `skip` left out. */
 function medianWithout(sorted: Float64Array, n: number, skip: number): number {
   const m = n - 1;
-  const at = (k: number) => sorted[k < skip ? k : k + 1]!;
-  return m % 2 === 1 ? at((m - 1) >> 1) : (at(m / 2 - 1) + at(m / 2)) / 2;
+  // Rank k of the values left is rank k (below skip) or k + 1 (from skip on) of all n.
+  if (m % 2 === 1) {
+    const k = (m - 1) >> 1;
+    return sorted[k < skip ? k : k + 1]!;
+  }
+  const lo = m / 2 - 1;
+  const hi = m / 2;
+  return (sorted[lo < skip ? lo : lo + 1]! + sorted[hi < skip ? hi : hi + 1]!) / 2;
 }
 
 class AgreementSums {
@@ -365,33 +365,113 @@ export function leaveOneOutAgreement(updates: readonly Update[]): Agreement[] {
     const carriers = updates.map((u, i) => [i, u.delta.get(key)] as const).filter((x): x is readonly [number, Map<string, NamedArray>] => x[1] !== undefined);
     const m = carriers.length;
     if (m < 2) continue;
-    const sorted = new Float64Array(m);
-    const order = new Int32Array(m);
-    const rank = new Int32Array(m);
+    const carrierSums = carriers.map(([i]) => sums[i]!);
     for (const name of carriers[0]![1].keys()) {
       const columns = carriers.map(([, t]) => t.get(name)?.data);
       if (columns.some((c) => c === undefined || c.length !== columns[0]!.length)) continue;
-      const len = columns[0]!.length;
-      for (let i = 0; i < len; i++) {
-        // Insertion sort of the m values (m is a group's size: small).
-        for (let j = 0; j < m; j++) {
-          const v = columns[j]![i]!;
-          let k = j;
-          while (k > 0 && columns[order[k - 1]!]![i]! > v) {
-            order[k] = order[k - 1]!;
-            k--;
-          }
-          order[k] = j;
-        }
-        for (let k = 0; k < m; k++) {
-          sorted[k] = columns[order[k]!]![i]!;
-          rank[order[k]!] = k;
-        }
-        for (let j = 0; j < m; j++) sums[carriers[j]![0]]!.add(columns[j]![i]!, medianWithout(sorted, m, rank[j]!));
-      }
+      leaveOneOutColumns(columns as Float32Array[], carrierSums);
     }
   }
   return sums.map((x) => (n < 2 ? { cosine: Number.NaN, sigma: 0 } : x.result()));
+}
+
+/** Adds, for every coordinate of the m equally long columns, column j's value against the median of the others to carrierSums[j]. */
+function leaveOneOutColumns(columns: readonly Float32Array[], carrierSums: readonly AgreementSums[]): void {
+  if (columns.length === 5) return leaveOneOutFive(columns, carrierSums);
+  const m = columns.length;
+  const len = columns[0]!.length;
+  const values = new Float64Array(m);
+  const sorted = new Float64Array(m);
+  const order = new Int32Array(m);
+  const rank = new Int32Array(m);
+  for (let i = 0; i < len; i++) {
+    // Insertion sort of the m values (m is a group's size: small); ties keep column order.
+    for (let j = 0; j < m; j++) {
+      const v = columns[j]![i]!;
+      values[j] = v;
+      let k = j;
+      while (k > 0 && sorted[k - 1]! > v) {
+        sorted[k] = sorted[k - 1]!;
+        order[k] = order[k - 1]!;
+        k--;
+      }
+      sorted[k] = v;
+      order[k] = j;
+    }
+    for (let k = 0; k < m; k++) rank[order[k]!] = k;
+    for (let j = 0; j < m; j++) carrierSums[j]!.add(values[j]!, medianWithout(sorted, m, rank[j]!));
+  }
+}
+
+/**
+ * leaveOneOutColumns for five columns (the planner's usual group size): a sorting network on
+ * locals carrying each value's column. The medians of the other four are (s2+s3)/2 for ranks 0–1,
+ * (s1+s3)/2 for rank 2 and (s1+s2)/2 for ranks 3–4 of the sorted s0…s4, as medianWithout gives
+ * them; equal values may land in another order than the insertion sort's, which changes none of
+ * those medians' bits nor (for -0 against +0) any sum they enter. A coordinate holding a NaN goes
+ * through the general path.
+ */
+function leaveOneOutFive(columns: readonly Float32Array[], carrierSums: readonly AgreementSums[]): void {
+  const c0 = columns[0]!, c1 = columns[1]!, c2 = columns[2]!, c3 = columns[3]!, c4 = columns[4]!;
+  const s0 = carrierSums[0]!, s1 = carrierSums[1]!, s2 = carrierSums[2]!, s3 = carrierSums[3]!, s4 = carrierSums[4]!;
+  const len = c0.length;
+  const median = new Float64Array(5);
+  for (let i = 0; i < len; i++) {
+    const x0 = c0[i]!, x1 = c1[i]!, x2 = c2[i]!, x3 = c3[i]!, x4 = c4[i]!;
+    if (x0 !== x0 || x1 !== x1 || x2 !== x2 || x3 !== x3 || x4 !== x4) {
+      leaveOneOutAt(columns, carrierSums, i);
+      continue;
+    }
+    let a = x0, b = x1, c = x2, d = x3, e = x4;
+    let ia = 0, ib = 1, ic = 2, id = 3, ie = 4;
+    let t: number;
+    if (a > b) { t = a; a = b; b = t; t = ia; ia = ib; ib = t; }
+    if (d > e) { t = d; d = e; e = t; t = id; id = ie; ie = t; }
+    if (c > e) { t = c; c = e; e = t; t = ic; ic = ie; ie = t; }
+    if (c > d) { t = c; c = d; d = t; t = ic; ic = id; id = t; }
+    if (a > d) { t = a; a = d; d = t; t = ia; ia = id; id = t; }
+    // From here on the smallest and largest values are not needed, only their columns.
+    if (a > c) { c = a; t = ia; ia = ic; ic = t; }
+    if (b > e) { b = e; t = ib; ib = ie; ie = t; }
+    if (b > d) { t = b; b = d; d = t; t = ib; ib = id; id = t; }
+    if (b > c) { t = b; b = c; c = t; t = ib; ib = ic; ic = t; }
+    // Sorted: a ≤ b ≤ c ≤ d ≤ e, from columns ia … ie.
+    const low = (c + d) / 2;
+    median[ia] = low;
+    median[ib] = low;
+    median[ic] = (b + d) / 2;
+    const high = (b + c) / 2;
+    median[id] = high;
+    median[ie] = high;
+    s0.add(x0, median[0]!);
+    s1.add(x1, median[1]!);
+    s2.add(x2, median[2]!);
+    s3.add(x3, median[3]!);
+    s4.add(x4, median[4]!);
+  }
+}
+
+/** leaveOneOutColumns' step for coordinate i alone (any number of columns). */
+function leaveOneOutAt(columns: readonly Float32Array[], carrierSums: readonly AgreementSums[], i: number): void {
+  const m = columns.length;
+  const values = new Float64Array(m);
+  const sorted = new Float64Array(m);
+  const order = new Int32Array(m);
+  const rank = new Int32Array(m);
+  for (let j = 0; j < m; j++) {
+    const v = columns[j]![i]!;
+    values[j] = v;
+    let k = j;
+    while (k > 0 && sorted[k - 1]! > v) {
+      sorted[k] = sorted[k - 1]!;
+      order[k] = order[k - 1]!;
+      k--;
+    }
+    sorted[k] = v;
+    order[k] = j;
+  }
+  for (let k = 0; k < m; k++) rank[order[k]!] = k;
+  for (let j = 0; j < m; j++) carrierSums[j]!.add(values[j]!, medianWithout(sorted, m, rank[j]!));
 }
 
 /** leaveOneOutAgreement's cosines alone. */
@@ -424,14 +504,63 @@ function agreeing<U>(scored: readonly { u: U; a: Agreement }[]): U[] | undefined
 /** Agreement of every pair of updates (symmetric; the diagonal is left empty). */
 export function pairwiseAgreement(updates: readonly Update[]): Agreement[][] {
   const out = updates.map(() => new Array<Agreement>(updates.length));
+  // Two updates of the same layout (blocks, tensors and lengths, in the same order: a group's
+  // usual case) meet over all their values, so each one's Σx² in agreementWith is the same chain
+  // of additions whatever the partner: computed once per update, and a pair sums only x·r and x²r².
+  const layouts = updates.map((u) => layoutOf(u.delta));
+  const selfSums = updates.map((u) => {
+    let sum = 0;
+    for (const tensors of u.delta.values()) for (const t of tensors.values()) sum = sumOfSquares(t.data, sum);
+    return sum;
+  });
   for (let i = 0; i < updates.length; i++) {
     for (let j = i + 1; j < updates.length; j++) {
-      const a = agreementWith(updates[i]!.delta, updates[j]!.delta);
+      const a =
+        layouts[i] === layouts[j]
+          ? sameLayoutAgreement(updates[i]!.delta, updates[j]!.delta, selfSums[i]!, selfSums[j]!)
+          : agreementWith(updates[i]!.delta, updates[j]!.delta);
       out[i]![j] = a;
       out[j]![i] = a;
     }
   }
   return out;
+}
+
+/** The delta's blocks, tensors and lengths in iteration order, as one string. */
+function layoutOf(delta: AdapterState): string {
+  const parts: string[] = [];
+  for (const [key, tensors] of delta) for (const [name, t] of tensors) parts.push(`${key}/${name}/${t.data.length}`);
+  return JSON.stringify(parts);
+}
+
+/** agreementWith(a, b) for two deltas of the same layout, given each one's Σx² over all its values. */
+function sameLayoutAgreement(a: AdapterState, b: AdapterState, selfA: number, selfB: number): Agreement {
+  const sums = new AgreementSums();
+  const acc = new Float64Array(2);
+  for (const [key, tensors] of a) {
+    const other = b.get(key)!;
+    for (const [name, t] of tensors) dotAndCross(t.data, other.get(name)!.data, acc);
+  }
+  sums.dot = acc[0]!;
+  sums.cross = acc[1]!;
+  sums.self = selfA;
+  sums.ref = selfB;
+  return sums.result();
+}
+
+/** acc[0] += Σ x·r, acc[1] += Σ x·x·r·r, in index order (AgreementSums.add's dot and cross). */
+function dotAndCross(x: Float32Array, r: Float32Array, acc: Float64Array): void {
+  let dot = acc[0]!;
+  let cross = acc[1]!;
+  const n = x.length;
+  for (let i = 0; i < n; i++) {
+    const v = x[i]!;
+    const w = r[i]!;
+    dot += v * w;
+    cross += v * v * w * w;
+  }
+  acc[0] = dot;
+  acc[1] = cross;
 }
 
 const clears = (a: Agreement) => a.cosine > 0 && a.cosine > AGREEMENT_Z * a.sigma;

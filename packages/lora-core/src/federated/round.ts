@@ -67,6 +67,17 @@ export interface GlobalRoundInput {
   readonly trainMember: TrainMember;
   /** Called each time a group has aggregated an intra-group round (or found it empty: contributors 0). */
   readonly onGroupAggregated?: (event: GroupAggregation) => void;
+  /**
+   * Where the strategy's aggregations run, when not on the calling thread (the coordinator's
+   * worker thread): the same strategy's aggregateGroupWithReport / aggregateGlobal, same results.
+   */
+  readonly aggregator?: RoundAggregator;
+}
+
+/** The strategy's two aggregations, asynchronous (e.g. on a worker thread). */
+export interface RoundAggregator {
+  group(updates: readonly ClientUpdate[], base: AdapterState): Promise<{ readonly delta: AdapterState; readonly robust?: RobustReport }>;
+  global(groups: readonly GroupResult[], base: AdapterState): Promise<AdapterState>;
 }
 
 export interface GroupAggregation {
@@ -89,11 +100,11 @@ export interface GroupAggregation {
  * or that names another device, is a contract violation and throws.
  */
 export async function runGlobalRound(input: GlobalRoundInput): Promise<GlobalRoundOutcome> {
-  const { round, strategy, plan, global, numBlocks, trainMember, onGroupAggregated } = input;
-  const groups = await Promise.all(plan.groups.map((g) => runGroup(round, g, strategy, global, numBlocks, trainMember, onGroupAggregated)));
+  const { round, strategy, plan, global, numBlocks, trainMember, onGroupAggregated, aggregator } = input;
+  const groups = await Promise.all(plan.groups.map((g) => runGroup(round, g, strategy, global, numBlocks, trainMember, onGroupAggregated, aggregator)));
   const results = groups.flatMap((g) => (g.result === undefined ? [] : [g.result]));
   if (results.length === 0) return { global, delta: new Map(), groups };
-  const delta = strategy.aggregateGlobal(results, global);
+  const delta = aggregator ? await aggregator.global(results, global) : strategy.aggregateGlobal(results, global);
   return { global: applyDelta(global, delta), delta, groups };
 }
 
@@ -105,6 +116,7 @@ async function runGroup(
   numBlocks: number,
   trainMember: TrainMember,
   onGroupAggregated: GlobalRoundInput['onGroupAggregated'],
+  aggregator: RoundAggregator | undefined,
 ): Promise<GroupOutcome> {
   const blockKeys = adapterTrainedKeys(global, numBlocks, plan.depth);
   const memberDepth = (id: string) => plan.memberDepths?.[id] ?? plan.depth;
@@ -146,9 +158,11 @@ async function runGroup(
     let robust: RobustReport | undefined;
     if (updates.length > 0) {
       for (const u of updates) samplesByDevice.set(u.deviceId, u.numSamples);
-      const aggregated = strategy.aggregateGroupWithReport
-        ? strategy.aggregateGroupWithReport(updates, current)
-        : { delta: strategy.aggregateGroup(updates, current) };
+      const aggregated = aggregator
+        ? await aggregator.group(updates, current)
+        : strategy.aggregateGroupWithReport
+          ? strategy.aggregateGroupWithReport(updates, current)
+          : { delta: strategy.aggregateGroup(updates, current) };
       robust = aggregated.robust;
       // The group's adapter is never mutated (members get it read-only): frozen blocks stay shared with the global.
       adapter = applyDelta(adapter, aggregated.delta, { shareUntouched: true });

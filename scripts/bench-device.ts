@@ -14,6 +14,8 @@
  * `--workers 1,2` adds the data-parallel dimension: tabs with ?workers=W split each step's batch
  * across W Web Workers (each its own single-threaded tfjs and model replica; apps/web-device/src/
  * parallel), at the first --threads count; a second table gives their ms/step and speed-up.
+ * With --repeats ≥ 2 a last table gives the paired speed-ups: the ratio within each repeat, whose
+ * tabs ran back to back, so a drift of the machine's speed between repeats does not enter.
  *
  * Options: --threads 1,2  --workers 1,2  --repeats N (default 2)  --batch-size N (default 16)
  *          --steps N (default 5)  --matmul N (default 1024)  --profile D
@@ -184,6 +186,24 @@ async function main(): Promise<void> {
       const base = cellOf({ threads: t0, workers: 1 }, d);
       const row = [String(d + 1), ...ws.map((w) => cellOf({ threads: t0, workers: w }, d).toFixed(0)), ...ws.slice(1).map((w) => (base / cellOf({ threads: t0, workers: w }, d)).toFixed(2))];
       console.log(row.map((c) => c.padStart(9)).join(''));
+    }
+  }
+  // The machine's speed drifts over a run; a ratio of two medians taken from tabs minutes apart
+  // mixes that drift in. Each repeat runs every config's tab back to back, so ratios within a
+  // repeat are paired.
+  const others: Config[] = [...counts.slice(1).map((threads) => ({ threads, workers: 1 })), ...ws.slice(1).map((workers) => ({ threads: t0, workers }))];
+  if (others.length > 0 && repeats > 1) {
+    const base = results.get(configKey({ threads: t0, workers: 1 })) ?? [];
+    const label = (c: Config) => (c.workers > 1 ? `×${c.workers} wkr` : `×${c.threads} thr`);
+    console.log('');
+    console.log(`paired speed-ups over ${t0} thread(s): ratio within each repeat (its tabs ran back to back), median (min–max) over ${repeats} repeats`);
+    console.log(['depth'.padStart(9), ...others.map((c) => label(c).padStart(20))].join(''));
+    for (let d = 0; d < depths; d++) {
+      const cells = others.map((c) => {
+        const xs = (results.get(configKey(c)) ?? []).map((r, i) => (base[i]?.benchMs[d] as number) / (r.benchMs[d] as number));
+        return `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
+      });
+      console.log([String(d + 1).padStart(9), ...cells.map((c) => c.padStart(20))].join(''));
     }
   }
 }

@@ -5,38 +5,12 @@
  * would stall every socket. The strategy is rebuilt from its spec, so the results are the same
  * functions' on the same values.
  */
-import { parentPort } from 'node:worker_threads';
-import { performance } from 'node:perf_hooks';
-import { createStrategy } from '../core';
-import type { Strategy } from '../core';
-import type { AggregateReply, AggregateRequest } from './protocol';
+import type { AdapterState, RobustReport } from '../core';
+import { serveStrategyRequests } from '../strategy-worker';
+import type { AggregateRequest } from './protocol';
 
-const port = parentPort;
-if (!port) throw new Error('aggregation worker: not started as a worker thread');
-
-const strategies = new Map<string, Strategy>();
-
-port.on('message', (req: AggregateRequest) => {
-  let reply: AggregateReply;
-  try {
-    const t0 = performance.now();
-    const key = JSON.stringify(req.spec);
-    let strategy = strategies.get(key);
-    if (!strategy) {
-      strategy = createStrategy(req.spec.name, req.spec.options);
-      strategies.set(key, strategy);
-    }
-    if (req.kind === 'group') {
-      const out = strategy.aggregateGroupWithReport
-        ? strategy.aggregateGroupWithReport(req.updates, req.base)
-        : { delta: strategy.aggregateGroup(req.updates, req.base) };
-      reply = { id: req.id, ok: true, delta: out.delta, ...(out.robust ? { robust: out.robust } : {}), ms: performance.now() - t0 };
-    } else {
-      reply = { id: req.id, ok: true, delta: strategy.aggregateGlobal(req.groups, req.base), ms: performance.now() - t0 };
-    }
-  } catch (e) {
-    const err = e instanceof Error ? e : new Error(String(e));
-    reply = { id: req.id, ok: false, name: err.name, message: err.message };
-  }
-  port.postMessage(reply);
+serveStrategyRequests<AggregateRequest, { delta: AdapterState; robust?: RobustReport }>('aggregation', (strategy, req) => {
+  if (req.kind === 'global') return { delta: strategy.aggregateGlobal(req.groups, req.base) };
+  const out = strategy.aggregateGroupWithReport ? strategy.aggregateGroupWithReport(req.updates, req.base) : { delta: strategy.aggregateGroup(req.updates, req.base) };
+  return { delta: out.delta, ...(out.robust ? { robust: out.robust } : {}) };
 });

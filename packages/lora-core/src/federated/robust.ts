@@ -378,29 +378,9 @@ export function leaveOneOutAgreement(updates: readonly Update[]): Agreement[] {
 /** Adds, for every coordinate of the m equally long columns, column j's value against the median of the others to carrierSums[j]. */
 function leaveOneOutColumns(columns: readonly Float32Array[], carrierSums: readonly AgreementSums[]): void {
   if (columns.length === 5) return leaveOneOutFive(columns, carrierSums);
-  const m = columns.length;
+  const scratch = leaveOneOutScratch(columns.length);
   const len = columns[0]!.length;
-  const values = new Float64Array(m);
-  const sorted = new Float64Array(m);
-  const order = new Int32Array(m);
-  const rank = new Int32Array(m);
-  for (let i = 0; i < len; i++) {
-    // Insertion sort of the m values (m is a group's size: small); ties keep column order.
-    for (let j = 0; j < m; j++) {
-      const v = columns[j]![i]!;
-      values[j] = v;
-      let k = j;
-      while (k > 0 && sorted[k - 1]! > v) {
-        sorted[k] = sorted[k - 1]!;
-        order[k] = order[k - 1]!;
-        k--;
-      }
-      sorted[k] = v;
-      order[k] = j;
-    }
-    for (let k = 0; k < m; k++) rank[order[k]!] = k;
-    for (let j = 0; j < m; j++) carrierSums[j]!.add(values[j]!, medianWithout(sorted, m, rank[j]!));
-  }
+  for (let i = 0; i < len; i++) leaveOneOutAt(columns, carrierSums, i, scratch);
 }
 
 /**
@@ -451,13 +431,20 @@ function leaveOneOutFive(columns: readonly Float32Array[], carrierSums: readonly
   }
 }
 
+interface LeaveOneOutScratch {
+  readonly values: Float64Array;
+  readonly sorted: Float64Array;
+  readonly order: Int32Array;
+  readonly rank: Int32Array;
+}
+
+const leaveOneOutScratch = (m: number): LeaveOneOutScratch => ({ values: new Float64Array(m), sorted: new Float64Array(m), order: new Int32Array(m), rank: new Int32Array(m) });
+
 /** leaveOneOutColumns' step for coordinate i alone (any number of columns). */
-function leaveOneOutAt(columns: readonly Float32Array[], carrierSums: readonly AgreementSums[], i: number): void {
+function leaveOneOutAt(columns: readonly Float32Array[], carrierSums: readonly AgreementSums[], i: number, scratch = leaveOneOutScratch(columns.length)): void {
   const m = columns.length;
-  const values = new Float64Array(m);
-  const sorted = new Float64Array(m);
-  const order = new Int32Array(m);
-  const rank = new Int32Array(m);
+  const { values, sorted, order, rank } = scratch;
+  // Insertion sort of the m values (m is a group's size: small); ties keep column order.
   for (let j = 0; j < m; j++) {
     const v = columns[j]![i]!;
     values[j] = v;

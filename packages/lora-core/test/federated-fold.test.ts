@@ -55,30 +55,34 @@ describe('fold kernels', () => {
     }
   });
 
-  it('leave-one-out agreement of five uploads (the sorting-network path) has the bits of its definition', () => {
+  it('leave-one-out agreement of 2–8 uploads (the sorting networks and the general loop) has the bits of its definition, ties and ±0 included', () => {
     const random = seededRandom(21);
     const pool = [0, -0, 0.5, -0.5, 1e-3];
-    const updates = Array.from({ length: 5 }, (_, j) => ({
-      deviceId: `u${j}`,
-      numSamples: 1,
-      delta: new Map([[HEAD, new Map([['W', { shape: [4000], data: Float32Array.from({ length: 4000 }, () => (random() < 0.4 ? pool[Math.floor(random() * pool.length)]! : random() - 0.45)) }]])]]) as AdapterState,
-    }));
-    // The definition: per coordinate, each value against the median of the other four.
-    const sums = updates.map(() => ({ dot: 0, self: 0, ref: 0, cross: 0 }));
-    for (let i = 0; i < 4000; i++) {
-      for (let j = 0; j < 5; j++) {
-        const x = updates[j]!.delta.get('head')!.get('W')!.data[i]!;
-        const others = Float64Array.from(updates.filter((_, k) => k !== j), (u) => u.delta.get('head')!.get('W')!.data[i]!).sort();
-        const r = (others[1]! + others[2]!) / 2;
-        const acc = sums[j]!;
-        acc.dot += x * r;
-        acc.self += x * x;
-        acc.ref += r * r;
-        acc.cross += x * x * r * r;
+    for (const m of [2, 3, 4, 5, 6, 7, 8]) {
+      const len = 4000;
+      const updates = Array.from({ length: m }, (_, j) => ({
+        deviceId: `u${j}`,
+        numSamples: 1,
+        delta: new Map([[HEAD, new Map([['W', { shape: [len], data: Float32Array.from({ length: len }, () => (random() < 0.4 ? pool[Math.floor(random() * pool.length)]! : random() - 0.45)) }]])]]) as AdapterState,
+      }));
+      // The definition: per coordinate, each value against the median of the other m - 1.
+      const sums = updates.map(() => ({ dot: 0, self: 0, ref: 0, cross: 0 }));
+      for (let i = 0; i < len; i++) {
+        for (let j = 0; j < m; j++) {
+          const x = updates[j]!.delta.get('head')!.get('W')!.data[i]!;
+          const others = Float64Array.from(updates.filter((_, k) => k !== j), (u) => u.delta.get('head')!.get('W')!.data[i]!).sort();
+          const h = others.length >> 1;
+          const r = others.length % 2 === 1 ? others[h]! : (others[h - 1]! + others[h]!) / 2;
+          const acc = sums[j]!;
+          acc.dot += x * r;
+          acc.self += x * x;
+          acc.ref += r * r;
+          acc.cross += x * x * r * r;
+        }
       }
+      const expected = sums.map((a) => ({ cosine: a.dot / Math.sqrt(a.self * a.ref), sigma: Math.sqrt(a.cross) / Math.sqrt(a.self * a.ref) }));
+      assert.deepEqual(leaveOneOutAgreement(updates), expected, `${m} uploads`);
     }
-    const expected = sums.map((a) => ({ cosine: a.dot / Math.sqrt(a.self * a.ref), sigma: Math.sqrt(a.cross) / Math.sqrt(a.self * a.ref) }));
-    assert.deepEqual(leaveOneOutAgreement(updates), expected);
   });
 
   it('pairwise agreement of same-layout uploads (Σx² once per upload) has the bits of agreementWith, pair by pair', () => {

@@ -23,6 +23,21 @@ export function sumOfSquares(x: Float32Array, start = 0): number {
   return s;
 }
 
+/** sums[0] and sums[1] each += Σ x[i]², in index order: two chains of sumOfSquares in one pass. */
+export function sumOfSquaresTwice(x: Float32Array, sums: Float64Array): void {
+  let a = sums[0]!;
+  let b = sums[1]!;
+  const n = x.length;
+  for (let i = 0; i < n; i++) {
+    const v = x[i]!;
+    const sq = v * v;
+    a += sq;
+    b += sq;
+  }
+  sums[0] = a;
+  sums[1] = b;
+}
+
 /** x · factor as a new Float32Array (each product rounded to float32, as Float32Array.map would). */
 export function scaledCopy(x: Float32Array, factor: number): Float32Array {
   const n = x.length;
@@ -62,21 +77,191 @@ export function sortSmall(values: Float64Array, n: number): void {
 }
 
 /**
+ * sorted[0..m) = values[0..m) ascending (no NaN among them): sorting networks on locals for the
+ * usual group sizes 3–6, an insertion sort otherwise; `sorted` may be `values` itself. Equal
+ * values (-0 and +0 among them) may come out in any order: for sums that start at +0 the order of
+ * zeros changes no bit.
+ */
+export function sortFew(values: Float64Array, sorted: Float64Array, m: number): void {
+  let a: number, b: number, c: number, d: number, e: number, f: number, t: number;
+  switch (m) {
+    case 3:
+      a = values[0]!; b = values[1]!; c = values[2]!;
+      if (a > b) { t = a; a = b; b = t; }
+      if (b > c) { t = b; b = c; c = t; }
+      if (a > b) { t = a; a = b; b = t; }
+      sorted[0] = a; sorted[1] = b; sorted[2] = c;
+      return;
+    case 4:
+      a = values[0]!; b = values[1]!; c = values[2]!; d = values[3]!;
+      if (a > b) { t = a; a = b; b = t; }
+      if (c > d) { t = c; c = d; d = t; }
+      if (a > c) { t = a; a = c; c = t; }
+      if (b > d) { t = b; b = d; d = t; }
+      if (b > c) { t = b; b = c; c = t; }
+      sorted[0] = a; sorted[1] = b; sorted[2] = c; sorted[3] = d;
+      return;
+    case 5:
+      a = values[0]!; b = values[1]!; c = values[2]!; d = values[3]!; e = values[4]!;
+      if (a > b) { t = a; a = b; b = t; }
+      if (d > e) { t = d; d = e; e = t; }
+      if (c > e) { t = c; c = e; e = t; }
+      if (c > d) { t = c; c = d; d = t; }
+      if (a > d) { t = a; a = d; d = t; }
+      if (a > c) { t = a; a = c; c = t; }
+      if (b > e) { t = b; b = e; e = t; }
+      if (b > d) { t = b; b = d; d = t; }
+      if (b > c) { t = b; b = c; c = t; }
+      sorted[0] = a; sorted[1] = b; sorted[2] = c; sorted[3] = d; sorted[4] = e;
+      return;
+    case 6:
+      a = values[0]!; b = values[1]!; c = values[2]!; d = values[3]!; e = values[4]!; f = values[5]!;
+      if (a > b) { t = a; a = b; b = t; }
+      if (c > d) { t = c; c = d; d = t; }
+      if (e > f) { t = e; e = f; f = t; }
+      if (a > c) { t = a; a = c; c = t; }
+      if (b > e) { t = b; b = e; e = t; }
+      if (d > f) { t = d; d = f; f = t; }
+      if (a > b) { t = a; a = b; b = t; }
+      if (c > d) { t = c; c = d; d = t; }
+      if (e > f) { t = e; e = f; f = t; }
+      if (b > c) { t = b; b = c; c = t; }
+      if (d > e) { t = d; d = e; e = t; }
+      if (c > d) { t = c; c = d; d = t; }
+      sorted[0] = a; sorted[1] = b; sorted[2] = c; sorted[3] = d; sorted[4] = e; sorted[5] = f;
+      return;
+    default:
+      for (let j = 0; j < m; j++) {
+        const v = values[j]!;
+        let k = j;
+        while (k > 0 && sorted[k - 1]! > v) {
+          sorted[k] = sorted[k - 1]!;
+          k--;
+        }
+        sorted[k] = v;
+      }
+  }
+}
+
+/**
  * For every coordinate i of the equally long columns: the mean of the column values at i left
  * after sorting them and dropping `trim` at each end, rounded to float32 into out[i].
  */
 export function trimmedMeanOfColumns(columns: readonly Float32Array[], trim: number, out: Float32Array): void {
   if (columns.length === 5 && trim === 2) return medianOfFive(columns, out);
+  if (columns.length === 2 && trim === 0) return meanOfTwo(columns, out);
+  if (columns.length === 3 && trim === 1) return medianOfThree(columns, out);
+  if (columns.length === 4 && trim === 1) return medianOfFour(columns, out);
+  if (columns.length === 6 && trim === 2) return medianOfSix(columns, out);
   const n = columns.length;
   const kept = n - 2 * trim;
   const len = out.length;
   const column = new Float64Array(n);
+  const few = n <= 32;
   for (let i = 0; i < len; i++) {
-    for (let j = 0; j < n; j++) column[j] = columns[j]![i]!;
-    sortSmall(column, n);
+    let nan = false;
+    for (let j = 0; j < n; j++) {
+      const v = columns[j]![i]!;
+      column[j] = v;
+      if (v !== v) nan = true;
+    }
+    // The sum starts at 0, so the order of -0 and +0 does not matter and any sort will do.
+    if (few && !nan) sortFew(column, column, n);
+    else sortSmall(column, n);
     let sum = 0;
     for (let j = trim; j < n - trim; j++) sum += column[j]!;
     out[i] = sum / kept;
+  }
+}
+
+/** trimmedMeanOfColumns for two columns and trim 0: (0 + a) + b has the bits of (0 + b) + a, so no sort (a NaN gives NaN either way). */
+function meanOfTwo(columns: readonly Float32Array[], out: Float32Array): void {
+  const c0 = columns[0]!, c1 = columns[1]!;
+  const len = out.length;
+  for (let i = 0; i < len; i++) out[i] = (0 + c0[i]! + c1[i]!) / 2;
+}
+
+/** trimmedMeanOfColumns for three columns and trim 1: 0 + the middle value. A NaN at a coordinate takes the native sort. */
+function medianOfThree(columns: readonly Float32Array[], out: Float32Array): void {
+  const c0 = columns[0]!, c1 = columns[1]!, c2 = columns[2]!;
+  const len = out.length;
+  let column: Float64Array | undefined;
+  for (let i = 0; i < len; i++) {
+    const a = c0[i]!, b = c1[i]!, c = c2[i]!;
+    if (a !== a || b !== b || c !== c) {
+      column ??= new Float64Array(3);
+      column[0] = a;
+      column[1] = b;
+      column[2] = c;
+      column.sort();
+      out[i] = 0 + column[1]!;
+      continue;
+    }
+    const lo = a < b ? a : b, hi = a < b ? b : a;
+    out[i] = 0 + (c < lo ? lo : c > hi ? hi : c);
+  }
+}
+
+/**
+ * trimmedMeanOfColumns for four columns and trim 1 (a group of four's median): the two middle
+ * values are the larger of the pairs' minima and the smaller of their maxima, and (0 + p) + q has
+ * the bits of (0 + q) + p, so their order does not matter. A NaN at a coordinate takes the native sort.
+ */
+function medianOfFour(columns: readonly Float32Array[], out: Float32Array): void {
+  const c0 = columns[0]!, c1 = columns[1]!, c2 = columns[2]!, c3 = columns[3]!;
+  const len = out.length;
+  let column: Float64Array | undefined;
+  for (let i = 0; i < len; i++) {
+    const a = c0[i]!, b = c1[i]!, c = c2[i]!, d = c3[i]!;
+    if (a !== a || b !== b || c !== c || d !== d) {
+      column ??= new Float64Array(4);
+      column[0] = a;
+      column[1] = b;
+      column[2] = c;
+      column[3] = d;
+      column.sort();
+      out[i] = (0 + column[1]! + column[2]!) / 2;
+      continue;
+    }
+    const p = (a < b ? a : b) > (c < d ? c : d) ? (a < b ? a : b) : c < d ? c : d;
+    const q = (a < b ? b : a) < (c < d ? d : c) ? (a < b ? b : a) : c < d ? d : c;
+    out[i] = (0 + p + q) / 2;
+  }
+}
+
+/** trimmedMeanOfColumns for six columns and trim 2: a 12-comparator network on locals, then (0 + s2 + s3) / 2. */
+function medianOfSix(columns: readonly Float32Array[], out: Float32Array): void {
+  const c0 = columns[0]!, c1 = columns[1]!, c2 = columns[2]!, c3 = columns[3]!, c4 = columns[4]!, c5 = columns[5]!;
+  const len = out.length;
+  let column: Float64Array | undefined;
+  for (let i = 0; i < len; i++) {
+    let a = c0[i]!, b = c1[i]!, c = c2[i]!, d = c3[i]!, e = c4[i]!, f = c5[i]!, t: number;
+    if (a !== a || b !== b || c !== c || d !== d || e !== e || f !== f) {
+      column ??= new Float64Array(6);
+      column[0] = a;
+      column[1] = b;
+      column[2] = c;
+      column[3] = d;
+      column[4] = e;
+      column[5] = f;
+      column.sort();
+      out[i] = (0 + column[2]! + column[3]!) / 2;
+      continue;
+    }
+    if (a > b) { t = a; a = b; b = t; }
+    if (c > d) { t = c; c = d; d = t; }
+    if (e > f) { t = e; e = f; f = t; }
+    if (a > c) { t = a; a = c; c = t; }
+    if (b > e) { t = b; b = e; e = t; }
+    if (d > f) { t = d; d = f; f = t; }
+    // The last six comparators keep only what the two middle values need.
+    if (a > b) b = a;
+    if (e > f) e = f;
+    if (c > d) { t = c; c = d; d = t; }
+    if (b > c) c = b;
+    if (d > e) d = e;
+    if (c > d) { t = c; c = d; d = t; }
+    out[i] = (0 + c + d) / 2;
   }
 }
 

@@ -17,7 +17,7 @@
 import type { AdapterState, BlockKey, NamedArray } from '../lora/adapter-state';
 import { AggregationError, checkSameTensors, labelledUpdates, sortedBlockKeys, weightedMeanByBlock } from './aggregate';
 import type { WeightedDelta } from './aggregate';
-import { scaledCopy, sumOfSquares, trimmedMeanOfColumns } from './fold';
+import { scaledCopy, sortFew, sumOfSquares, sumOfSquaresTwice, trimmedMeanOfColumns } from './fold';
 import type { ClientUpdate } from './types';
 
 export type RobustRule = 'mean' | 'median' | 'trimmed-mean' | 'cosine-mean';
@@ -73,6 +73,18 @@ export function deltaNorm(delta: AdapterState): number {
   return Math.sqrt(sumSq);
 }
 
+/** deltaNorm and each block's own norm (deltaNorm of that block alone), from one pass over the values. */
+export function deltaNorms(delta: AdapterState): { total: number; blocks: Map<BlockKey, number> } {
+  const sums = new Float64Array(2);
+  const blocks = new Map<BlockKey, number>();
+  for (const [key, tensors] of delta) {
+    sums[1] = 0;
+    for (const t of tensors.values()) sumOfSquaresTwice(t.data, sums);
+    blocks.set(key, Math.sqrt(sums[1]!));
+  }
+  return { total: Math.sqrt(sums[0]!), blocks };
+}
+
 /** The delta scaled by `factor`, as a new state. */
 export function scaleDelta(delta: AdapterState, factor: number): AdapterState {
   const out: AdapterState = new Map();
@@ -90,19 +102,22 @@ export function scaleDelta(delta: AdapterState, factor: number): AdapterState {
  * update's norm (≈ 8 of 8.4 on USE-lite), so one bound over everything would let an update with
  * an ordinary head carry encoder blocks several times the honest size.
  */
-export function blockClipBounds(updates: readonly Update[]): Map<BlockKey, number> {
+export function blockClipBounds(updates: readonly Update[], blockNorms: ReadonlyMap<Update, ReadonlyMap<BlockKey, number>> = new Map()): Map<BlockKey, number> {
   const norms = new Map<BlockKey, number[]>();
-  for (const u of updates) for (const [key, tensors] of u.delta) (norms.get(key) ?? norms.set(key, []).get(key)!).push(deltaNorm(new Map([[key, tensors]])));
+  for (const u of updates) {
+    const known = blockNorms.get(u);
+    for (const [key, tensors] of u.delta) (norms.get(key) ?? norms.set(key, []).get(key)!).push(known?.get(key) ?? deltaNorm(new Map([[key, tensors]])));
+  }
   return new Map([...norms].map(([key, n]) => [key, clipBound(n, 'auto')]));
 }
 
-/** The delta with each block over its bound scaled down to it; the delta itself when none is. */
-export function clipBlocks(delta: AdapterState, bounds: ReadonlyMap<BlockKey, number>): AdapterState {
+/** The delta with each block over its bound scaled down to it; the delta itself when none is. `blockNorms`: the blocks' norms when known. */
+export function clipBlocks(delta: AdapterState, bounds: ReadonlyMap<BlockKey, number>, blockNorms?: ReadonlyMap<BlockKey, number>): AdapterState {
   let out: AdapterState | undefined;
   for (const [key, tensors] of delta) {
     const bound = bounds.get(key);
     const block: AdapterState = new Map([[key, tensors]]);
-    const norm = deltaNorm(block);
+    const norm = blockNorms?.get(key) ?? deltaNorm(block);
     if (bound === undefined || norm <= bound) continue;
     out ??= new Map(delta);
     out.set(key, scaleDelta(block, bound / norm).get(key)!);
@@ -205,7 +220,9 @@ export interface RobustReport {
 export function robustAggregateWithReport(updates: readonly Update[], options: RobustOptions): { delta: AdapterState; report: RobustReport } {
   validateRobustOptions(options);
   const labels = labelledUpdates(updates).map((u) => u.label);
-  const norms = updates.map((u) => deltaNorm(u.delta));
+  const normsOf = new Map(updates.map((u) => [u, deltaNorms(u.delta)] as const));
+  const norms = updates.map((u) => normsOf.get(u)!.total);
+  const blockNorms = new Map([...normsOf].map(([u, n]) => [u, n.blocks] as const));
   // cosine-mean: the updates that disagree with the majority leave before anything is computed
   // from the norms, so they cannot move the clip bound (nor, then, the honest updates' scale).
   const cosines = new Map<Update, number>();
@@ -215,10 +232,10 @@ export function robustAggregateWithReport(updates: readonly Update[], options: R
   let clipped: Update[] = agreeing;
   const wasClipped = new Set<Update>();
   if (options.clipNorm === 'auto' && agreeing.length > 0) {
-    const bounds = blockClipBounds(agreeing);
+    const bounds = blockClipBounds(agreeing, blockNorms);
     bound = Math.sqrt([...bounds.values()].reduce((a, b) => a + b * b, 0));
     clipped = agreeing.map((u) => {
-      const delta = clipBlocks(u.delta, bounds);
+      const delta = clipBlocks(u.delta, bounds, blockNorms.get(u));
       if (delta !== u.delta) wasClipped.add(u);
       return { ...u, delta };
     });
@@ -333,6 +350,19 @@ class AgreementSums {
     this.ref += r * r;
     this.cross += x * x * r * r;
   }
+  /** Copies the four sums to acc[at…at+3] (dot, self, ref, cross), for a loop that adds to them there. */
+  storeTo(acc: Float64Array, at: number): void {
+    acc[at] = this.dot;
+    acc[at + 1] = this.self;
+    acc[at + 2] = this.ref;
+    acc[at + 3] = this.cross;
+  }
+  loadFrom(acc: Float64Array, at: number): void {
+    this.dot = acc[at]!;
+    this.self = acc[at + 1]!;
+    this.ref = acc[at + 2]!;
+    this.cross = acc[at + 3]!;
+  }
   result(): Agreement {
     if (!(this.self > 0 && this.ref > 0)) return { cosine: 0, sigma: 0 };
     const scale = Math.sqrt(this.self * this.ref);
@@ -375,59 +405,190 @@ export function leaveOneOutAgreement(updates: readonly Update[]): Agreement[] {
   return sums.map((x) => (n < 2 ? { cosine: Number.NaN, sigma: 0 } : x.result()));
 }
 
-/** Adds, for every coordinate of the m equally long columns, column j's value against the median of the others to carrierSums[j]. */
+/**
+ * Adds, for every coordinate of the m equally long columns, column j's value against the median of
+ * the others to carrierSums[j]. The loops add to a flat Float64Array (4 sums per column) rather
+ * than to the objects' fields: the same additions in the same order, so the same bits.
+ *
+ * Per coordinate the values are sorted (without their columns) and each value is compared with the
+ * middle one: whether it lies below, at or above it says which two (odd m) or which one (even m)
+ * of the middle order statistics the others' median is, as medianWithout's rank rule gives it;
+ * where the value ties the middle, the candidates are equal. Equal values may be ordered otherwise
+ * than a stable sort orders them, which only swaps -0 and +0: a median ±0 enters the sums as
+ * x·(±0), r² and x²r², and sums that start at +0 cannot end at -0, so no bit changes. A coordinate
+ * holding a NaN goes through the general path.
+ */
 function leaveOneOutColumns(columns: readonly Float32Array[], carrierSums: readonly AgreementSums[]): void {
-  if (columns.length === 5) return leaveOneOutFive(columns, carrierSums);
-  const scratch = leaveOneOutScratch(columns.length);
+  const m = columns.length;
+  const acc = new Float64Array(4 * m);
+  for (let j = 0; j < m; j++) carrierSums[j]!.storeTo(acc, 4 * j);
+  const scratch = leaveOneOutScratch(m);
+  if (m === 5) leaveOneOutFive(columns, acc, scratch);
+  else if (m === 3) leaveOneOutThree(columns, acc, scratch);
+  else if (m === 4) leaveOneOutFour(columns, acc, scratch);
+  else if (m === 6) leaveOneOutSix(columns, acc, scratch);
+  else leaveOneOutGeneral(columns, acc, scratch);
+  for (let j = 0; j < m; j++) carrierSums[j]!.loadFrom(acc, 4 * j);
+}
+
+/** leaveOneOutColumns' loop for any m. */
+function leaveOneOutGeneral(columns: readonly Float32Array[], acc: Float64Array, scratch: LeaveOneOutScratch): void {
+  const m = columns.length;
+  const { values, sorted } = scratch;
   const len = columns[0]!.length;
-  for (let i = 0; i < len; i++) leaveOneOutAt(columns, carrierSums, i, scratch);
+  const k = (m - 1) >> 1;
+  for (let i = 0; i < len; i++) {
+    let nan = false;
+    for (let j = 0; j < m; j++) {
+      const v = columns[j]![i]!;
+      values[j] = v;
+      if (v !== v) nan = true;
+    }
+    if (nan) {
+      leaveOneOutAt(columns, acc, i, scratch);
+      continue;
+    }
+    sortFew(values, sorted, m);
+    if (m % 2 === 1) {
+      // The others' median: (s[k]+s[k+1])/2 below rank k, (s[k-1]+s[k+1])/2 at it, (s[k-1]+s[k])/2 above.
+      const lo = sorted[k - 1]!, mid = sorted[k]!, hi = sorted[k + 1]!;
+      for (let j = 0; j < m; j++) {
+        const x = values[j]!;
+        addAgreement(acc, 4 * j, x, x < mid ? (mid + hi) / 2 : x > mid ? (lo + mid) / 2 : (lo + hi) / 2);
+      }
+    } else {
+      // The others' median: s[k+1] for a value below it, else s[k].
+      const lo = sorted[k]!, hi = sorted[k + 1]!;
+      for (let j = 0; j < m; j++) {
+        const x = values[j]!;
+        addAgreement(acc, 4 * j, x, x < hi ? hi : lo);
+      }
+    }
+  }
+}
+
+/** AgreementSums.add on the four sums at acc[at…at+3]. */
+function addAgreement(acc: Float64Array, at: number, x: number, r: number): void {
+  acc[at]! += x * r;
+  acc[at + 1]! += x * x;
+  acc[at + 2]! += r * r;
+  acc[at + 3]! += x * x * r * r;
 }
 
 /**
  * leaveOneOutColumns for five columns (the planner's usual group size): a sorting network on
- * locals carrying each value's column. The medians of the other four are (s2+s3)/2 for ranks 0–1,
- * (s1+s3)/2 for rank 2 and (s1+s2)/2 for ranks 3–4 of the sorted s0…s4, as medianWithout gives
- * them; equal values may land in another order than the insertion sort's, which changes none of
- * those medians' bits nor (for -0 against +0) any sum they enter. A coordinate holding a NaN goes
- * through the general path.
+ * locals carrying each value's column, about twice as fast as the general loop. The medians of
+ * the other four are (s2+s3)/2 for ranks 0–1, (s1+s3)/2 for rank 2 and (s1+s2)/2 for ranks 3–4 of
+ * the sorted s0…s4, as medianWithout gives them (equal values in another order change no bit, as
+ * for the general loop). A coordinate holding a NaN goes through leaveOneOutAt.
  */
-function leaveOneOutFive(columns: readonly Float32Array[], carrierSums: readonly AgreementSums[]): void {
+function leaveOneOutFive(columns: readonly Float32Array[], acc: Float64Array, scratch: LeaveOneOutScratch): void {
   const c0 = columns[0]!, c1 = columns[1]!, c2 = columns[2]!, c3 = columns[3]!, c4 = columns[4]!;
-  const s0 = carrierSums[0]!, s1 = carrierSums[1]!, s2 = carrierSums[2]!, s3 = carrierSums[3]!, s4 = carrierSums[4]!;
   const len = c0.length;
-  const median = new Float64Array(5);
   for (let i = 0; i < len; i++) {
     const x0 = c0[i]!, x1 = c1[i]!, x2 = c2[i]!, x3 = c3[i]!, x4 = c4[i]!;
     if (x0 !== x0 || x1 !== x1 || x2 !== x2 || x3 !== x3 || x4 !== x4) {
-      leaveOneOutAt(columns, carrierSums, i);
+      leaveOneOutAt(columns, acc, i, scratch);
       continue;
     }
-    let a = x0, b = x1, c = x2, d = x3, e = x4;
-    let ia = 0, ib = 1, ic = 2, id = 3, ie = 4;
-    let t: number;
-    if (a > b) { t = a; a = b; b = t; t = ia; ia = ib; ib = t; }
-    if (d > e) { t = d; d = e; e = t; t = id; id = ie; ie = t; }
-    if (c > e) { t = c; c = e; e = t; t = ic; ic = ie; ie = t; }
-    if (c > d) { t = c; c = d; d = t; t = ic; ic = id; id = t; }
-    if (a > d) { t = a; a = d; d = t; t = ia; ia = id; id = t; }
-    // From here on the smallest and largest values are not needed, only their columns.
-    if (a > c) { c = a; t = ia; ia = ic; ic = t; }
-    if (b > e) { b = e; t = ib; ib = ie; ie = t; }
-    if (b > d) { t = b; b = d; d = t; t = ib; ib = id; id = t; }
-    if (b > c) { t = b; b = c; c = t; t = ib; ib = ic; ic = t; }
-    // Sorted: a ≤ b ≤ c ≤ d ≤ e, from columns ia … ie.
-    const low = (c + d) / 2;
-    median[ia] = low;
-    median[ib] = low;
-    median[ic] = (b + d) / 2;
-    const high = (b + c) / 2;
-    median[id] = high;
-    median[ie] = high;
-    s0.add(x0, median[0]!);
-    s1.add(x1, median[1]!);
-    s2.add(x2, median[2]!);
-    s3.add(x3, median[3]!);
-    s4.add(x4, median[4]!);
+    let a = x0, b = x1, c = x2, d = x3, e = x4, t: number;
+    if (a > b) { t = a; a = b; b = t; }
+    if (d > e) { t = d; d = e; e = t; }
+    if (c > e) { t = c; c = e; e = t; }
+    if (c > d) { t = c; c = d; d = t; }
+    if (a > d) { t = a; a = d; d = t; }
+    // From here on only the three middle values are needed.
+    if (a > c) c = a;
+    if (b > e) b = e;
+    if (b > d) { t = b; b = d; d = t; }
+    if (b > c) { t = b; b = c; c = t; }
+    // b ≤ c ≤ d are s1, s2, s3.
+    const below = (c + d) / 2, at = (b + d) / 2, above = (b + c) / 2;
+    addAgreement(acc, 0, x0, x0 < c ? below : x0 > c ? above : at);
+    addAgreement(acc, 4, x1, x1 < c ? below : x1 > c ? above : at);
+    addAgreement(acc, 8, x2, x2 < c ? below : x2 > c ? above : at);
+    addAgreement(acc, 12, x3, x3 < c ? below : x3 > c ? above : at);
+    addAgreement(acc, 16, x4, x4 < c ? below : x4 > c ? above : at);
+  }
+}
+
+/** leaveOneOutGeneral's loop for three columns, on locals (the odd-m rule with s0, s1, s2). */
+function leaveOneOutThree(columns: readonly Float32Array[], acc: Float64Array, scratch: LeaveOneOutScratch): void {
+  const c0 = columns[0]!, c1 = columns[1]!, c2 = columns[2]!;
+  const len = c0.length;
+  for (let i = 0; i < len; i++) {
+    const x0 = c0[i]!, x1 = c1[i]!, x2 = c2[i]!;
+    if (x0 !== x0 || x1 !== x1 || x2 !== x2) {
+      leaveOneOutAt(columns, acc, i, scratch);
+      continue;
+    }
+    let a = x0, b = x1, c = x2, t: number;
+    if (a > b) { t = a; a = b; b = t; }
+    if (b > c) { t = b; b = c; c = t; }
+    if (a > b) { t = a; a = b; b = t; }
+    const below = (b + c) / 2, at = (a + c) / 2, above = (a + b) / 2;
+    addAgreement(acc, 0, x0, x0 < b ? below : x0 > b ? above : at);
+    addAgreement(acc, 4, x1, x1 < b ? below : x1 > b ? above : at);
+    addAgreement(acc, 8, x2, x2 < b ? below : x2 > b ? above : at);
+  }
+}
+
+/**
+ * leaveOneOutGeneral's loop for four columns, on locals: the others' median is s2 for a value below
+ * s2, else s1.
+ */
+function leaveOneOutFour(columns: readonly Float32Array[], acc: Float64Array, scratch: LeaveOneOutScratch): void {
+  const c0 = columns[0]!, c1 = columns[1]!, c2 = columns[2]!, c3 = columns[3]!;
+  const len = c0.length;
+  for (let i = 0; i < len; i++) {
+    const x0 = c0[i]!, x1 = c1[i]!, x2 = c2[i]!, x3 = c3[i]!;
+    if (x0 !== x0 || x1 !== x1 || x2 !== x2 || x3 !== x3) {
+      leaveOneOutAt(columns, acc, i, scratch);
+      continue;
+    }
+    // The two middle values of four: the larger of the pairs' minima and the smaller of their maxima.
+    const lo01 = x0 < x1 ? x0 : x1, hi01 = x0 < x1 ? x1 : x0;
+    const lo23 = x2 < x3 ? x2 : x3, hi23 = x2 < x3 ? x3 : x2;
+    const p = lo01 > lo23 ? lo01 : lo23, q = hi01 < hi23 ? hi01 : hi23;
+    const s1 = p < q ? p : q, s2 = p < q ? q : p;
+    addAgreement(acc, 0, x0, x0 < s2 ? s2 : s1);
+    addAgreement(acc, 4, x1, x1 < s2 ? s2 : s1);
+    addAgreement(acc, 8, x2, x2 < s2 ? s2 : s1);
+    addAgreement(acc, 12, x3, x3 < s2 ? s2 : s1);
+  }
+}
+
+/** leaveOneOutGeneral's loop for six columns, on locals: the others' median is s3 for a value below s3, else s2. */
+function leaveOneOutSix(columns: readonly Float32Array[], acc: Float64Array, scratch: LeaveOneOutScratch): void {
+  const c0 = columns[0]!, c1 = columns[1]!, c2 = columns[2]!, c3 = columns[3]!, c4 = columns[4]!, c5 = columns[5]!;
+  const len = c0.length;
+  for (let i = 0; i < len; i++) {
+    const x0 = c0[i]!, x1 = c1[i]!, x2 = c2[i]!, x3 = c3[i]!, x4 = c4[i]!, x5 = c5[i]!;
+    if (x0 !== x0 || x1 !== x1 || x2 !== x2 || x3 !== x3 || x4 !== x4 || x5 !== x5) {
+      leaveOneOutAt(columns, acc, i, scratch);
+      continue;
+    }
+    let a = x0, b = x1, c = x2, d = x3, e = x4, f = x5, t: number;
+    if (a > b) { t = a; a = b; b = t; }
+    if (c > d) { t = c; c = d; d = t; }
+    if (e > f) { t = e; e = f; f = t; }
+    if (a > c) { t = a; a = c; c = t; }
+    if (b > e) { t = b; b = e; e = t; }
+    if (d > f) { t = d; d = f; f = t; }
+    // The last six comparators keep only what the two middle values need.
+    if (a > b) b = a;
+    if (c > d) { t = c; c = d; d = t; }
+    if (e > f) e = f;
+    if (b > c) c = b;
+    if (d > e) d = e;
+    if (c > d) { t = c; c = d; d = t; }
+    // c ≤ d are s2 and s3.
+    addAgreement(acc, 0, x0, x0 < d ? d : c);
+    addAgreement(acc, 4, x1, x1 < d ? d : c);
+    addAgreement(acc, 8, x2, x2 < d ? d : c);
+    addAgreement(acc, 12, x3, x3 < d ? d : c);
+    addAgreement(acc, 16, x4, x4 < d ? d : c);
+    addAgreement(acc, 20, x5, x5 < d ? d : c);
   }
 }
 
@@ -440,8 +601,8 @@ interface LeaveOneOutScratch {
 
 const leaveOneOutScratch = (m: number): LeaveOneOutScratch => ({ values: new Float64Array(m), sorted: new Float64Array(m), order: new Int32Array(m), rank: new Int32Array(m) });
 
-/** leaveOneOutColumns' step for coordinate i alone (any number of columns). */
-function leaveOneOutAt(columns: readonly Float32Array[], carrierSums: readonly AgreementSums[], i: number, scratch = leaveOneOutScratch(columns.length)): void {
+/** leaveOneOutColumns' step for coordinate i alone (any number of columns), adding to acc as leaveOneOutColumns lays it out. */
+function leaveOneOutAt(columns: readonly Float32Array[], acc: Float64Array, i: number, scratch: LeaveOneOutScratch): void {
   const m = columns.length;
   const { values, sorted, order, rank } = scratch;
   // Insertion sort of the m values (m is a group's size: small); ties keep column order.
@@ -458,7 +619,7 @@ function leaveOneOutAt(columns: readonly Float32Array[], carrierSums: readonly A
     order[k] = j;
   }
   for (let k = 0; k < m; k++) rank[order[k]!] = k;
-  for (let j = 0; j < m; j++) carrierSums[j]!.add(values[j]!, medianWithout(sorted, m, rank[j]!));
+  for (let j = 0; j < m; j++) addAgreement(acc, 4 * j, values[j]!, medianWithout(sorted, m, rank[j]!));
 }
 
 /** leaveOneOutAgreement's cosines alone. */

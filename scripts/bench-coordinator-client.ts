@@ -42,6 +42,8 @@ export interface ClientSettings {
   readonly addresses: number;
   /** Distinct synthetic deltas per depth (devices share them round-robin; encoding is the cost). */
   readonly variants: number;
+  /** Offer each upload and send it when granted (the page's way); false: send it at once, unoffered. */
+  readonly offerUploads: boolean;
 }
 
 export type ClientReport =
@@ -124,8 +126,18 @@ function device(index: number): Promise<boolean> {
     setTimeout(() => {
       computeMs += ms;
       const payload = synthetic(global, a.depth, index % s.variants, a.learningRate, a.headLearningRate);
-      socket.emit('upload', { runId: a.runId, round: a.round, intraRound: a.intraRound, groupId: a.groupId, numSamples, payload, trainMs: ms });
+      const upload = { runId: a.runId, round: a.round, intraRound: a.intraRound, groupId: a.groupId, numSamples, payload, trainMs: ms };
+      if (!s.offerUploads) return socket.emit('upload', upload);
+      offered = upload;
+      socket.emit('uploadOffer', { runId: a.runId, round: a.round, intraRound: a.intraRound, groupId: a.groupId, bytes: payload.byteLength });
     }, ms);
+  });
+  let offered: { runId: string; round: number; intraRound: number; groupId: string; numSamples: number; payload: Uint8Array; trainMs: number } | undefined;
+  socket.on('uploadGrant', (raw: unknown) => {
+    const p = parseServerMessage('uploadGrant', raw);
+    if (!p.ok || !offered || p.value.round !== offered.round || p.value.intraRound !== offered.intraRound) return;
+    socket.emit('upload', offered);
+    offered = undefined;
   });
   socket.on('uploadAccepted', () => {
     uploads += 1;
@@ -139,7 +151,7 @@ function device(index: number): Promise<boolean> {
       resolve(false);
     };
     socket.on('serverError', (e: { code: string; message: string; event?: string }) => {
-      if (e.event === 'upload') {
+      if (e.event === 'upload' || e.event === 'uploadOffer') {
         refused += 1;
         firstError ??= `${deviceId} upload: ${e.code}: ${e.message}`;
       } else fail(`${e.code}: ${e.message}`);

@@ -8,7 +8,7 @@
  *
  *   npm run bench:coordinator -- --devices 1000 [--rounds 1 --strategy hierfedlora --clients 2
  *     --robust cosine-mean --clip-norm auto --local-steps 10 [--ms-per-step M] --concurrency 64 --addresses 1
- *     --time-limit 600 --joins-only]
+ *     --time-limit 600 --joins-only --no-upload-offer]
  *   npm run bench:coordinator -- --nodes 3 --devices 1000 [--width 256]   (a cluster on Redis: cluster-fleet/bench.ts)
  *
  * Prints: devices connected, connect+join rate, coordinator RSS per device, event-loop lag
@@ -22,7 +22,8 @@
  * Simulated compute: by default the simulation's device classes over USE-lite's measured step times
  * (NEW_LAPTOP_MS_PER_STEP below; old laptops 2×, phones 4×); --ms-per-step M gives every device
  * M × depth ms per step (× a speed in [0.5, 1.5)) instead. --plan-in-process / --aggregate-in-process
- * put planning / aggregation back on the loop, to compare the lag.
+ * put planning / aggregation back on the loop, to compare the lag. Devices offer each upload and send
+ * it when granted (engine/upload-gate.ts), as the page does; --no-upload-offer sends it at once.
  *
  * Per-address admission limits: the coordinator may carry per-address caps (devices, joins per
  * minute, connections per address, connections in all). The bench passes generous values for them
@@ -78,6 +79,7 @@ const { values } = parseArgs({
     'joins-only': { type: 'boolean', default: false },
     'plan-in-process': { type: 'boolean', default: false },
     'aggregate-in-process': { type: 'boolean', default: false },
+    'no-upload-offer': { type: 'boolean', default: false },
     nodes: { type: 'string', default: '1' },
     width: { type: 'string', default: '256' },
   },
@@ -245,6 +247,7 @@ async function main(): Promise<number> {
     const settings: ClientSettings = {
       url: coordinator.localUrl, token, first, count, numClasses: NUM_CLASSES, numBlocks: blocks.length, seed: SEED,
       msPerStep: MS_PER_STEP ?? null, classTable: NEW_LAPTOP_MS_PER_STEP, total: N, concurrency: Math.max(1, Math.round(num('concurrency', 1) / CLIENTS)), addresses: ADDRESSES, variants: 8,
+      offerUploads: !values['no-upload-offer'],
     };
     const child = fork(fileURLToPath(new URL('./bench-coordinator-client.ts', import.meta.url)), [JSON.stringify(settings)], {
       execArgv: ['--import', 'tsx'],

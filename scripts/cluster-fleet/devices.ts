@@ -154,14 +154,23 @@ function main(): void {
           if (socket !== sock || !sock.connected) return;
           stats.computeMs += ms;
           stats.uploads += 1;
-          sock.emit('upload', { runId: a.runId, round: a.round, intraRound: a.intraRound, groupId: a.groupId, numSamples, payload: bytes, trainMs: ms });
+          offered = { runId: a.runId, round: a.round, intraRound: a.intraRound, groupId: a.groupId, numSamples, payload: bytes, trainMs: ms };
+          sock.emit('uploadOffer', { runId: a.runId, round: a.round, intraRound: a.intraRound, groupId: a.groupId, bytes: bytes.byteLength });
         }, ms);
+      });
+      // The upload goes when the node grants it (its upload window, as for the page).
+      let offered: { runId: string; round: number; intraRound: number; groupId: string; numSamples: number; payload: Uint8Array; trainMs: number } | undefined;
+      sock.on('uploadGrant', (raw: unknown) => {
+        const p = parseServerMessage('uploadGrant', raw);
+        if (!p.ok || !offered || p.value.round !== offered.round || p.value.intraRound !== offered.intraRound) return;
+        sock.emit('upload', offered);
+        offered = undefined;
       });
       sock.on('uploadAccepted', () => {
         stats.accepted += 1;
       });
       sock.on('serverError', (e: { code: string; message: string; event?: string }) => {
-        if (e.event === 'upload') stats.refused += 1;
+        if (e.event === 'upload' || e.event === 'uploadOffer') stats.refused += 1;
         stats.firstError ??= `${deviceId}: ${e.code}: ${e.message}`;
       });
       const lost = () => {

@@ -24,6 +24,7 @@ import type {
   ServerToDeviceWire,
   TaskInfo,
   Upload,
+  UploadOffer,
 } from './core';
 import type { DeviceChannel, UploadVerdict } from './engine/run-loop';
 import type { FleetSlots } from './fleet-slots';
@@ -40,6 +41,7 @@ type DeviceSocket = Socket<DeviceToServerEvents, ServerToDeviceEvents>;
 /** What the gateway needs from the engine. */
 export interface EngineHooks {
   acceptUpload(deviceId: string, upload: Upload): UploadVerdict;
+  offerUpload(deviceId: string, offer: UploadOffer): UploadVerdict;
   deviceLeft(deviceId: string): void;
   /** A device joined (again) on a new connection: it gets back any work it still has open. */
   deviceRejoined(deviceId: string): void;
@@ -146,6 +148,10 @@ export class DeviceGateway implements DeviceChannel {
     socket.emit('assignment', assignment);
     socket.emit('globalAdapter', adapter);
     return true;
+  }
+
+  grantUpload(deviceId: string, grant: ServerToDeviceWire['uploadGrant']): void {
+    this.socketOf(deviceId)?.emit('uploadGrant', grant);
   }
 
   /** Cluster: tells the device to reconnect to another node (its group's owner). False when it has no socket here. */
@@ -297,6 +303,12 @@ export class DeviceGateway implements DeviceChannel {
         const device = this.requireJoined(socket);
         if (m.msg.runId !== this.deps.runId) throw new GatewayRefusal('stale-round', `progress is for run ${m.msg.runId}; this run is ${this.deps.runId}`);
         this.deps.registry.setProgress(device, m.msg, this.now());
+        return;
+      }
+      case 'uploadOffer': {
+        const deviceId = this.requireJoined(socket);
+        const verdict = this.requireEngine().offerUpload(deviceId, m.msg);
+        if (!verdict.ok) throw new GatewayRefusal(verdict.code, verdict.message);
         return;
       }
       case 'upload':

@@ -14,6 +14,7 @@ import { workerPlanner } from './planning/planner';
 import { workerAggregator } from './aggregation/aggregator';
 import type { WorkerAggregator } from './aggregation/aggregator';
 import type { RoundPlanner, StrategySpec } from './planning/planner';
+import type { UploadGateOptions } from './engine/upload-gate';
 import type { SendPacerOptions } from './engine/send-pacer';
 import type { ClusterHooks } from './engine/run-loop';
 import type { HelloAdmission } from './gateway';
@@ -52,6 +53,8 @@ export interface OpenRunOptions {
   readonly aggregator?: WorkerAggregator;
   /** Batching of the work sends (engine/send-pacer.ts defaults when absent). */
   readonly sendPacing?: SendPacerOptions;
+  /** The window of offered uploads (engine/upload-gate.ts defaults when absent). */
+  readonly uploadGate?: UploadGateOptions;
   readonly task: FederatedTask;
   readonly state: CoordinatorState;
   readonly joinToken: string;
@@ -181,6 +184,7 @@ export function openRun(opts: OpenRunOptions): RunSession {
     registry,
     channel: {
       sendWork: (deviceId, assignment, adapter) => gateway.sendWork(deviceId, assignment, adapter),
+      grantUpload: (deviceId, grant) => gateway.grantUpload(deviceId, grant),
       broadcastStatus: (status) => {
         gateway.broadcastStatus(status);
         opts.onStatus?.();
@@ -205,6 +209,7 @@ export function openRun(opts: OpenRunOptions): RunSession {
     ...(planner ? { planner } : {}),
     ...(aggregator ? { aggregator } : {}),
     ...(opts.sendPacing ? { sendPacing: opts.sendPacing } : {}),
+    ...(opts.uploadGate ? { uploadGate: opts.uploadGate } : {}),
     log,
   });
   gateway.attachEngine(loop);

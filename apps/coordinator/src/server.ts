@@ -19,6 +19,7 @@ import { decodeAdapter } from './core';
 import type { Strategy } from './core';
 import type { RoundPlanner } from './planning/planner';
 import type { WorkerAggregator } from './aggregation/aggregator';
+import type { UploadGateOptions } from './engine/upload-gate';
 import type { SendPacerOptions } from './engine/send-pacer';
 import { attachDashboardNamespace } from './dashboard/namespace';
 import type { DashboardSource } from './dashboard/namespace';
@@ -60,6 +61,8 @@ export interface CoordinatorOptions {
   readonly aggregator?: WorkerAggregator;
   /** Batching of each run's work sends (engine/send-pacer.ts; tests and benches); its defaults when absent. */
   readonly sendPacing?: SendPacerOptions;
+  /** The window of offered uploads (engine/upload-gate.ts; tests and benches); its defaults when absent. */
+  readonly uploadGate?: UploadGateOptions;
   readonly task: FederatedTask;
   readonly state: CoordinatorState;
   readonly assets?: AssetDirs;
@@ -201,6 +204,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       ...(strategy && strategy === opts.strategy && opts.planner ? { planner: opts.planner } : {}),
       ...(strategy && strategy === opts.strategy && opts.aggregator ? { aggregator: opts.aggregator } : {}),
       ...(opts.sendPacing ? { sendPacing: opts.sendPacing } : {}),
+      ...(opts.uploadGate ? { uploadGate: opts.uploadGate } : {}),
       task,
       state,
       joinToken,

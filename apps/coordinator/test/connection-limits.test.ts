@@ -7,7 +7,7 @@ import { Server } from 'socket.io';
 import { ConnectionGuard, connectionLimits, StrikeCounter, TokenBucket } from '../src/connection-limits';
 import type { ConnectionLimits } from '../src/connection-limits';
 import { PROTOCOL_VERSION } from '../src/core';
-import type { RunStatus, ServerError, Upload } from '../src/core';
+import type { RunStatus, ServerError, Upload, UploadOffer } from '../src/core';
 import { FleetSlots } from '../src/fleet-slots';
 import { DeviceGateway } from '../src/gateway';
 import type { CoordinatorServer } from '../src/gateway';
@@ -86,6 +86,7 @@ async function startGateway(limits: Partial<ConnectionLimits>): Promise<Harness>
       uploads.push(deviceId);
       return { ok: true, bytes: u.payload.byteLength };
     },
+    offerUpload: (_deviceId: string, o: UploadOffer) => ({ ok: true, bytes: o.bytes }),
     deviceLeft: (deviceId: string) => void left.push(deviceId),
     deviceRejoined: () => {},
     status: () => status,

@@ -19,6 +19,7 @@ import type {
   RunStatus,
   ServerMessage,
   TaskInfo,
+  UploadGrant,
 } from './core';
 import type { BackendTrial } from './backend/choose';
 import { environmentKey, fnv1a, MeasurementCache, profileKey } from './backend/profile-cache';
@@ -180,7 +181,8 @@ export class DeviceSession {
   /** The work being trained or uploaded now (workKey), so that the same work sent again is not trained twice. */
   private inFlight: string | undefined;
   /** The last upload, kept to send it again if the coordinator resends that work (it never arrived). */
-  private lastUpload: { key: string; msg: DeviceToServerWire['upload'] } | undefined;
+  /** The last upload, kept until the coordinator grants it (upload window) and to send again after a reconnect. */
+  private lastUpload: { key: string; msg: DeviceToServerWire['upload']; sent: boolean } | undefined;
   private readonly cache = new MeasurementCache(safeLocalStorage());
   private envKey = '';
   private readonly wakeLock: WakeLockKeeper;
@@ -482,6 +484,9 @@ export class DeviceSession {
         this.update({ bytesReceived: this.v.bytesReceived + m.msg.payload.byteLength });
         this.enqueueWork(m.msg);
         return;
+      case 'uploadGrant':
+        this.sendGrantedUpload(m.msg);
+        return;
       case 'uploadAccepted':
         if (this.v.phase === 'uploading') this.update({ phase: 'ready', message: `round ${m.msg.round} upload accepted` });
         return;
@@ -758,7 +763,7 @@ export class DeviceSession {
     const key = assignment ? workKey(assignment) : undefined;
     if (key !== undefined && key === this.inFlight) return;
     if (key !== undefined && key === this.lastUpload?.key) {
-      if (this.connection?.send('upload', this.lastUpload.msg)) this.update({ message: `round ${assignment?.round}: upload sent again` });
+      if (this.offerUpload(this.lastUpload.msg)) this.update({ message: `round ${assignment?.round}: upload offered again` });
       return;
     }
     this.queue = this.queue.then(() => this.work(assignment, adapter)).catch((err: unknown) => {
@@ -846,13 +851,29 @@ export class DeviceSession {
       loss: result.meanLoss,
       trainMs: result.trainMs,
     };
-    this.lastUpload = { key: workKey(a), msg };
-    if (!this.connection?.send('upload', msg)) {
+    this.lastUpload = { key: workKey(a), msg, sent: false };
+    if (!this.offerUpload(msg)) {
       this.update({ phase: 'ready', message: `round ${a.round}: offline; the upload waits for the coordinator to ask again` });
       return;
     }
-    this.update({ uploads: this.v.uploads + 1, uploadedRounds: [...this.v.uploadedRounds, a.round].slice(-20), bytesSent: this.v.bytesSent + payload.byteLength });
+    this.update({ message: `round ${a.round}: ${payload.byteLength} bytes ready; waiting for the coordinator's go` });
     this.refreshPause();
+  }
+
+  /** Offers the upload; the coordinator answers uploadGrant when its upload window has room. False when offline. */
+  private offerUpload(msg: DeviceToServerWire['upload']): boolean {
+    const { runId, round, intraRound, groupId, payload } = msg;
+    return this.connection?.send('uploadOffer', { runId, round, intraRound, groupId, bytes: payload.byteLength }) ?? false;
+  }
+
+  private sendGrantedUpload(grant: UploadGrant): void {
+    const last = this.lastUpload;
+    if (!last || last.key !== `${grant.runId}/${grant.round}/${grant.intraRound}/${last.msg.groupId}`) return;
+    if (!this.connection?.send('upload', last.msg)) return;
+    this.update({ message: `uploading ${last.msg.payload.byteLength} bytes` });
+    if (last.sent) return;
+    last.sent = true;
+    this.update({ uploads: this.v.uploads + 1, uploadedRounds: [...this.v.uploadedRounds, last.msg.round].slice(-20), bytesSent: this.v.bytesSent + last.msg.payload.byteLength });
   }
 
   private fail(message: string): void {

@@ -40,6 +40,7 @@ import type {
   ServerToDeviceWire,
   Strategy,
   Upload,
+  UploadOffer,
 } from '../core';
 import type { RoundPlanner } from '../planning/planner';
 import type { DeviceRegistry } from '../registry';
@@ -50,10 +51,14 @@ import { fullAdapterBytes, uploadBytesByDepth } from './adapter-sizes';
 import { SendPacer } from './send-pacer';
 import { decodeUpload } from './upload-decode';
 import type { SendPacerOptions } from './send-pacer';
+import { UploadGate } from './upload-gate';
+import type { UploadGateOptions } from './upload-gate';
 
 export interface DeviceChannel {
   /** Sends the assignment, then the adapter to start from. False when the device has no live socket. */
   sendWork(deviceId: string, assignment: ServerToDeviceWire['assignment'], adapter: ServerToDeviceWire['globalAdapter']): boolean;
+  /** Tells the device to send the upload it offered (upload-gate.ts). */
+  grantUpload(deviceId: string, grant: ServerToDeviceWire['uploadGrant']): void;
   broadcastStatus(status: RunStatus): void;
 }
 
@@ -144,6 +149,8 @@ export interface RunLoopDeps {
   readonly aggregator?: RoundAggregator;
   /** Batching of the work sends (send-pacer.ts defaults). */
   readonly sendPacing?: SendPacerOptions;
+  /** The window of offered uploads (upload-gate.ts defaults). */
+  readonly uploadGate?: UploadGateOptions;
   readonly now?: () => number;
   readonly log?: (line: string) => void;
 }
@@ -198,6 +205,8 @@ export class RunLoop {
   private shapes: { readonly of: AdapterState; readonly table: ReturnType<typeof shapesOf> } | undefined;
   /** Work sends, in bounded batches per turn of the event loop (send-pacer.ts). */
   private readonly sender: SendPacer;
+  /** Offered uploads, admitted a bounded number of bytes at a time (upload-gate.ts). */
+  private readonly uploads: UploadGate;
   /** Device id → measured ms per local step in its last upload (plan drift detection). */
   private readonly measuredMs = new Map<string, number>();
   private previousPlan: RoundPlan | undefined;
@@ -226,6 +235,7 @@ export class RunLoop {
     this.uploadBytes = uploadBytesByDepth(this.global, this.numBlocks);
     this.maxUploadBytes = Math.ceil(fullAdapterBytes(this.global) * 1.25) + 4096;
     this.sender = new SendPacer(deps.sendPacing);
+    this.uploads = new UploadGate(deps.uploadGate);
     deps.registry.onChange(() => this.wake());
     deps.cluster?.onChange(() => this.wake());
   }
@@ -328,11 +338,43 @@ export class RunLoop {
     this.stopReason ??= reason;
     for (const work of [...this.pending.values()]) work.settle(undefined);
     this.sender.clear();
+    this.uploads.clear();
     this.wake();
+  }
+
+  /**
+   * A device offers the upload of its open work (`bytes` long); it is granted when the upload
+   * window has room (upload-gate.ts). Refused when there is no such work, or more bytes are
+   * offered than the assigned depth's largest honest upload.
+   */
+  offerUpload(deviceId: string, offer: UploadOffer): UploadVerdict {
+    if (offer.runId !== this.deps.runId) return reject('stale-round', `upload offer is for run ${offer.runId}; this run is ${this.deps.runId}`);
+    const work = this.pending.get(deviceId);
+    if (!work) return reject('unexpected-upload', `device ${deviceId} has no work in progress`);
+    const a = work.assignment;
+    if (offer.round !== a.round || offer.intraRound !== a.intraRound || offer.groupId !== a.groupId) {
+      return reject('stale-round', `upload offer is for round ${offer.round}.${offer.intraRound} of group ${offer.groupId}; expected ${a.round}.${a.intraRound} of group ${a.groupId}`);
+    }
+    const maxBytes = this.maxUploadBytesAt(a.depth);
+    if (offer.bytes > maxBytes) return reject('bad-adapter', `offered upload of ${offer.bytes} bytes exceeds the ${maxBytes} bytes of the assigned depth ${a.depth}`);
+    this.uploads.offer(deviceId, offer.bytes, () => this.deps.channel.grantUpload(deviceId, { runId: offer.runId, round: a.round, intraRound: a.intraRound }));
+    return { ok: true, bytes: offer.bytes };
+  }
+
+  /** Bytes of uploads granted and not yet received, and offers waiting (for status and benches). */
+  get uploadWindow(): { readonly inFlightBytes: number; readonly queued: number } {
+    return { inFlightBytes: this.uploads.inFlightBytes, queued: this.uploads.queued };
+  }
+
+  /** The f32 encoding of the depth is the largest honest upload (f16 is smaller); 1 KiB of margin. */
+  private maxUploadBytesAt(depth: number): number {
+    return (this.uploadBytes[depth - 1] ?? this.maxUploadBytes) + 1024;
   }
 
   /** An upload that passed schema validation; decides whether it enters aggregation. */
   acceptUpload(deviceId: string, upload: Upload): UploadVerdict {
+    // Whatever the verdict, the upload is no longer on its way: its grant frees the window.
+    this.uploads.received(deviceId);
     if (upload.runId !== this.deps.runId) return reject('stale-round', `upload is for run ${upload.runId}; this run is ${this.deps.runId}`);
     const work = this.pending.get(deviceId);
     if (!work) return reject('unexpected-upload', `device ${deviceId} has no work in progress`);
@@ -349,9 +391,7 @@ export class RunLoop {
     }
     let delta: AdapterState;
     try {
-      // The f32 encoding of the assigned depth is the largest honest upload (f16 is smaller).
-      const maxBytes = (this.uploadBytes[a.depth - 1] ?? this.maxUploadBytes) + 1024;
-      delta = decodeUpload(upload.payload, maxBytes);
+      delta = decodeUpload(upload.payload, this.maxUploadBytesAt(a.depth));
     } catch (err) {
       if (err instanceof AdapterCodecError) return reject('bad-adapter', err.message);
       throw err;
@@ -619,7 +659,10 @@ export class RunLoop {
           settled = true;
           clearTimeout(timer);
           clearTimeout(work.graceTimer);
-          if (this.pending.get(a.deviceId) === work) this.pending.delete(a.deviceId);
+          if (this.pending.get(a.deviceId) === work) {
+            this.pending.delete(a.deviceId);
+            this.uploads.cancel(a.deviceId);
+          }
           traffic.bytesUp += uploadBytes;
           registry.setWork(a.deviceId, undefined);
           resolve(update);

@@ -8,7 +8,9 @@
  *   device  hello {token, deviceId, dataMode}        -> server  welcome {task, fleet slot?}
  *   device  join {backend, profile, histogram, ...}  -> server  joined {rejoin}
  *   server  assignment + globalAdapter (per intra-group round)
- *   device  progress* then upload {delta bytes}      -> server  uploadAccepted
+ *   device  progress*, uploadOffer {bytes}           -> server  uploadGrant (when the upload window has room)
+ *   device  upload {delta bytes}                     -> server  uploadAccepted
+ *           (an upload sent without an offer is handled as before: older pages)
  *   server  runStatus (any time), serverError {code, message} on any refusal
  *   server  redirect {url, nodes} (several coordinators): reconnect to the node that owns this
  *           device's group and say hello + join there; `nodes` are fallbacks if that node dies
@@ -237,6 +239,13 @@ const uploadSchema = z.strictObject({
   trainMs: nonNegative.optional(),
 });
 
+/** The device finished its local steps and will upload `bytes`; it sends the upload when granted. */
+const uploadOfferSchema = z.strictObject({
+  ...roundRefShape,
+  groupId: groupIdSchema,
+  bytes: z.number().int().positive().max(2 ** 31),
+});
+
 const deviceErrorSchema = z.strictObject({
   code: z.enum(DEVICE_ERROR_CODES),
   message: shortText(2000),
@@ -262,6 +271,7 @@ export const deviceToServerSchemas = {
   hello: helloSchema,
   join: joinSchema,
   progress: progressSchema,
+  uploadOffer: uploadOfferSchema,
   upload: uploadSchema,
   deviceError: deviceErrorSchema,
   deviceState: deviceStateSchema,
@@ -307,6 +317,11 @@ const globalAdapterSchema = z.strictObject({
   payload: binarySchema,
 });
 
+/** Send the upload offered for this round now. */
+const uploadGrantSchema = z.strictObject({
+  ...roundRefShape,
+});
+
 const uploadAcceptedSchema = z.strictObject({
   ...roundRefShape,
   bytes: count,
@@ -337,6 +352,7 @@ export const serverToDeviceSchemas = {
   joined: joinedSchema,
   assignment: assignmentSchema,
   globalAdapter: globalAdapterSchema,
+  uploadGrant: uploadGrantSchema,
   uploadAccepted: uploadAcceptedSchema,
   runStatus: runStatusSchema,
   serverError: serverErrorSchema,
@@ -411,6 +427,8 @@ export type Hello = DeviceToServer['hello'];
 export type Join = DeviceToServer['join'];
 export type Progress = DeviceToServer['progress'];
 export type Upload = DeviceToServer['upload'];
+export type UploadOffer = DeviceToServer['uploadOffer'];
+export type UploadGrant = ServerToDevice['uploadGrant'];
 export type DeviceError = DeviceToServer['deviceError'];
 export type DeviceState = DeviceToServer['deviceState'];
 export type Welcome = ServerToDevice['welcome'];

@@ -55,6 +55,8 @@ export interface CoordinatorConfig {
   readonly exitWhenDone: boolean;
   /** Robust combination of device updates; undefined = the plain sample-weighted mean. */
   readonly robust: RobustOptions | undefined;
+  /** HierFedLoRA's planner and aggregation choices (--budget-rule, --member-depth, --weighting, --lora-agg); absent: the strategy's defaults. */
+  readonly method?: MethodOptions;
   /** Own-data devices weigh at most this × the round's median declared sample count; null = off. */
   readonly sampleWeightCap: number | null;
   /** Attempts in a row a round may miss its report fraction before the run fails. */
@@ -160,6 +162,11 @@ export const USAGE = `Usage: coordinator [options]
   --robust R          ${ROBUST_RULES.join(' | ')}: how device updates are combined (default cosine-mean)
   --trim-fraction F   trimmed-mean: fraction dropped at each end, in [0, 0.5) (default ${DEFAULT_TRIM_FRACTION})
   --clip-norm X|auto|off  scale updates down to L2 norm X, or to the median norm of the round (default auto)
+  --budget-rule R     planner's round budget: group (default) | device (quantiles of the fleet's times) | rate
+                      (budget and plans chosen jointly) | floor (the slowest group's depth-1 plan)
+  --member-depth M    group (one depth per group, default) | member (τ per group, each member the deepest depth that fits)
+  --weighting W       across groups: samples (default) | work (FedNova-style, by each group's τ_g · I)
+  --lora-agg R        separate (A and B averaged apart, default) | exact (the averaged product re-factorised at rank r)
   --weight-cap F|off  own-data devices weigh at most F × the round's median declared sample count (default 2)
   --round-retries N   attempts in a row a round may miss --min-report before the run fails (default 5)
   --resume-wait S     seconds a resumed run waits for its devices, then goes on with those present (default 120)
@@ -248,6 +255,10 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
         robust: { type: 'string' },
         'trim-fraction': { type: 'string' },
         'clip-norm': { type: 'string' },
+        'budget-rule': { type: 'string' },
+        'member-depth': { type: 'string' },
+        weighting: { type: 'string' },
+        'lora-agg': { type: 'string' },
         task: { type: 'string' },
         train: { type: 'string' },
         eval: { type: 'string' },
@@ -334,6 +345,7 @@ export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorConfig
     normBoundFactor: values['norm-bound'] === 'off' ? null : positive('norm-bound', values['norm-bound'], 1.01),
     exitWhenDone: values['exit-when-done'] ?? false,
     robust: robustOptions(values.robust, values['trim-fraction'], values['clip-norm']),
+    ...methodOptions({ budgetRule: values['budget-rule'], memberDepth: values['member-depth'], weighting: values.weighting, loraAggregation: values['lora-agg'] }),
     task: values.train === undefined ? (values.task ?? 'wordnet') : undefined,
     trainFile: values.train,
     evalFile: values.eval,
@@ -375,6 +387,36 @@ function retentionOptions(keep: string | undefined, best: string | undefined): C
   if (best !== undefined && best !== 'on' && best !== 'off') throw new ConfigError(`--keep-best-checkpoint must be on or off, got "${best}"`);
   return { keepLast, keepBest: best === undefined ? DEFAULT_CHECKPOINT_RETENTION.keepBest : best === 'on' };
 }
+
+export const BUDGET_RULES = ['floor', 'rate', 'group', 'device'] as const;
+export const MEMBER_DEPTHS = ['group', 'member'] as const;
+export const GROUP_WEIGHTINGS = ['samples', 'work'] as const;
+export const LORA_AGGREGATIONS = ['separate', 'exact'] as const;
+
+export interface MethodOptions {
+  readonly budgetRule?: (typeof BUDGET_RULES)[number];
+  readonly memberDepth?: (typeof MEMBER_DEPTHS)[number];
+  readonly weighting?: (typeof GROUP_WEIGHTINGS)[number];
+  readonly loraAggregation?: (typeof LORA_AGGREGATIONS)[number];
+}
+
+/** `{ method }` with the choices given on the command line, each checked; `{}` when none is. */
+function methodOptions(raw: { readonly [K in keyof MethodOptions]: string | undefined }): { method?: MethodOptions } {
+  const pick = <T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined => {
+    if (value === undefined) return undefined;
+    if (!(allowed as readonly string[]).includes(value)) throw new ConfigError(`--${flag} must be one of ${allowed.join(', ')}, got "${value}"`);
+    return value as T;
+  };
+  const method: MethodOptions = {
+    ...withValue('budgetRule', pick('budget-rule', raw.budgetRule, BUDGET_RULES)),
+    ...withValue('memberDepth', pick('member-depth', raw.memberDepth, MEMBER_DEPTHS)),
+    ...withValue('weighting', pick('weighting', raw.weighting, GROUP_WEIGHTINGS)),
+    ...withValue('loraAggregation', pick('lora-agg', raw.loraAggregation, LORA_AGGREGATIONS)),
+  };
+  return Object.keys(method).length === 0 ? {} : { method };
+}
+
+const withValue = <K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } => (value === undefined ? {} : ({ [key]: value } as { [P in K]: V }));
 
 function robustOptions(rule = 'cosine-mean', trim: string | undefined, clip: string | undefined): RobustOptions | undefined {
   if (!isRobustRule(rule)) throw new ConfigError(`--robust must be one of ${ROBUST_RULES.join(', ')}, got "${rule}"`);

@@ -101,9 +101,16 @@ export function strategySpecFor(params: RunParams): StrategySpec {
   return {
     name: params.strategy,
     options: {
-      planner: { localSteps: params.localSteps },
+      planner: {
+        localSteps: params.localSteps,
+        ...(params.budgetRule === undefined ? {} : { budgetRule: params.budgetRule }),
+        ...(params.memberDepth === undefined ? {} : { memberDepth: params.memberDepth }),
+      },
       ...(params.groups === undefined ? {} : { grouping: { numGroups: params.groups } }),
       ...(robust === undefined ? {} : { robust }),
+      ...(params.weighting === undefined && params.loraAggregation === undefined
+        ? {}
+        : { aggregation: { ...(params.weighting === undefined ? {} : { weighting: params.weighting }), ...(params.loraAggregation === undefined ? {} : { lora: params.loraAggregation }) } }),
     },
   };
 }
@@ -268,6 +275,7 @@ export function runParamsFromConfig(config: RunConfig): RunParams {
     robust: config.robust?.rule ?? 'mean',
     trimFraction: config.robust?.trimFraction ?? DEFAULT_TRIM_FRACTION,
     clipNorm: config.robust?.clipNorm ?? null,
+    ...config.method,
   };
 }
 

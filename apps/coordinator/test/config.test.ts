@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { computeMaxHttpBufferSize, ConfigError, parseCoordinatorArgs } from '../src/config';
+import { runParamsFromConfig, strategySpecFor } from '../src/run-session';
 
 describe('parseCoordinatorArgs', () => {
   it('reads every flag', () => {
@@ -27,6 +28,18 @@ describe('parseCoordinatorArgs', () => {
     assert.equal(parseCoordinatorArgs(['--groups', '3']).groups, 3);
     assert.equal(parseCoordinatorArgs([]).groups, undefined);
     assert.throws(() => parseCoordinatorArgs(['--groups', '0']), /--groups must be an integer >= 1/);
+  });
+
+  it('reads HierFedLoRA\'s planner and aggregation choices and carries them into the run\'s strategy spec', () => {
+    assert.equal(parseCoordinatorArgs([]).method, undefined);
+    const config = parseCoordinatorArgs(['--strategy', 'hierfedlora', '--budget-rule', 'rate', '--member-depth', 'member', '--weighting', 'work', '--lora-agg', 'exact']);
+    assert.deepEqual(config.method, { budgetRule: 'rate', memberDepth: 'member', weighting: 'work', loraAggregation: 'exact' });
+    const spec = strategySpecFor(runParamsFromConfig(config));
+    assert.deepEqual(spec.options.planner, { localSteps: 10, budgetRule: 'rate', memberDepth: 'member' });
+    assert.deepEqual(spec.options.aggregation, { weighting: 'work', lora: 'exact' });
+    assert.equal(strategySpecFor(runParamsFromConfig(parseCoordinatorArgs([]))).options.aggregation, undefined);
+    assert.throws(() => parseCoordinatorArgs(['--budget-rule', 'median']), /--budget-rule must be one of floor, rate, group, device, got "median"/);
+    assert.throws(() => parseCoordinatorArgs(['--lora-agg', 'svd']), /--lora-agg must be one of separate, exact/);
   });
 
   it('reads --robust, --trim-fraction and --clip-norm; by default the cosine-weighted mean of updates clipped to the round median norm', () => {

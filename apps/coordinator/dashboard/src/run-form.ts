@@ -20,6 +20,10 @@ export function formFromParams(p: RunParams): RunForm {
     robust: p.robust,
     trimFraction: String(p.trimFraction),
     clipNorm: p.clipNorm === null ? '' : String(p.clipNorm),
+    budgetRule: p.budgetRule ?? '',
+    memberDepth: p.memberDepth ?? '',
+    weighting: p.weighting ?? '',
+    loraAggregation: p.loraAggregation ?? '',
   };
 }
 
@@ -28,6 +32,8 @@ function numeric(text: string): number | string {
   const trimmed = text.trim();
   return trimmed !== '' && Number.isFinite(Number(trimmed)) ? Number(trimmed) : trimmed;
 }
+
+const optionalChoice = (key: string, text: string): Record<string, string> => (text.trim() === '' ? {} : { [key]: text.trim() });
 
 export type ParsedForm = { ok: true; params: RunParams } | { ok: false; errors: Partial<Record<keyof RunParams, string>> };
 
@@ -48,6 +54,11 @@ export function paramsFromForm(f: RunForm): ParsedForm {
     robust: f.robust,
     trimFraction: numeric(f.trimFraction),
     clipNorm: clip === '' || clip === 'none' ? null : clip === 'auto' ? 'auto' : numeric(clip),
+    // Empty: the strategy's default.
+    ...optionalChoice('budgetRule', f.budgetRule),
+    ...optionalChoice('memberDepth', f.memberDepth),
+    ...optionalChoice('weighting', f.weighting),
+    ...optionalChoice('loraAggregation', f.loraAggregation),
   };
   const parsed = runParamsSchema.safeParse(raw);
   if (parsed.success) return { ok: true, params: parsed.data };

@@ -61,6 +61,11 @@ export const runParamsSchema = z.strictObject({
   trimFraction: z.number().min(0).max(0.49),
   /** L2 bound each device delta is clipped to; 'auto' = from the round's median norm; null = none. */
   clipNorm: z.union([z.number().positive(), z.literal('auto'), z.null()]),
+  /** HierFedLoRA's choices (config.ts MethodOptions); omitted: the strategy's defaults. */
+  budgetRule: z.enum(['floor', 'rate', 'group', 'device']).optional(),
+  memberDepth: z.enum(['group', 'member']).optional(),
+  weighting: z.enum(['samples', 'work']).optional(),
+  loraAggregation: z.enum(['separate', 'exact']).optional(),
 });
 export type RunParams = z.infer<typeof runParamsSchema>;
 

@@ -30,6 +30,10 @@ const FIELDS: ReadonlyArray<{ key: keyof RunParams; label: string; hint?: string
   { key: 'minReportFraction', label: 'min. report fraction' },
   { key: 'trimFraction', label: 'trim fraction' },
   { key: 'clipNorm', label: 'clip norm', hint: 'number, auto, or empty = none' },
+  { key: 'budgetRule', label: 'budget rule', hint: 'group, device, rate, floor; empty = group' },
+  { key: 'memberDepth', label: 'member depth', hint: 'group or member; empty = group' },
+  { key: 'weighting', label: 'group weighting', hint: 'samples or work; empty = samples' },
+  { key: 'loraAggregation', label: 'LoRA aggregation', hint: 'separate or exact; empty = separate' },
 ];
 
 const ROBUST = ['mean', 'median', 'trimmed-mean', 'cosine-mean'] as const;

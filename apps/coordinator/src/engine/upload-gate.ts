@@ -13,13 +13,13 @@
  */
 
 export interface UploadGateOptions {
-  /** Bytes of granted uploads that may be on their way at once (default 32 MiB). */
+  /** Bytes of granted uploads that may be on their way at once (default 8 MiB). */
   readonly maxBytesInFlight?: number;
   /** A grant whose upload has not arrived after this long stops counting (default 30 s). */
   readonly grantTimeoutMs?: number;
 }
 
-export const DEFAULT_MAX_UPLOAD_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
+export const DEFAULT_MAX_UPLOAD_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
 export const DEFAULT_GRANT_TIMEOUT_MS = 30_000;
 
 interface Offer {

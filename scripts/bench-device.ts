@@ -17,8 +17,13 @@
  * With --repeats ≥ 2 a last table gives the paired speed-ups: the ratio within each repeat, whose
  * tabs ran back to back, so a drift of the machine's speed between repeats does not enter.
  *
+ * `--pairs N` makes tabs with W > 1 workers also alternate the page's own step and the workers'
+ * step N times per depth, and a last table gives the median ratio of those back-to-back pairs:
+ * other processes change this machine's speed within seconds, which even tabs run back to back
+ * see. Its own bias: each step starts with the other's weights in the shared cache.
+ *
  * Options: --threads 1,2  --workers 1,2  --repeats N (default 2)  --batch-size N (default 16)
- *          --steps N (default 5)  --matmul N (default 1024)  --profile D
+ *          --steps N (default 5)  --matmul N (default 1024)  --profile D  --pairs N (default 0)
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -33,6 +38,7 @@ interface PageReport {
   wasmThreads: number | undefined;
   wasmThreadsWanted: number;
   dataParallelWorkers: number | undefined;
+  interleaved: { pageMs: number; parallelMs: number; speedup: number }[] | undefined;
   isolated: boolean;
   secureContext: boolean;
   backend: string | undefined;
@@ -42,6 +48,7 @@ interface Microbench {
   matMulRates(n: number, runs: number): Promise<{ op: string; gflops: number }[]>;
   trainingStepMs(maxDepth: number, runs: number, batchSize: number, workers: number): Promise<number[]>;
   trainingStepProfile(depth: number, batchSize: number): Promise<{ totalMs: number; kernels: { kernel: string; calls: number; ms: number }[] }>;
+  interleavedStepMs(maxDepth: number, pairs: number, batchSize: number, workers: number): Promise<{ pageMs: number; parallelMs: number; speedup: number }[]>;
 }
 
 const loadText = () => loadavg().map((l) => l.toFixed(2)).join(' / ');
@@ -62,6 +69,7 @@ async function main(): Promise<void> {
       steps: { type: 'string' },
       matmul: { type: 'string' },
       profile: { type: 'string' },
+      pairs: { type: 'string' },
     },
   });
   const cores = availableParallelism();
@@ -79,6 +87,8 @@ async function main(): Promise<void> {
   if (!Number.isInteger(matmulN) || matmulN < 16 || matmulN > 4096) throw new Error('--matmul must be an integer from 16 to 4096');
   const profileDepth = values.profile === undefined ? undefined : Number(values.profile);
   if (profileDepth !== undefined && (!Number.isInteger(profileDepth) || profileDepth < 1)) throw new Error('--profile must be a depth >= 1');
+  const pairs = Number(values.pairs ?? 0);
+  if (!Number.isInteger(pairs) || pairs < 0) throw new Error('--pairs must be an integer >= 0');
   const batchSize = Number(values['batch-size'] ?? 16);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error('--batch-size must be an integer >= 1');
   // Kernel threads without workers; workers at the first thread count (1 worker = the page's own step).
@@ -105,7 +115,7 @@ async function main(): Promise<void> {
       url.searchParams.set('workers', String(workers));
       await page.goto(url.toString());
       await waitForFirstJoin(page, 180_000);
-      const report = await page.evaluate(async ({ steps, matmulN, profileDepth, batchSize, workers }) => {
+      const report = await page.evaluate(async ({ steps, matmulN, profileDepth, batchSize, workers, pairs }) => {
         const hook = (globalThis as unknown as { __tabfleet: { view(): Record<string, unknown>; microbench(): Promise<Microbench> } }).__tabfleet;
         const v = hook.view() as {
           profile?: { msPerStep: number[] };
@@ -121,6 +131,7 @@ async function main(): Promise<void> {
         const rates = await mb.matMulRates(matmulN, 5);
         const benchMs = await mb.trainingStepMs(depths, steps, batchSize, workers);
         const profile = profileDepth === undefined ? undefined : await mb.trainingStepProfile(Math.min(profileDepth, depths), batchSize);
+        const interleaved = workers > 1 && pairs > 0 ? await mb.interleavedStepMs(depths, pairs, batchSize, workers) : undefined;
         return {
           msPerStep: v.profile?.msPerStep ?? [],
           benchMs,
@@ -129,11 +140,12 @@ async function main(): Promise<void> {
           wasmThreads: v.wasmThreads,
           wasmThreadsWanted: v.wasmThreadsWanted,
           dataParallelWorkers: v.dataParallelWorkers,
+          interleaved,
           isolated: v.isolated,
           secureContext: v.secureContext,
           backend: v.backend?.name,
         };
-      }, { steps, matmulN, profileDepth, batchSize, workers });
+      }, { steps, matmulN, profileDepth, batchSize, workers, pairs });
       await context.close();
       const fmt = (xs: number[]) => xs.map((m) => m.toFixed(0)).join(' / ');
       console.log(
@@ -141,6 +153,9 @@ async function main(): Promise<void> {
           `page profile ms/step ${fmt(report.msPerStep)}; bench ms/step ${fmt(report.benchMs)}; ` +
           report.rates.map((r) => `${r.op} ${matmulN}² ${r.gflops.toFixed(2)} GFLOP/s`).join(', '),
       );
+      if (report.interleaved) {
+        console.log(`    interleaved in this tab (page's ${threads}-thread step / ${workers} workers' step, ${pairs} pairs): ` + report.interleaved.map((x) => `${x.pageMs.toFixed(0)}/${x.parallelMs.toFixed(0)} ms ×${x.speedup.toFixed(2)}`).join(', '));
+      }
       if (report.profile) {
         const top = report.profile.kernels.slice(0, 12);
         const covered = report.profile.kernels.reduce((a, k) => a + k.ms, 0);
@@ -201,6 +216,19 @@ async function main(): Promise<void> {
     for (let d = 0; d < depths; d++) {
       const cells = others.map((c) => {
         const xs = (results.get(configKey(c)) ?? []).map((r, i) => (base[i]?.benchMs[d] as number) / (r.benchMs[d] as number));
+        return `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
+      });
+      console.log([String(d + 1).padStart(9), ...cells.map((c) => c.padStart(20))].join(''));
+    }
+  }
+  const interleavedWs = ws.slice(1).filter((w) => (results.get(configKey({ threads: t0, workers: w })) ?? []).some((r) => r.interleaved));
+  if (interleavedWs.length > 0) {
+    console.log('');
+    console.log(`interleaved in one tab: the page's ${t0}-thread step and the W workers' step alternated ${pairs} times (each pair back to back), median of the pairs' ratios; median (min–max) over ${repeats} tab(s)`);
+    console.log(['depth'.padStart(9), ...interleavedWs.map((w) => `×${w} wkr`.padStart(20))].join(''));
+    for (let d = 0; d < depths; d++) {
+      const cells = interleavedWs.map((w) => {
+        const xs = (results.get(configKey({ threads: t0, workers: w })) ?? []).flatMap((r) => { const x = r.interleaved?.[d]; return x ? [x.speedup] : []; });
         return `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
       });
       console.log([String(d + 1).padStart(9), ...cells.map((c) => c.padStart(20))].join(''));

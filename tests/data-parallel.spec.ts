@@ -39,6 +39,7 @@ interface ParallelView {
   backend?: { name: string; dataParallelWorkers?: number };
   profile?: { msPerStep: number[] };
   recentStepMs: number[];
+  trials: Array<{ name: string; ms: number | null; dataParallelWorkers?: number }>;
 }
 
 async function startCoordinator(extra: readonly string[] = []): Promise<void> {
@@ -74,7 +75,9 @@ async function trainWithTwoWorkers(context: BrowserContext, base = coordinator.u
   expect(joined).toMatchObject({ dataParallelWanted: 2, dataParallelWorkers: 2, backend: { name: 'wasm', dataParallelWorkers: 2 } });
   expect(joined.dataParallelNote).toBeUndefined();
   await expect(page.getByTestId('data-parallel')).toContainText('2 data-parallel workers × 1 thread');
-  // The page runs two shard workers of its own (besides any pthread workers of threaded wasm).
+  // The backend trial timed the data-parallel step the device trains with, not the page's own one.
+  expect(joined.trials).toEqual([expect.objectContaining({ name: 'wasm', dataParallelWorkers: 2 })]);
+  // The page runs two shard workers of its own (the trial's, kept; besides any pthread workers of threaded wasm).
   expect(page.workers().filter((w) => w.url().includes('shard-worker'))).toHaveLength(2);
   // The per-depth profile was measured on the data-parallel step, and the coordinator got the count.
   expect(joined.profile?.msPerStep).toHaveLength(4);

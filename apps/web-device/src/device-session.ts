@@ -382,13 +382,15 @@ export class DeviceSession {
     });
     const cached = forced ? undefined : this.cache.backend(this.envKey);
     this.update({ phase: 'choosing-backend', trials: [], message: cached ? `using ${cached.name} (measured on an earlier visit)` : 'measuring a training step on each tfjs backend' });
-    const { report, trials } = await selectBackend(() => benchmarkCurrentBackend(this.fetchAsset), {
+    const { report, trials } = await selectBackend((name) => this.benchmarkStep(name), {
       forced,
       wasmThreads: this.v.wasmThreadsWanted,
       cached,
       exclude,
       onTrial: (trial) => this.update({ trials: [...this.v.trials, trial] }),
     });
+    // Started for the wasm trial, which lost (a later recovery onto wasm starts them again), or not for a decoder task.
+    if (report.name !== 'wasm' || this.v.task?.causalLm) this.releasePool();
     if (!report.cached && !report.forced) this.cache.saveBackend(this.envKey, report);
     this.update({
       backend: report,
@@ -399,6 +401,21 @@ export class DeviceSession {
     });
     this.backendAlive = new AbortController();
     watchBackendLoss(report.name, (why) => this.onBackendLost(report.name, why));
+  }
+
+  /**
+   * A backend trial's step: on wasm with data-parallel workers wanted, the data-parallel step (the
+   * pool is started for it, and kept if wasm wins), so the choice compares what would train.
+   */
+  private async benchmarkStep(name: BackendName): Promise<{ ms: number; dataParallelWorkers?: number }> {
+    if (name !== 'wasm' || this.v.dataParallelWanted <= 1) return { ms: await benchmarkCurrentBackend(this.fetchAsset) };
+    if (this.pool === undefined || this.poolBackend !== 'wasm') {
+      this.poolBackend = 'wasm';
+      this.pool = this.startPool('wasm');
+    }
+    const runners = await this.pool;
+    const ms = await benchmarkCurrentBackend(this.fetchAsset, 8, runners);
+    return runners.length > 1 ? { ms, dataParallelWorkers: runners.length } : { ms };
   }
 
   /**
@@ -557,6 +574,14 @@ export class DeviceSession {
     return runners;
   }
 
+  /** Stops the data-parallel workers, if any were started, so that a later shardRunners() starts them afresh. */
+  private releasePool(): void {
+    const old = this.pool;
+    this.pool = undefined;
+    this.poolBackend = undefined;
+    void old?.then((runners) => runners.forEach((r) => r.dispose()));
+  }
+
   /** A data-parallel worker failed: the trainer steps in the page from now on; the workers are stopped. */
   private onShardFailure(err: Error): void {
     const old = this.pool;
@@ -570,10 +595,9 @@ export class DeviceSession {
     });
   }
 
-  private async startPool(): Promise<ShardRunner[]> {
+  private async startPool(backend = this.v.backend?.name): Promise<ShardRunner[]> {
     const wanted = this.v.dataParallelWanted;
     if (wanted <= 1) return [];
-    const backend = this.v.backend?.name;
     if (backend !== 'wasm') {
       this.update({ dataParallelNote: `data-parallel workers train on wasm; this device uses ${backend ?? 'no backend'}, so each step runs in the page` });
       return [];
@@ -581,7 +605,8 @@ export class DeviceSession {
     this.update({ message: `starting ${wanted} data-parallel workers (a model replica each)` });
     try {
       const runners = await startShardWorkers(wanted, this.fetchAsset, new URL(WASM_PATH, window.location.href).href);
-      this.update({ message: `${wanted} data-parallel workers ready`, dataParallelNote: undefined });
+      const warmUpS = Math.max(...runners.map((r) => r.warmUpMs)) / 1000;
+      this.update({ message: `${wanted} data-parallel workers ready (warm-up steps ${warmUpS.toFixed(1)} s)`, dataParallelNote: undefined });
       return runners;
     } catch (err) {
       this.update({ dataParallelNote: `${(err as Error).message}; each step runs in the page` });
@@ -591,6 +616,8 @@ export class DeviceSession {
 
   /** Causal-LM task: download (or read from the cache) and load the checkpoint, get the rows, measure the profile. */
   private async prepareLm(task: TaskInfo): Promise<void> {
+    // Replicas of USE-lite from the backend trial: the decoder trains on the page's own tfjs.
+    this.releasePool();
     const trainer = await this.loadLmTrainer(task);
     const data = this.v.mode === 'fleet' ? await this.lmFleetRows(task) : await this.lmOwnRows(task);
     const encoded = trainer.encode(data.rows);

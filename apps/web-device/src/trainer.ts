@@ -70,8 +70,11 @@ function loraFor(task: TaskInfo, rank: number): LoraConfig {
   return { ...DEFAULT_LORA, rank, alpha: task.lora.alpha, targets: task.lora.targets as LoraTarget[], dropout: 0 };
 }
 
-/** One training step at depth 1 on the current backend, median of a few (backend choice). */
-export async function benchmarkCurrentBackend(fetchAsset: FetchAsset, batchSize = 8): Promise<number> {
+/**
+ * One training step at depth 1 on the current backend, median of a few (backend choice); with
+ * shard runners, the data-parallel step split across them (what the device trains with then).
+ */
+export async function benchmarkCurrentBackend(fetchAsset: FetchAsset, batchSize = 8, runners: readonly ShardRunner[] = []): Promise<number> {
   const encoder = await loadUseLiteModel(fetchAsset);
   const clf = new LoraClassifier(encoder, {
     numClasses: 4,
@@ -82,7 +85,13 @@ export async function benchmarkCurrentBackend(fetchAsset: FetchAsset, batchSize 
     seed: 1,
   });
   try {
-    return await timeSteps(clf, encoder, benchDataset(batchSize, 4), 1);
+    let model: Pick<StepModel, 'trainStep'> = clf;
+    if (runners.length > 0) {
+      const parallel = new DataParallelClassifier(clf, runners);
+      await parallel.setAdapter(clf.getAdapter());
+      model = parallel;
+    }
+    return await timeSteps(model, encoder, benchDataset(batchSize, 4), 1);
   } finally {
     clf.dispose();
     encoder.dispose();

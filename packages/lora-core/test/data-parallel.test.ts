@@ -162,3 +162,30 @@ test('replicas refuse values of blocks they do not train; data-parallel steps re
     shallow.dispose();
   }
 });
+
+test('warmUp leaves no trace: no tensors kept, the runner still unconfigured, later gradients those of a fresh runner', async () => {
+  const encoder = await realEncoder('wasm');
+  const tf = await import('@tensorflow/tfjs-core');
+  const batch: LabeledBatch = { tokens: encoder.tokenize(SENTENCES), labels: new Int32Array([0, 1, 2, 0, 1, 2]) };
+  const reference = new LoraClassifier(encoder, config(2));
+  const warmed = new ReplicaShardRunner(encoder);
+  const fresh = new ReplicaShardRunner(encoder);
+  try {
+    // The first warm-up may fill the model's own transpose cache (kept on purpose); a second one adds nothing.
+    await warmed.warmUp(sliceBatch(batch, 0, 2), NUM_CLASSES, 1);
+    const before = tf.memory().numTensors;
+    await warmed.warmUp(sliceBatch(batch, 0, 2), NUM_CLASSES, 3);
+    assert.equal(tf.memory().numTensors, before);
+    await assert.rejects(warmed.gradients(reference.getAdapter(), batch), /used before configure/);
+    await assert.rejects(warmed.warmUp(batch, NUM_CLASSES, -1), /warm-up steps must be a non-negative integer/);
+    for (const r of [warmed, fresh]) await r.configure(reference.config, reference.getAdapter());
+    const a = await warmed.gradients(reference.getAdapter(), batch);
+    const b = await fresh.gradients(reference.getAdapter(), batch);
+    assert.equal(a.loss, b.loss);
+    assert.equal(maxAbsDiff(a.gradients, b.gradients), 0);
+  } finally {
+    reference.dispose();
+    warmed.dispose();
+    fresh.dispose();
+  }
+});

@@ -6,6 +6,8 @@ export interface BackendTrial {
   /** Median ms of a benchmark training step; null when the backend could not be set or failed. */
   readonly ms: number | null;
   readonly error?: string;
+  /** wasm only: the step was split across this many data-parallel workers, as training will be. */
+  readonly dataParallelWorkers?: number;
   /** WebGPU only: the adapter is a software/fallback one (e.g. SwiftShader). */
   readonly fallbackAdapter?: boolean;
 }

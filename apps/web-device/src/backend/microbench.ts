@@ -141,6 +141,58 @@ export async function trainingStepMs(maxDepth: number, runs = 5, batchSize = 16,
   }
 }
 
+export interface InterleavedStep {
+  /** Median ms of the page's own step (this tab's wasm threads). */
+  readonly pageMs: number;
+  /** Median ms of the step split across the workers. */
+  readonly parallelMs: number;
+  /** Median over pairs of page ms / parallel ms, each pair's two steps run back to back. */
+  readonly speedup: number;
+}
+
+/**
+ * At each depth 1..maxDepth, the page's own training step and the step split across `workers`
+ * data-parallel workers, alternated `pairs` times in this tab (which goes first alternates too),
+ * after two warm-up steps of each. Why: other processes on the machine change its speed within
+ * seconds; two steps a few ms apart see the same machine, two tabs a minute apart may not.
+ */
+export async function interleavedStepMs(maxDepth: number, pairs = 10, batchSize = 16, workers = 2, fetchAsset: FetchAsset = cachedModelFetch()): Promise<InterleavedStep[]> {
+  if (!Number.isInteger(workers) || workers < 2) throw new RangeError(`interleaving needs at least 2 workers, got ${workers}`);
+  const runners = await startShardWorkers(workers, fetchAsset, new URL(WASM_PATH, globalThis.location.href).href);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
+  const timed = async (step: () => Promise<unknown>) => {
+    const t0 = performance.now();
+    await step();
+    return performance.now() - t0;
+  };
+  const out: InterleavedStep[] = [];
+  try {
+    for (let depth = 1; depth <= maxDepth; depth++) {
+      out.push(
+        await withBenchStep(depth, batchSize, fetchAsset, [], (pageStep) =>
+          withBenchStep(depth, batchSize, fetchAsset, runners, async (parallelStep) => {
+            const page: number[] = [];
+            const parallel: number[] = [];
+            for (let i = 0; i < pairs; i++) {
+              if (i % 2 === 0) {
+                page.push(await timed(pageStep));
+                parallel.push(await timed(parallelStep));
+              } else {
+                parallel.push(await timed(parallelStep));
+                page.push(await timed(pageStep));
+              }
+            }
+            return { pageMs: median(page), parallelMs: median(parallel), speedup: median(page.map((p, i) => p / (parallel[i] as number))) };
+          }),
+        ),
+      );
+    }
+    return out;
+  } finally {
+    for (const r of runners) r.dispose();
+  }
+}
+
 /** Kernel profile of one training step at `depth` on a fixed batch: where the step's time goes on this backend. */
 export async function trainingStepProfile(depth: number, batchSize = 16, fetchAsset: FetchAsset = cachedModelFetch()): Promise<{ totalMs: number; kernels: KernelShare[] }> {
   return withBenchStep(depth, batchSize, fetchAsset, [], (step) => kernelProfile(step));

@@ -14,7 +14,8 @@ import type { BackendTrial } from './choose';
 import { readGpuAdapterInfo } from './gpu-adapter';
 import { initWasmWithThreads, wasmThreadsInUse } from './threads';
 
-export type StepBenchmark = (backend: BackendName) => Promise<number>;
+/** ms of the step the device would train with on `backend`; with data-parallel workers, how many split it. */
+export type StepBenchmark = (backend: BackendName) => Promise<{ readonly ms: number; readonly dataParallelWorkers?: number }>;
 
 const MEASURED_FIRST: readonly BackendName[] = ['webgpu', 'webgl', 'wasm'];
 
@@ -77,7 +78,8 @@ export async function selectBackend(benchmark: StepBenchmark, opts: SelectOption
     } else {
       try {
         await switchBackend(name, wasmThreads);
-        trial = { name, ms: await benchmark(name), ...(fallbackAdapter === undefined ? {} : { fallbackAdapter }) };
+        const { ms, dataParallelWorkers } = await benchmark(name);
+        trial = { name, ms, ...(dataParallelWorkers === undefined ? {} : { dataParallelWorkers }), ...(fallbackAdapter === undefined ? {} : { fallbackAdapter }) };
       } catch (err) {
         trial = { name, ms: null, error: (err as Error).message };
       }

@@ -8,7 +8,7 @@ export type ToWorker =
   | { readonly kind: 'gradients'; readonly id: number; readonly trained: AdapterState; readonly shard: LabeledBatch };
 
 export type FromWorker =
-  | { readonly kind: 'ready'; readonly backend: string }
+  | { readonly kind: 'ready'; readonly backend: string; readonly warmUpMs: number }
   | { readonly kind: 'init-failed'; readonly error: string }
   /** The worker reads model files through the page (the page's fetch cache, one download per page). */
   | { readonly kind: 'asset'; readonly id: number; readonly path: string }

@@ -23,6 +23,8 @@ export class WorkerShardRunner implements ShardRunner {
   private readonly pending = new Map<number, Pending>();
   private dead: Error | undefined;
   private slowestAnswerMs = 0;
+  /** How long the worker's warm-up steps took (ReplicaShardRunner.warmUp), once it is ready. */
+  warmUpMs = 0;
 
   private constructor(
     private readonly worker: Worker,
@@ -49,6 +51,7 @@ export class WorkerShardRunner implements ShardRunner {
         else if (m.kind === 'ready') {
           clearTimeout(timer);
           if (m.backend !== 'wasm') return fail(`tfjs runs ${m.backend} there, not wasm`);
+          runner.warmUpMs = m.warmUpMs;
           runner.listen();
           resolve(runner);
         }

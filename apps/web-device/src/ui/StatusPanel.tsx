@@ -39,7 +39,7 @@ export function StatusPanel({ view }: { view: DeviceView }) {
           <>
             <dt>Step time</dt>
             <dd className="muted" data-testid="trials">
-              {view.trials.map((t) => `${t.name} ${t.ms === null ? 'n/a' : fmtMs(t.ms)}`).join(' · ')}
+              {view.trials.map((t) => `${t.name}${t.dataParallelWorkers ? ` ×${t.dataParallelWorkers} workers` : ''} ${t.ms === null ? 'n/a' : fmtMs(t.ms)}`).join(' · ')}
             </dd>
           </>
         )}

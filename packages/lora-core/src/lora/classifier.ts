@@ -75,15 +75,15 @@ export class LoraClassifier {
       const tensors = init.get(blockKey(index))!;
       for (const target of this.targetsOf(index)) {
         pairs.set(target, {
-          A: tf.variable(toTensor(tensors.get(`${target}.A`)!), true, `lora_${index}_${target}_A_${uid()}`),
-          B: tf.variable(toTensor(tensors.get(`${target}.B`)!), true, `lora_${index}_${target}_B_${uid()}`),
+          A: variableFrom(tensors.get(`${target}.A`)!, `lora_${index}_${target}_A_${uid()}`),
+          B: variableFrom(tensors.get(`${target}.B`)!, `lora_${index}_${target}_B_${uid()}`),
         });
       }
       this.trainable.set(index, pairs);
     }
     const head = init.get(HEAD)!;
-    this.headW = tf.variable(toTensor(head.get('W')!), true, `head_W_${uid()}`);
-    this.headB = tf.variable(toTensor(head.get('b')!), true, `head_b_${uid()}`);
+    this.headW = variableFrom(head.get('W')!, `head_W_${uid()}`);
+    this.headB = variableFrom(head.get('b')!, `head_b_${uid()}`);
     this.loraOptimizer = new FlatAdam(config.learningRate);
     this.headOptimizer = new FlatAdam(config.headLearningRate);
   }
@@ -394,6 +394,11 @@ function crossEntropy(logits: tf.Tensor2D, onehot: tf.Tensor): tf.Scalar {
 
 function toTensor(a: NamedArray): tf.Tensor {
   return tf.tensor(a.data, [...a.shape], 'float32');
+}
+
+/** A trainable variable holding `a` (the tidy frees the source tensor, which a variable does not take over). */
+function variableFrom(a: NamedArray, name: string): tf.Variable {
+  return tf.tidy(() => tf.variable(toTensor(a), true, name));
 }
 
 function assignFrom(v: tf.Variable, a: NamedArray): void {

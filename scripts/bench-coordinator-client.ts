@@ -14,6 +14,7 @@ import type { Assignment } from '../packages/lora-core/src/protocol/messages';
 import { HEAD, trainedBlockKeys } from '../packages/lora-core/src/lora/adapter-state';
 import type { AdapterState, NamedArray } from '../packages/lora-core/src/lora/adapter-state';
 import { seededRandom } from '../packages/lora-core/src/federated/random';
+import { OfferedUpload } from './simulated-upload';
 import { assignDeviceClasses, DEFAULT_DEVICE_CLASSES, profileFor } from '../packages/lora-core/src/sim/device-classes';
 import type { ResourceProfile } from '../packages/lora-core/src/federated/types';
 
@@ -127,18 +128,11 @@ function device(index: number): Promise<boolean> {
       computeMs += ms;
       const payload = synthetic(global, a.depth, index % s.variants, a.learningRate, a.headLearningRate);
       const upload = { runId: a.runId, round: a.round, intraRound: a.intraRound, groupId: a.groupId, numSamples, payload, trainMs: ms };
-      if (!s.offerUploads) return socket.emit('upload', upload);
-      offered = upload;
-      socket.emit('uploadOffer', { runId: a.runId, round: a.round, intraRound: a.intraRound, groupId: a.groupId, bytes: payload.byteLength });
+      if (s.offerUploads) offered.offer(upload);
+      else socket.emit('upload', upload);
     }, ms);
   });
-  let offered: { runId: string; round: number; intraRound: number; groupId: string; numSamples: number; payload: Uint8Array; trainMs: number } | undefined;
-  socket.on('uploadGrant', (raw: unknown) => {
-    const p = parseServerMessage('uploadGrant', raw);
-    if (!p.ok || !offered || p.value.round !== offered.round || p.value.intraRound !== offered.intraRound) return;
-    socket.emit('upload', offered);
-    offered = undefined;
-  });
+  const offered = new OfferedUpload(socket);
   socket.on('uploadAccepted', () => {
     uploads += 1;
     if (uploads % 50 === 0) send({ type: 'uploaded', uploads, computeMs, refused });

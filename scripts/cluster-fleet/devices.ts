@@ -17,6 +17,7 @@ import type { Assignment } from '../../packages/lora-core/src/protocol/messages'
 import { HEAD, trainedBlockKeys } from '../../packages/lora-core/src/lora/adapter-state';
 import type { AdapterState, NamedArray } from '../../packages/lora-core/src/lora/adapter-state';
 import { seededRandom } from '../../packages/lora-core/src/federated/random';
+import { OfferedUpload } from '../simulated-upload';
 
 export interface DevicesSettings {
   readonly nodes: readonly string[];
@@ -154,18 +155,11 @@ function main(): void {
           if (socket !== sock || !sock.connected) return;
           stats.computeMs += ms;
           stats.uploads += 1;
-          offered = { runId: a.runId, round: a.round, intraRound: a.intraRound, groupId: a.groupId, numSamples, payload: bytes, trainMs: ms };
-          sock.emit('uploadOffer', { runId: a.runId, round: a.round, intraRound: a.intraRound, groupId: a.groupId, bytes: bytes.byteLength });
+          // The upload goes when the node grants it (its upload window, as for the page).
+          offered.offer({ runId: a.runId, round: a.round, intraRound: a.intraRound, groupId: a.groupId, numSamples, payload: bytes, trainMs: ms });
         }, ms);
       });
-      // The upload goes when the node grants it (its upload window, as for the page).
-      let offered: { runId: string; round: number; intraRound: number; groupId: string; numSamples: number; payload: Uint8Array; trainMs: number } | undefined;
-      sock.on('uploadGrant', (raw: unknown) => {
-        const p = parseServerMessage('uploadGrant', raw);
-        if (!p.ok || !offered || p.value.round !== offered.round || p.value.intraRound !== offered.intraRound) return;
-        sock.emit('upload', offered);
-        offered = undefined;
-      });
+      const offered = new OfferedUpload(sock);
       sock.on('uploadAccepted', () => {
         stats.accepted += 1;
       });

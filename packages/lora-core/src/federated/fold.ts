@@ -3,7 +3,9 @@
  * optimises once and reuses for every tensor (one shape of call site: Float64Array accumulator,
  * Float32Array values). They allocate nothing and create no closures: under tsx every closure
  * made in a hot loop also pays a `__name` property definition (esbuild's keepNames), which was
- * half of a cosine-mean aggregation's time.
+ * half of a cosine-mean aggregation's time. The sorting networks for the usual group sizes (here
+ * and in robust.ts) are written out per size on purpose: on locals they ran 3–4× faster per value
+ * than any loop over a scratch array, and JavaScript has no way to share them without one.
  */
 
 /** acc[i] += w · x[i] for every i (acc and x of the same length). */
@@ -153,25 +155,26 @@ export function trimmedMeanOfColumns(columns: readonly Float32Array[], trim: num
   if (columns.length === 3 && trim === 1) return medianOfThree(columns, out);
   if (columns.length === 4 && trim === 1) return medianOfFour(columns, out);
   if (columns.length === 6 && trim === 2) return medianOfSix(columns, out);
-  const n = columns.length;
-  const kept = n - 2 * trim;
+  const column = new Float64Array(columns.length);
   const len = out.length;
-  const column = new Float64Array(n);
-  const few = n <= 32;
-  for (let i = 0; i < len; i++) {
-    let nan = false;
-    for (let j = 0; j < n; j++) {
-      const v = columns[j]![i]!;
-      column[j] = v;
-      if (v !== v) nan = true;
-    }
-    // The sum starts at 0, so the order of -0 and +0 does not matter and any sort will do.
-    if (few && !nan) sortFew(column, column, n);
-    else sortSmall(column, n);
-    let sum = 0;
-    for (let j = trim; j < n - trim; j++) sum += column[j]!;
-    out[i] = sum / kept;
+  for (let i = 0; i < len; i++) out[i] = trimmedMeanAt(columns, i, trim, column);
+}
+
+/** trimmedMeanOfColumns at coordinate i alone (any count, NaN included), with `column` (length n) as scratch. */
+function trimmedMeanAt(columns: readonly Float32Array[], i: number, trim: number, column: Float64Array): number {
+  const n = columns.length;
+  let nan = false;
+  for (let j = 0; j < n; j++) {
+    const v = columns[j]![i]!;
+    column[j] = v;
+    if (v !== v) nan = true;
   }
+  // The sum starts at 0, so the order of -0 and +0 does not matter and any sort will do.
+  if (n <= 32 && !nan) sortFew(column, column, n);
+  else sortSmall(column, n);
+  let sum = 0;
+  for (let j = trim; j < n - trim; j++) sum += column[j]!;
+  return sum / (n - 2 * trim);
 }
 
 /** trimmedMeanOfColumns for two columns and trim 0: (0 + a) + b has the bits of (0 + b) + a, so no sort (a NaN gives NaN either way). */
@@ -189,12 +192,7 @@ function medianOfThree(columns: readonly Float32Array[], out: Float32Array): voi
   for (let i = 0; i < len; i++) {
     const a = c0[i]!, b = c1[i]!, c = c2[i]!;
     if (a !== a || b !== b || c !== c) {
-      column ??= new Float64Array(3);
-      column[0] = a;
-      column[1] = b;
-      column[2] = c;
-      column.sort();
-      out[i] = 0 + column[1]!;
+      out[i] = trimmedMeanAt(columns, i, 1, (column ??= new Float64Array(3)));
       continue;
     }
     const lo = a < b ? a : b, hi = a < b ? b : a;
@@ -214,13 +212,7 @@ function medianOfFour(columns: readonly Float32Array[], out: Float32Array): void
   for (let i = 0; i < len; i++) {
     const a = c0[i]!, b = c1[i]!, c = c2[i]!, d = c3[i]!;
     if (a !== a || b !== b || c !== c || d !== d) {
-      column ??= new Float64Array(4);
-      column[0] = a;
-      column[1] = b;
-      column[2] = c;
-      column[3] = d;
-      column.sort();
-      out[i] = (0 + column[1]! + column[2]!) / 2;
+      out[i] = trimmedMeanAt(columns, i, 1, (column ??= new Float64Array(4)));
       continue;
     }
     const p = (a < b ? a : b) > (c < d ? c : d) ? (a < b ? a : b) : c < d ? c : d;
@@ -237,15 +229,7 @@ function medianOfSix(columns: readonly Float32Array[], out: Float32Array): void 
   for (let i = 0; i < len; i++) {
     let a = c0[i]!, b = c1[i]!, c = c2[i]!, d = c3[i]!, e = c4[i]!, f = c5[i]!, t: number;
     if (a !== a || b !== b || c !== c || d !== d || e !== e || f !== f) {
-      column ??= new Float64Array(6);
-      column[0] = a;
-      column[1] = b;
-      column[2] = c;
-      column[3] = d;
-      column[4] = e;
-      column[5] = f;
-      column.sort();
-      out[i] = (0 + column[2]! + column[3]!) / 2;
+      out[i] = trimmedMeanAt(columns, i, 2, (column ??= new Float64Array(6)));
       continue;
     }
     if (a > b) { t = a; a = b; b = t; }
@@ -278,14 +262,7 @@ function medianOfFive(columns: readonly Float32Array[], out: Float32Array): void
   for (let i = 0; i < len; i++) {
     let a = c0[i]!, b = c1[i]!, c = c2[i]!, d = c3[i]!, e = c4[i]!, t: number;
     if (a !== a || b !== b || c !== c || d !== d || e !== e) {
-      column ??= new Float64Array(5);
-      column[0] = a;
-      column[1] = b;
-      column[2] = c;
-      column[3] = d;
-      column[4] = e;
-      column.sort();
-      out[i] = 0 + column[2]!;
+      out[i] = trimmedMeanAt(columns, i, 2, (column ??= new Float64Array(5)));
       continue;
     }
     if (a > b) { t = a; a = b; b = t; }

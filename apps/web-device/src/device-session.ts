@@ -509,6 +509,16 @@ export class DeviceSession {
         return;
       case 'serverError': {
         const text = `${m.msg.code}: ${m.msg.message}`;
+        // The coordinator's per-connection rate limit dropped the offer (or the upload): offer it
+        // again once the limit's window has passed, or the device would wait for a grant forever.
+        const last = this.lastUpload;
+        if (m.msg.code === 'rate-limited' && (m.msg.event === 'uploadOffer' || m.msg.event === 'upload') && last) {
+          this.update({ message: 'the coordinator dropped the upload offer (rate limit); offering it again in 1 s' });
+          setTimeout(() => {
+            if (this.lastUpload === last) this.offerUpload(last.msg);
+          }, 1000);
+          return;
+        }
         if (m.msg.code === 'bad-token' || m.msg.code === 'protocol-mismatch' || m.msg.code === 'no-partition' || m.msg.code === 'revoked') this.fail(text);
         else this.update({ error: text });
         return;

@@ -850,6 +850,9 @@ export class DeviceSession {
     this.update({ phase: 'training', work: view(0, null), recentStepMs: [], message: `round ${a.round}: ${a.localSteps} steps at depth ${a.depth}` });
     this.refreshPause();
     let last = performance.now();
+    // Progress goes to the coordinator for the first and last step and at most every 250 ms between:
+    // a fast device's every step would spend the connection's rate limit (20 messages per second).
+    let progressSentAt = Number.NEGATIVE_INFINITY;
     let result;
     try {
       result = await job.train(
@@ -858,7 +861,10 @@ export class DeviceSession {
         (step, loss) => {
           const now = performance.now();
           this.update({ work: view(step, loss), recentStepMs: [...this.v.recentStepMs, now - last].slice(-50) });
-          this.connection?.send('progress', { runId: a.runId, round: a.round, intraRound: a.intraRound, step, localSteps: a.localSteps, loss });
+          if (step === 1 || step === a.localSteps || now - progressSentAt >= PROGRESS_INTERVAL_MS) {
+            progressSentAt = now;
+            this.connection?.send('progress', { runId: a.runId, round: a.round, intraRound: a.intraRound, step, localSteps: a.localSteps, loss });
+          }
         },
         async () => {
           if (this.v.paused.length > 0) this.update({ message: `round ${a.round}: paused at step ${this.v.work?.step ?? 0} of ${a.localSteps}` });
@@ -932,6 +938,8 @@ function safeLocalStorage(): Storage | undefined {
 }
 
 /** Identifies one piece of work: a member's intra-group round of a global round of a run. */
+const PROGRESS_INTERVAL_MS = 250;
+
 function workKey(a: Pick<Assignment, 'runId' | 'round' | 'intraRound' | 'groupId'>): string {
   return `${a.runId}/${a.round}/${a.intraRound}/${a.groupId}`;
 }
